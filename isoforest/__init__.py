@@ -1,0 +1,11 @@
+"""isoforest: classic anomaly detection on a Numba core, with scikit-learn's answers.
+
+>>> from isoforest import IsolationForest
+"""
+
+from ._iforest import IsolationForest
+from ._validation import InvalidParameterError, NotFittedError
+
+__version__ = "0.1.0"
+
+__all__ = ["IsolationForest", "NotFittedError", "InvalidParameterError", "__version__"]

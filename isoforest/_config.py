@@ -1,0 +1,85 @@
+"""One place that decides how every kernel is compiled and how many threads it uses.
+
+Environment variables
+---------------------
+ISOFOREST_CACHE
+    ``1`` (default) caches compiled kernels on disk (Numba's ``cache=True``), so a
+    fresh process skips compilation; ``0`` turns the cache off.
+NUMBA_DISABLE_JIT, NUMBA_BOUNDSCHECK
+    Numba's own switches; the test suite runs once under each.
+"""
+
+import contextlib
+import os
+
+import numba
+import numpy as np
+
+__all__ = ["njit_options", "jit", "jit_parallel", "num_threads", "effective_n_jobs"]
+
+
+def _env_flag(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+#: Options shared by every kernel. ``fastmath`` stays off on purpose: it would
+#: reassociate sums and contract ``a * b + c`` into FMAs, and the scores would no
+#: longer be scikit-learn's to the last bit.
+njit_options = {
+    "cache": _env_flag("ISOFOREST_CACHE", True),
+    "nogil": True,
+    "fastmath": False,
+    "error_model": "numpy",
+}
+
+
+def jit(func):
+    """Compile ``func`` as a serial kernel."""
+    return numba.njit(**njit_options)(func)
+
+
+def jit_parallel(func):
+    """Compile ``func`` with ``parallel=True`` (its ``numba.prange`` loops run on threads)."""
+    return numba.njit(parallel=True, **njit_options)(func)
+
+
+def effective_n_jobs(n_jobs):
+    """Map scikit-learn's ``n_jobs`` convention onto a thread count.
+
+    ``None`` means 1, ``-1`` all cores, ``-2`` all but one, and so on; the result is
+    clipped to ``[1, numba.config.NUMBA_NUM_THREADS]``.
+    """
+    max_threads = numba.config.NUMBA_NUM_THREADS
+    if n_jobs is None:
+        return 1
+    n_jobs = int(n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 in Parallel has no meaning")
+    if n_jobs < 0:
+        n_jobs = max(max_threads + 1 + n_jobs, 1)
+    return int(min(n_jobs, max_threads))
+
+
+@contextlib.contextmanager
+def num_threads(n_jobs):
+    """Run the enclosed kernels on ``effective_n_jobs(n_jobs)`` threads.
+
+    Numba's thread count is per calling thread; it is restored in ``finally`` so an
+    exception inside a kernel never leaves a changed setting behind.
+    """
+    wanted = effective_n_jobs(n_jobs)
+    if numba.config.DISABLE_JIT:
+        yield wanted
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        numba.set_num_threads(previous)
+
+
+FLOAT32 = np.float32

@@ -1,0 +1,193 @@
+"""The fitted forest as a handful of flat arrays, and read-only per-tree views.
+
+Keeping the model as plain contiguous NumPy arrays (never Numba typed containers)
+is what makes pickling, ``clone``, read-only memory maps and the safe model file
+format work without special cases.
+"""
+
+import numpy as np
+
+from ._iforest_kernels import node_depths
+
+__all__ = ["ForestArrays", "TreeView", "IsolationTree", "average_path_length"]
+
+#: Names, dtypes and meaning of the per-node arrays (concatenated over trees).
+NODE_FIELDS = (
+    ("feature", np.int64, "feature id within the tree's feature subset; -2 at leaves"),
+    ("threshold", np.float64, "go left when float32(x[feature]) <= threshold; -2 at leaves"),
+    ("children_left", np.int64, "tree-local id of the left child; -1 at leaves"),
+    ("children_right", np.int64, "tree-local id of the right child; -1 at leaves"),
+    ("n_node_samples", np.int64, "distinct training rows that reach the node"),
+    ("weighted_n_node_samples", np.float64, "drawn rows (repeats counted) that reach the node"),
+    ("impurity", np.float64, "variance of scikit-learn's dummy target at the node"),
+    ("missing_go_to_left", np.uint8, "1 if a NaN goes left at this split"),
+)
+
+
+def average_path_length(n_samples_leaf):
+    """c(n): average path length of an unsuccessful BST search among n points.
+
+    ``c(n) = 2 (ln(n - 1) + gamma) - 2 (n - 1) / n`` for n > 2, 1 for n = 2 and 0
+    for n <= 1 (Liu, Ting & Zhou 2008, eq. 1). Computed with NumPy array operations
+    in scikit-learn's order so the last bit matches its scores.
+    """
+    n = np.asarray(n_samples_leaf)
+    shape = n.shape
+    n = n.reshape((1, -1))
+    out = np.zeros(n.shape)
+    mask_1 = n <= 1
+    mask_2 = n == 2
+    not_mask = ~np.logical_or(mask_1, mask_2)
+    out[mask_1] = 0.0
+    out[mask_2] = 1.0
+    out[not_mask] = (
+        2.0 * (np.log(n[not_mask] - 1.0) + np.euler_gamma)
+        - 2.0 * (n[not_mask] - 1.0) / n[not_mask]
+    )
+    return out.reshape(shape)
+
+
+class ForestArrays:
+    """All trees of a fitted forest, stored flat.
+
+    Attributes
+    ----------
+    tree_offsets : ndarray of int64, shape (n_trees + 1,)
+        Nodes of tree ``t`` are ``tree_offsets[t]:tree_offsets[t + 1]``.
+    feature, threshold, children_left, children_right, n_node_samples,
+    weighted_n_node_samples, impurity, missing_go_to_left : ndarray, shape (n_nodes,)
+        Per-node arrays; see ``NODE_FIELDS`` for each meaning.
+    features : ndarray of int64, shape (n_trees, max_features)
+        Column subset of each tree (``estimators_features_``).
+    depth : ndarray of int64, shape (n_nodes,)
+        Node depth, the root counting as 1.
+    leaf_value : ndarray of float64, shape (n_nodes,)
+        ``depth + c(n_node_samples) - 1``: what a row ending at that leaf adds to its
+        total path length.
+    global_feature : ndarray of int64, shape (n_nodes,)
+        ``feature`` mapped to columns of X (-2 at leaves): what scoring reads.
+    """
+
+    __slots__ = tuple(name for name, _, _ in NODE_FIELDS) + (
+        "tree_offsets",
+        "features",
+        "depth",
+        "leaf_value",
+        "global_feature",
+    )
+
+    def __init__(self, tree_offsets, features, **nodes):
+        self.tree_offsets = np.ascontiguousarray(tree_offsets, dtype=np.int64)
+        self.features = np.ascontiguousarray(features, dtype=np.int64)
+        for name, dtype, _ in NODE_FIELDS:
+            setattr(self, name, np.ascontiguousarray(nodes[name], dtype=dtype))
+        self._derive()
+
+    def _derive(self):
+        self.depth = node_depths(self.children_left, self.children_right, self.tree_offsets)
+        self.leaf_value = (
+            self.depth + average_path_length(self.n_node_samples)
+        ) - 1.0
+        tree_of_node = np.repeat(
+            np.arange(self.n_trees, dtype=np.int64), np.diff(self.tree_offsets)
+        )
+        is_split = self.feature >= 0
+        gf = np.full(self.feature.shape, -2, dtype=np.int64)
+        if self.n_trees:
+            gf[is_split] = self.features[tree_of_node[is_split], self.feature[is_split]]
+        self.global_feature = gf
+
+    @property
+    def n_trees(self):
+        return self.tree_offsets.shape[0] - 1
+
+    @property
+    def n_nodes(self):
+        return int(self.tree_offsets[-1])
+
+    def node_arrays(self):
+        """The stored per-node arrays, by name (derived arrays excluded)."""
+        return {name: getattr(self, name) for name, _, _ in NODE_FIELDS}
+
+    @classmethod
+    def concatenate(cls, parts):
+        """Join forests trained on the same columns (used by ``warm_start``)."""
+        parts = [p for p in parts if p is not None and p.n_trees > 0]
+        offsets = [0]
+        for p in parts:
+            offsets.extend(offsets[-1] + p.tree_offsets[1:])
+        nodes = {
+            name: np.concatenate([getattr(p, name) for p in parts])
+            for name, _, _ in NODE_FIELDS
+        }
+        features = np.concatenate([p.features for p in parts], axis=0)
+        return cls(np.asarray(offsets), features, **nodes)
+
+    def __getstate__(self):
+        return {name: getattr(self, name) for name in ("tree_offsets", "features")} | {
+            name: getattr(self, name) for name, _, _ in NODE_FIELDS
+        }
+
+    def __setstate__(self, state):
+        self.__init__(state.pop("tree_offsets"), state.pop("features"), **state)
+
+
+class TreeView:
+    """One tree's arrays, named as scikit-learn's ``Tree`` names them (read-only views).
+
+    Attributes
+    ----------
+    node_count : int
+    max_depth : int
+        Depth of the deepest leaf (root at depth 0, as in scikit-learn).
+    feature, threshold, children_left, children_right, n_node_samples,
+    weighted_n_node_samples, impurity, missing_go_to_left : ndarray
+        See ``isoforest._forest.NODE_FIELDS``.
+    """
+
+    def __init__(self, forest, index):
+        lo, hi = forest.tree_offsets[index], forest.tree_offsets[index + 1]
+        for name, _, _ in NODE_FIELDS:
+            arr = getattr(forest, name)[lo:hi].view()
+            arr.flags.writeable = False
+            setattr(self, name, arr)
+        depth = forest.depth[lo:hi].view()
+        depth.flags.writeable = False
+        self._depths = depth
+        self.node_count = int(hi - lo)
+        self.max_depth = int(depth.max()) - 1 if self.node_count else 0
+        self.n_features = int(forest.features.shape[1])
+
+    def compute_node_depths(self):
+        """Depth of each node, the root counting as 1 (scikit-learn's convention)."""
+        return self._depths.copy()
+
+    def __repr__(self):
+        return f"TreeView(node_count={self.node_count}, max_depth={self.max_depth})"
+
+
+class IsolationTree:
+    """A fitted isolation tree of an :class:`isoforest.IsolationForest`.
+
+    Mirrors the parts of scikit-learn's ``ExtraTreeRegressor`` that people inspect:
+    ``tree_`` (the node arrays), ``max_depth`` (the depth limit it was grown with),
+    ``random_state`` (the seed scikit-learn would have given it) and
+    ``n_features_in_``.
+    """
+
+    def __init__(self, owner, index, max_depth, random_state):
+        self._owner = owner
+        self._index = index
+        self.max_depth = max_depth
+        self.random_state = random_state
+
+    @property
+    def tree_(self):
+        return TreeView(self._owner._forest, self._index)
+
+    @property
+    def n_features_in_(self):
+        return int(self._owner._forest.features.shape[1])
+
+    def __repr__(self):
+        return f"IsolationTree(max_depth={self.max_depth}, random_state={self.random_state})"

@@ -1,0 +1,541 @@
+"""IsolationForest: scikit-learn's estimator, rebuilt on Numba kernels."""
+
+import numbers
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from . import _iforest_kernels as K
+from ._base import (
+    BOOLEAN,
+    BaseDetector,
+    InstanceOf,
+    Interval,
+    NoneConstraint,
+    Options,
+    random_state_constraints,
+    verbose_constraints,
+)
+from ._config import effective_n_jobs, num_threads
+from ._forest import ForestArrays, IsolationTree, average_path_length
+from ._sampling import MAX_INT, draw_tree
+from ._validation import (
+    check_is_fitted,
+    check_random_state,
+    check_sample_weight,
+    is_sparse,
+    validate_data,
+)
+
+__all__ = ["IsolationForest"]
+
+#: Below this many rows, scoring runs on the calling thread: starting the thread
+#: pool costs more than it saves (the one-row, real-time case).
+PARALLEL_MIN_ROWS = 256
+#: Rows converted at a time when X must be cast or densified before scoring.
+CHUNK_ROWS = 16384
+
+
+class IsolationForest(BaseDetector):
+    """Isolation Forest, with scikit-learn's interface, trees and scores.
+
+    Each tree isolates rows by recursive random splits: a random feature, then a
+    random threshold between that feature's minimum and maximum at the node.
+    Anomalies need fewer splits, so their average path length over the forest is
+    short. With an integer ``random_state`` (or ``None`` / a ``RandomState`` drawing
+    from the same stream) the trees and scores are identical, bit for bit, to
+    ``sklearn.ensemble.IsolationForest`` 1.9.1 on the same data.
+
+    Parameters
+    ----------
+    n_estimators : int, default=100
+        The number of trees in the ensemble.
+    max_samples : "auto", int or float, default="auto"
+        Rows drawn to build each tree: ``min(256, n_samples)`` for "auto", the value
+        (capped at ``n_samples``, with a warning) for an int, and
+        ``int(max_samples * n_samples)`` for a float in (0, 1].
+    contamination : "auto" or float, default="auto"
+        Expected proportion of outliers, in (0, 0.5]. Sets ``offset_``: -0.5 for
+        "auto" (the paper's threshold), else that percentile of training scores.
+    max_features : int or float, default=1.0
+        Features drawn (without replacement) for each tree: the int itself, or
+        ``int(max_features * n_features)`` for a float; at least 1.
+    bootstrap : bool, default=False
+        Draw rows with replacement.
+    n_jobs : int, default=None
+        Threads used to build trees and to score rows. ``None`` means 1, ``-1`` all
+        cores. Results never depend on it.
+    random_state : int, RandomState instance or None, default=None
+        Controls every random draw, exactly as in scikit-learn: ``None`` draws from
+        NumPy's global RandomState.
+    verbose : int, default=0
+        Print progress while building trees (to stderr).
+    warm_start : bool, default=False
+        Reuse the trees of the previous fit and add ``n_estimators - len(estimators_)``
+        new ones.
+
+    Attributes
+    ----------
+    estimators_ : list of IsolationTree
+        The fitted trees; ``estimators_[i].tree_`` holds the node arrays with
+        scikit-learn's names (``feature``, ``threshold``, ``children_left``,
+        ``children_right``, ``n_node_samples``, ...).
+    estimators_features_ : list of ndarray
+        The subset of features used by each tree.
+    estimators_samples_ : list of ndarray
+        The rows drawn for each tree (with repeats when ``bootstrap=True``).
+    max_samples_ : int
+        The actual number of rows drawn per tree.
+    offset_ : float
+        ``decision_function = score_samples - offset_``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` is a data frame with string column names.
+    forest_ : ForestArrays
+        All trees as flat arrays (``tree_offsets``, per-node ``feature``,
+        ``threshold``, ``children_left``/``right``, ``n_node_samples``, ``depth``,
+        ``leaf_value``...): the model, ready for study, saving or custom kernels.
+
+    See Also
+    --------
+    sklearn.ensemble.IsolationForest : The reference implementation.
+    isoforest.LocalOutlierFactor : Density-based outlier detection.
+
+    Notes
+    -----
+    Fei Tony Liu, Kai Ming Ting and Zhi-Hua Zhou, "Isolation Forest", ICDM 2008.
+    The score of a row is ``-2 ** (-E[h(x)] / c(max_samples))`` where ``h(x)`` is its
+    path length in a tree plus ``c(n)`` for the ``n`` training rows left in its leaf.
+    The readable reference implementation is ``reference/iforest_naive.py``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from isoforest import IsolationForest
+    >>> X = [[-1.1], [0.3], [0.5], [100]]
+    >>> clf = IsolationForest(random_state=0).fit(X)
+    >>> clf.predict([[0.1], [0], [90]])
+    array([ 1,  1, -1])
+    """
+
+    _parameter_constraints = {
+        "n_estimators": [Interval(int, 1, None, closed="left")],
+        "max_samples": [
+            Options({"auto"}),
+            Interval(int, 1, None, closed="left"),
+            Interval("real_not_int", 0, 1, closed="right"),
+        ],
+        "contamination": [
+            Options({"auto"}),
+            Interval(float, 0, 0.5, closed="right"),
+        ],
+        "max_features": [
+            InstanceOf(numbers.Integral, names=("int",)),
+            Interval(float, 0, 1, closed="right"),
+        ],
+        "bootstrap": [BOOLEAN],
+        "n_jobs": [InstanceOf(numbers.Integral, names=("int",)), NoneConstraint()],
+        "random_state": random_state_constraints(),
+        "verbose": verbose_constraints(),
+        "warm_start": [BOOLEAN],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_estimators=100,
+        max_samples="auto",
+        contamination="auto",
+        max_features=1.0,
+        bootstrap=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.contamination = contamination
+        self.max_features = max_features
+        self.bootstrap = bootstrap
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _input_tags(self):
+        return {"allow_nan": True, "sparse": True}
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the forest.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training rows. Any numeric dtype; values are rounded to float32 as in
+            scikit-learn. NaN and inf are accepted.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights: rows are drawn with probability proportional to them, as
+            scikit-learn 1.9 does.
+
+        Returns
+        -------
+        self : IsolationForest
+            The fitted estimator.
+        """
+        self._validate_params()
+        X = validate_data(self, X, reset=True)
+        n_samples, n_features = X.shape
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, n_samples)
+            if not np.any(sample_weight != 0):
+                raise ValueError("Sample weights must contain at least one non-zero number.")
+
+        # The dummy regression target scikit-learn trains its trees on.
+        rnd = check_random_state(self.random_state)
+        y_dummy = rnd.uniform(size=n_samples)
+
+        if isinstance(self.max_samples, str):
+            max_samples = min(256, n_samples)
+        elif isinstance(self.max_samples, numbers.Integral):
+            if self.max_samples > n_samples:
+                warnings.warn(
+                    "max_samples (%s) is greater than the "
+                    "total number of samples (%s). max_samples "
+                    "will be set to n_samples for estimation."
+                    % (self.max_samples, n_samples)
+                )
+                max_samples = n_samples
+            else:
+                max_samples = int(self.max_samples)
+        else:
+            max_samples = int(self.max_samples * n_samples)
+        self.max_samples_ = max_samples
+        max_depth = int(np.ceil(np.log2(max(max_samples, 2))))
+
+        if isinstance(self.max_features, numbers.Integral):
+            max_features = int(self.max_features)
+        else:
+            max_features = int(self.max_features * n_features)
+        if max_features > n_features:
+            raise ValueError("max_features must be <= n_features")
+        max_features = max(1, max_features)
+        self._max_samples = max_samples
+        self._max_features = max_features
+        self._n_samples = n_samples
+
+        random_state = check_random_state(self.random_state)
+        keep = self.warm_start and getattr(self, "_forest", None) is not None
+        if keep and self._forest.features.shape[1] != max_features:
+            keep = False
+        if not keep:
+            self._forest = None
+            self._seeds_all = np.empty(0, dtype=np.int64)
+            self._tree_max_depth = np.empty(0, dtype=np.int64)
+            self._estimators_cache = None
+        n_existing = 0 if self._forest is None else self._forest.n_trees
+        n_more = self.n_estimators - n_existing
+        if n_more < 0:
+            raise ValueError(
+                "n_estimators=%d must be larger or equal to "
+                "len(estimators_)=%d when warm_start==True" % (self.n_estimators, n_existing)
+            )
+        if n_more == 0:
+            warnings.warn(
+                "Warm-start fitting without increasing n_estimators does not fit new trees."
+            )
+        else:
+            if n_existing > 0:
+                random_state.randint(MAX_INT, size=n_existing)
+            seeds = random_state.randint(MAX_INT, size=n_more)
+            new = self._grow(X, y_dummy, seeds, max_samples, max_features, max_depth,
+                             sample_weight)
+            self._forest = ForestArrays.concatenate([self._forest, new])
+            self._seeds_all = np.concatenate([self._seeds_all, seeds]).astype(np.int64)
+            self._tree_max_depth = np.concatenate(
+                [self._tree_max_depth, np.full(n_more, max_depth, dtype=np.int64)]
+            )
+            self._tree_seeds = np.concatenate(
+                [getattr(self, "_tree_seeds", np.empty(0, np.int64))[:n_existing],
+                 self._new_tree_seeds]
+            )
+        self._seeds = self._seeds_all[n_existing:] if n_more else self._seeds_all[:0]
+        self._sample_weight = sample_weight
+
+        if self.contamination == "auto":
+            self.offset_ = -0.5
+        else:
+            self.offset_ = np.percentile(self._score(X), 100.0 * self.contamination)
+        return self
+
+    def _grow(self, X, y_dummy, seeds, max_samples, max_features, max_depth,
+              sample_weight):
+        """Draw every tree's rows and features, then build the trees in Numba."""
+        n_samples, n_features = X.shape
+        t0 = time.perf_counter()
+        n_trees = len(seeds)
+        features = np.empty((n_trees, max_features), dtype=np.int64)
+        row_blocks, y_blocks, w_blocks, states, tree_seeds = [], [], [], [], []
+        for t, seed in enumerate(seeds):
+            feats, rows, counts, state, tree_seed = draw_tree(
+                seed, n_samples, n_features, max_samples, max_features,
+                self.bootstrap, sample_weight,
+            )
+            features[t] = feats
+            # Only the drawn rows matter: cast just those to float32, as the tree
+            # would see them after scikit-learn's full cast.
+            row_blocks.append(X[rows][:, feats].astype(np.float32, copy=False))
+            y_blocks.append(y_dummy[rows])
+            w_blocks.append(counts)
+            states.append(state)
+            tree_seeds.append(tree_seed)
+        self._new_tree_seeds = np.asarray(tree_seeds, dtype=np.int64)
+        row_offsets = np.zeros(n_trees + 1, dtype=np.int64)
+        row_offsets[1:] = np.cumsum([len(b) for b in y_blocks])
+        X_all = np.ascontiguousarray(np.concatenate(row_blocks, axis=0), dtype=np.float32)
+        y_all = np.ascontiguousarray(np.concatenate(y_blocks), dtype=np.float64)
+        w_all = np.ascontiguousarray(np.concatenate(w_blocks), dtype=np.float64)
+        capacity = np.maximum(2 * np.diff(row_offsets) - 1, 1)
+        node_offsets = np.zeros(n_trees + 1, dtype=np.int64)
+        node_offsets[1:] = np.cumsum(capacity)
+        total = int(node_offsets[-1])
+        out = {
+            "feature": np.empty(total, np.int64),
+            "threshold": np.empty(total, np.float64),
+            "children_left": np.empty(total, np.int64),
+            "children_right": np.empty(total, np.int64),
+            "n_node_samples": np.empty(total, np.int64),
+            "weighted_n_node_samples": np.empty(total, np.float64),
+            "impurity": np.empty(total, np.float64),
+            "missing_go_to_left": np.empty(total, np.uint8),
+        }
+        node_counts = np.zeros(n_trees, dtype=np.int64)
+        builder = K._build_forest if effective_n_jobs(self.n_jobs) > 1 else K._build_forest_serial
+        with num_threads(self.n_jobs):
+            builder(
+                X_all, y_all, w_all, row_offsets,
+                np.asarray(states, dtype=np.int64), max_depth, node_offsets,
+                out["feature"], out["threshold"], out["children_left"],
+                out["children_right"], out["n_node_samples"],
+                out["weighted_n_node_samples"], out["impurity"],
+                out["missing_go_to_left"], node_counts,
+            )
+        keep = np.concatenate(
+            [np.arange(node_offsets[t], node_offsets[t] + node_counts[t]) for t in range(n_trees)]
+        )
+        tree_offsets = np.zeros(n_trees + 1, dtype=np.int64)
+        tree_offsets[1:] = np.cumsum(node_counts)
+        forest = ForestArrays(tree_offsets, features, **{k: v[keep] for k, v in out.items()})
+        if self.verbose:
+            print(
+                f"[IsolationForest] built {n_trees} trees in "
+                f"{time.perf_counter() - t0:.3f} s",
+                file=sys.stderr,
+            )
+        return forest
+
+    # ------------------------------------------------------------- scoring
+    def _check_fitted(self):
+        check_is_fitted(self, "offset_")
+
+    def _iter_chunks(self, X):
+        """Yield (start, stop, block) with blocks the kernels can read directly.
+
+        float32/float64 C-contiguous arrays go through without a copy; anything else
+        (sparse, Fortran order, strided views) is converted a chunk at a time, so
+        scoring never holds a full copy of X.
+        """
+        n = X.shape[0]
+        direct = (
+            not is_sparse(X)
+            and X.dtype in (np.float32, np.float64)
+            and X.flags.c_contiguous
+        )
+        if direct:
+            yield 0, n, X
+            return
+        for start in range(0, n, CHUNK_ROWS):
+            stop = min(start + CHUNK_ROWS, n)
+            block = X[start:stop]
+            if is_sparse(block):
+                block = block.toarray()
+            if block.dtype not in (np.float32, np.float64):
+                block = block.astype(np.float32)
+            yield start, stop, np.ascontiguousarray(block)
+
+    def _path_length_sum(self, X):
+        f = self._forest
+        out = np.zeros(X.shape[0], dtype=np.float64)
+        for start, stop, block in self._iter_chunks(X):
+            args = (block, f.tree_offsets, f.global_feature, f.threshold,
+                    f.children_left, f.children_right, f.missing_go_to_left,
+                    f.leaf_value, out[start:stop])
+            if stop - start >= PARALLEL_MIN_ROWS and effective_n_jobs(self.n_jobs) > 1:
+                with num_threads(self.n_jobs):
+                    K.path_length_sum(*args)
+            else:
+                K.path_length_sum_serial(*args)
+        return out
+
+    def _score(self, X):
+        """score_samples on validated X (no feature-name checks)."""
+        depths = self._path_length_sum(X)
+        denominator = self._forest.n_trees * average_path_length([self._max_samples])
+        scores = 2 ** (
+            # For a single training sample, denominator and depth are 0: score 1.
+            -np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
+        )
+        return -scores
+
+    def _validate_for_scoring(self, X):
+        self._check_fitted()
+        return validate_data(self, X, reset=False)
+
+    def score_samples(self, X):
+        """Opposite of the anomaly score of Liu et al. (lower is more abnormal).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Rows to score. Values are compared after rounding to float32.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``-2 ** (-mean path length / c(max_samples_))``, in [-1, 0).
+        """
+        return self._score(self._validate_for_scoring(X))
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Label rows: -1 for outliers, +1 for inliers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        is_inlier : ndarray of shape (n_samples,)
+        """
+        self._check_fitted()
+        decision = self.decision_function(X)
+        is_inlier = np.ones_like(decision, dtype=int)
+        is_inlier[decision < 0] = -1
+        return is_inlier
+
+    # -------------------------------------------------------------- study
+    def apply(self, X):
+        """Leaf reached by each row in each tree.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        leaves : ndarray of int64, shape (n_samples, n_estimators)
+            Tree-local node ids (index ``estimators_[t].tree_`` arrays with them).
+        """
+        X = self._validate_for_scoring(X)
+        f = self._forest
+        out = np.empty((X.shape[0], f.n_trees), dtype=np.int64)
+        with num_threads(self.n_jobs):
+            for start, stop, block in self._iter_chunks(X):
+                K.apply_forest(block, f.tree_offsets, f.global_feature, f.threshold,
+                               f.children_left, f.children_right,
+                               f.missing_go_to_left, out[start:stop])
+        return out
+
+    def path_lengths(self, X):
+        """Path length of each row in each tree, ``h(x) + c(leaf size)``.
+
+        This is what a tree adds to a row's total: the depth of its leaf (edges from
+        the root) plus the average path length ``c(n)`` of the ``n`` training rows
+        left unisolated in that leaf. ``score_samples`` equals
+        ``-2 ** (-path_lengths(X).mean(axis=1) / c(max_samples_))`` up to round-off
+        of the mean (the estimator itself sums in tree order).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        lengths : ndarray of float64, shape (n_samples, n_estimators)
+        """
+        leaves = self.apply(X)
+        f = self._forest
+        return f.leaf_value[leaves + f.tree_offsets[:-1]]
+
+    # ----------------------------------------------------- fitted views
+    @property
+    def forest_(self):
+        self._check_fitted()
+        return self._forest
+
+    @property
+    def estimators_(self):
+        self._check_fitted()
+        f = self._forest
+        cache = getattr(self, "_estimators_cache", None) or []
+        # Keep existing objects (warm start keeps the same trees, as scikit-learn).
+        trees = list(cache[: f.n_trees])
+        for t in range(len(trees), f.n_trees):
+            trees.append(IsolationTree(self, t, int(self._tree_max_depth[t]),
+                                       int(self._tree_seeds[t])))
+        self._estimators_cache = trees
+        return list(trees)
+
+    @property
+    def estimators_features_(self):
+        self._check_fitted()
+        return [row.copy() for row in self._forest.features]
+
+    @property
+    def estimators_samples_(self):
+        self._check_fitted()
+        out = []
+        n_features = self.n_features_in_
+        for seed in self._seeds_all:
+            rng = np.random.RandomState(seed)
+            from ._sampling import sample_without_replacement
+
+            sample_without_replacement(n_features, self._max_features, rng)
+            if self._sample_weight is not None:
+                p = self._sample_weight / np.sum(self._sample_weight)
+                idx = rng.choice(self._n_samples, self._max_samples,
+                                 replace=self.bootstrap, p=p)
+            elif self.bootstrap:
+                idx = rng.randint(0, self._n_samples, self._max_samples)
+            else:
+                idx = sample_without_replacement(self._n_samples, self._max_samples, rng)
+            out.append(np.asarray(idx))
+        return out
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_estimators_cache", None)
+        state.pop("_new_tree_seeds", None)
+        return state
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "offset_")

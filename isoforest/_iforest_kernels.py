@@ -1,0 +1,416 @@
+"""Numba kernels for Isolation Forest: tree building and path-length scoring.
+
+This module imports NumPy and Numba only and takes plain arrays and scalars. Every
+arithmetic step that decides a split is written in the order scikit-learn 1.9.1's
+Cython performs it (see ``shared/design/iforest-sklearn-parity.md`` and
+``reference/iforest_naive.py``, the readable twin), so the trees come out identical.
+
+Layout of a fitted forest (all arrays flat, trees concatenated; ``tree_offsets[t]``
+is the first node of tree ``t``, node ids inside a tree are local):
+
+- ``feature``        int64, feature id *within the tree's feature subset*, -2 at leaves
+- ``threshold``      float64, go left when ``float32(x[feature]) <= threshold``; -2 at leaves
+- ``children_left``  int64, local id of the left child, -1 at leaves
+- ``children_right`` int64, local id of the right child, -1 at leaves
+- ``n_node_samples`` int64, distinct training rows reaching the node
+- ``weighted_n_node_samples`` float64, drawn rows (with repeats) reaching the node
+- ``impurity``       float64, variance of the dummy target (scikit-learn's tree field)
+- ``missing_go_to_left`` uint8, where a NaN goes at that split
+"""
+
+import numpy as np
+from numba import prange
+
+from ._config import jit, jit_parallel
+
+#: ``DBL_EPSILON``: scikit-learn's leaf tests add it to impurities.
+EPSILON = np.finfo(np.float64).eps
+#: Largest value the trees' xorshift returns (``RAND_R_MAX``).
+RAND_R_MAX = 0x7FFFFFFF
+#: Features whose max - min is at most this (in float32) are constant at a node.
+FEATURE_THRESHOLD = np.float32(1e-7)
+TREE_LEAF = -1
+TREE_UNDEFINED = -2
+
+
+@jit
+def _rand_r(state):
+    """One step of scikit-learn's 32-bit xorshift; returns (new_state, value)."""
+    if state == 0:
+        state = 1
+    state ^= (state << 13) & 0xFFFFFFFF
+    state ^= state >> 17
+    state ^= (state << 5) & 0xFFFFFFFF
+    return state, state & RAND_R_MAX
+
+
+@jit
+def _node_stats(y, w, samples, start, end):
+    """Sequential sums over the node's rows in their current order: S, Q, W."""
+    s = 0.0
+    q = 0.0
+    wsum = 0.0
+    for p in range(start, end):
+        i = samples[p]
+        wy = w[i] * y[i]
+        s += wy
+        q += wy * y[i]
+        wsum += w[i]
+    return s, q, wsum
+
+
+@jit
+def _build_tree(X, y, w, rand_r_state, max_depth, feature, threshold, children_left,
+                children_right, n_node_samples, weighted_n_node_samples, impurity_out,
+                missing_go_to_left):
+    """Grow one isolation tree depth first; return its node count.
+
+    ``X`` (float32, rows x features of this tree's subset), ``y`` and ``w`` hold the
+    tree's distinct rows in increasing original order. Output arrays need room for
+    ``2 * len(X) - 1`` nodes.
+    """
+    m, n_features = X.shape
+    samples = np.arange(m)
+    feature_values = np.empty(m, dtype=np.float32)
+    features = np.arange(n_features)
+    constant_features = np.zeros(n_features, dtype=np.int64)
+    state = rand_r_state
+
+    weighted_n_samples = 0.0
+    for i in range(m):
+        weighted_n_samples += w[i]
+
+    # LIFO stack of pending nodes; never deeper than max_depth + 2 entries.
+    cap = 2 * max_depth + 4
+    st_start = np.empty(cap, dtype=np.int64)
+    st_end = np.empty(cap, dtype=np.int64)
+    st_depth = np.empty(cap, dtype=np.int64)
+    st_parent = np.empty(cap, dtype=np.int64)
+    st_is_left = np.empty(cap, dtype=np.int64)
+    st_impurity = np.empty(cap, dtype=np.float64)
+    st_n_const = np.empty(cap, dtype=np.int64)
+    top = 0
+    st_start[0] = 0
+    st_end[0] = m
+    st_depth[0] = 0
+    st_parent[0] = -1
+    st_is_left[0] = 0
+    st_impurity[0] = np.inf
+    st_n_const[0] = 0
+    top = 1
+    first = True
+    node_count = 0
+
+    while top > 0:
+        top -= 1
+        start = st_start[top]
+        end = st_end[top]
+        depth = st_depth[top]
+        parent = st_parent[top]
+        is_left = st_is_left[top]
+        node_impurity = st_impurity[top]
+        n_known_constants = st_n_const[top]
+
+        n_node = end - start
+        sum_total, sq_sum_total, weighted_n_node = _node_stats(y, w, samples, start, end)
+
+        is_leaf = depth >= max_depth or n_node < 2
+        if first:
+            mean = sum_total / weighted_n_node
+            node_impurity = sq_sum_total / weighted_n_node - mean * mean
+            first = False
+        is_leaf = is_leaf or node_impurity <= EPSILON
+
+        best_pos = end
+        best_feature = TREE_UNDEFINED
+        best_threshold = -2.0
+        best_mgl = 0
+        impurity_left = np.inf
+        impurity_right = np.inf
+        n_total_constants = n_known_constants
+
+        if not is_leaf:
+            # ---- scikit-learn's node_split_random with max_features = 1 ----------
+            f_i = n_features
+            n_found_constants = 0
+            n_drawn_constants = 0
+            n_visited = 0
+            current_feature = -1
+            while f_i > n_total_constants and (
+                n_visited < 1 or n_visited <= n_found_constants + n_drawn_constants
+            ):
+                n_visited += 1
+                state, r = _rand_r(state)
+                f_j = n_drawn_constants + r % (f_i - n_found_constants - n_drawn_constants)
+                if f_j < n_known_constants:
+                    tmp = features[n_drawn_constants]
+                    features[n_drawn_constants] = features[f_j]
+                    features[f_j] = tmp
+                    n_drawn_constants += 1
+                    continue
+                f_j += n_found_constants
+                current_feature = features[f_j]
+
+                # min and max over the node's rows (NaN counted apart)
+                n_missing = 0
+                seen = False
+                min_v = np.float32(np.inf)
+                max_v = np.float32(-np.inf)
+                for p in range(start, end):
+                    v = X[samples[p], current_feature]
+                    feature_values[p] = v
+                    if np.isnan(v):
+                        n_missing += 1
+                    elif not seen:
+                        min_v = v
+                        max_v = v
+                        seen = True
+                    elif v < min_v:
+                        min_v = v
+                    elif v > max_v:
+                        max_v = v
+
+                # The constant test is done in float32, as in scikit-learn.
+                if n_node == n_missing or (
+                    max_v <= min_v + FEATURE_THRESHOLD and n_missing == 0
+                ):
+                    features[f_j] = features[n_total_constants]
+                    features[n_total_constants] = current_feature
+                    n_found_constants += 1
+                    n_total_constants += 1
+                    continue
+
+                f_i -= 1
+                features[f_j] = features[f_i]
+                features[f_i] = current_feature
+                has_missing = n_missing != 0
+
+                lo = np.float64(min_v)
+                hi = np.float64(max_v)
+                state, r = _rand_r(state)
+                thr = ((hi - lo) * np.float64(r) / np.float64(RAND_R_MAX)) + lo
+                mgl = 0
+                if has_missing:
+                    state, r = _rand_r(state)
+                    mgl = r % 2
+                if thr == hi:
+                    thr = lo
+
+                # partition samples[start:end] in place, two pointers
+                ps = start
+                pe = end
+                while ps < pe:
+                    v = feature_values[ps]
+                    if np.isnan(v):
+                        go_left = mgl == 1
+                    else:
+                        go_left = np.float64(v) <= thr
+                    if go_left:
+                        ps += 1
+                    else:
+                        pe -= 1
+                        tv = feature_values[ps]
+                        feature_values[ps] = feature_values[pe]
+                        feature_values[pe] = tv
+                        ts = samples[ps]
+                        samples[ps] = samples[pe]
+                        samples[pe] = ts
+                pos = pe
+                n_left = pos - start
+                n_right = end - pos
+                if n_left < 1 or n_right < 1:
+                    continue
+                # A positive-weight split always beats the initial -inf proxy
+                # improvement, so the first valid split is the best one.
+                best_pos = pos
+                best_feature = current_feature
+                best_threshold = thr
+                if has_missing:
+                    best_mgl = mgl
+                else:
+                    best_mgl = 1 if n_left > n_right else 0
+
+            if best_pos < end:
+                # criterion.reset(); criterion.update(pos): forward sum when the left
+                # side is the shorter one, else subtract from the totals backwards.
+                if (best_pos - start) <= (end - best_pos):
+                    sum_left = 0.0
+                    w_left = 0.0
+                    for p in range(start, best_pos):
+                        i = samples[p]
+                        sum_left += w[i] * y[i]
+                        w_left += w[i]
+                else:
+                    sum_left = sum_total
+                    w_left = weighted_n_node
+                    for p in range(end - 1, best_pos - 1, -1):
+                        i = samples[p]
+                        sum_left -= w[i] * y[i]
+                        w_left -= w[i]
+                w_right = weighted_n_node - w_left
+                sum_right = sum_total - sum_left
+
+                sq_sum_left = 0.0
+                for p in range(start, best_pos):
+                    i = samples[p]
+                    sq_sum_left += w[i] * y[i] * y[i]
+                sq_sum_right = sq_sum_total - sq_sum_left
+                m_l = sum_left / w_left
+                m_r = sum_right / w_right
+                impurity_left = sq_sum_left / w_left - m_l * m_l
+                impurity_right = sq_sum_right / w_right - m_r * m_r
+                improvement = (weighted_n_node / weighted_n_samples) * (
+                    node_impurity
+                    - (w_right / weighted_n_node * impurity_right)
+                    - (w_left / weighted_n_node * impurity_left)
+                )
+            else:
+                improvement = -np.inf
+
+            # restore the shared feature order, then record constants for children
+            for k in range(n_known_constants):
+                features[k] = constant_features[k]
+            for k in range(n_known_constants, n_known_constants + n_found_constants):
+                constant_features[k] = features[k]
+
+            is_leaf = best_pos >= end or (improvement + EPSILON < 0.0)
+
+        node_id = node_count
+        node_count += 1
+        if parent >= 0:
+            if is_left:
+                children_left[parent] = node_id
+            else:
+                children_right[parent] = node_id
+        n_node_samples[node_id] = n_node
+        weighted_n_node_samples[node_id] = weighted_n_node
+        impurity_out[node_id] = node_impurity
+        if is_leaf:
+            feature[node_id] = TREE_UNDEFINED
+            threshold[node_id] = -2.0
+            children_left[node_id] = TREE_LEAF
+            children_right[node_id] = TREE_LEAF
+            missing_go_to_left[node_id] = 0
+        else:
+            feature[node_id] = best_feature
+            threshold[node_id] = best_threshold
+            missing_go_to_left[node_id] = best_mgl
+            # right first, so the left subtree is built first (LIFO)
+            st_start[top] = best_pos
+            st_end[top] = end
+            st_depth[top] = depth + 1
+            st_parent[top] = node_id
+            st_is_left[top] = 0
+            st_impurity[top] = impurity_right
+            st_n_const[top] = n_total_constants
+            top += 1
+            st_start[top] = start
+            st_end[top] = best_pos
+            st_depth[top] = depth + 1
+            st_parent[top] = node_id
+            st_is_left[top] = 1
+            st_impurity[top] = impurity_left
+            st_n_const[top] = n_total_constants
+            top += 1
+    return node_count
+
+
+def _build_forest_py(X_all, y_all, w_all, row_offsets, rand_r_states, max_depth,
+                     node_offsets, feature, threshold, children_left, children_right,
+                     n_node_samples, weighted_n_node_samples, impurity,
+                     missing_go_to_left, node_counts):
+    """Build every tree; tree ``t`` uses rows ``row_offsets[t]:row_offsets[t+1]``
+    of the stacked inputs and writes nodes from ``node_offsets[t]``."""
+    n_trees = rand_r_states.shape[0]
+    for t in prange(n_trees):
+        r0 = row_offsets[t]
+        r1 = row_offsets[t + 1]
+        n0 = node_offsets[t]
+        n1 = node_offsets[t + 1]
+        node_counts[t] = _build_tree(
+            X_all[r0:r1], y_all[r0:r1], w_all[r0:r1], rand_r_states[t], max_depth,
+            feature[n0:n1], threshold[n0:n1], children_left[n0:n1],
+            children_right[n0:n1], n_node_samples[n0:n1],
+            weighted_n_node_samples[n0:n1], impurity[n0:n1],
+            missing_go_to_left[n0:n1],
+        )
+
+
+_build_forest = jit_parallel(_build_forest_py)
+_build_forest_serial = jit(_build_forest_py)
+
+
+@jit
+def node_depths(children_left, children_right, tree_offsets):
+    """Depth of every node, the root counting as 1 (``Tree.compute_node_depths``)."""
+    depths = np.zeros(children_left.shape[0], dtype=np.int64)
+    for t in range(tree_offsets.shape[0] - 1):
+        base = tree_offsets[t]
+        depths[base] = 1
+        for node in range(base, tree_offsets[t + 1]):
+            left = children_left[node]
+            if left != TREE_LEAF:
+                d = depths[node] + 1
+                depths[base + left] = d
+                depths[base + children_right[node]] = d
+    return depths
+
+
+@jit
+def _find_leaf(x, base, feature, threshold, children_left, children_right,
+               missing_go_to_left):
+    """Walk one row down the tree rooted at flat node ``base``; return the flat leaf.
+
+    ``feature`` here holds *global* column ids. Each value is rounded to float32
+    before the comparison, as scikit-learn's trees see float32 data.
+    """
+    node = base
+    while children_left[node] != TREE_LEAF:
+        v = np.float32(x[feature[node]])
+        if np.isnan(v):
+            if missing_go_to_left[node]:
+                node = base + children_left[node]
+            else:
+                node = base + children_right[node]
+        elif np.float64(v) <= threshold[node]:
+            node = base + children_left[node]
+        else:
+            node = base + children_right[node]
+    return node
+
+
+def _path_length_sum_py(X, tree_offsets, feature, threshold, children_left,
+                        children_right, missing_go_to_left, leaf_value, out):
+    """``out[i] = sum over trees, in tree order, of leaf_value[leaf of row i]``.
+
+    ``leaf_value`` is ``depth + c(n_node_samples) - 1`` (precomputed with NumPy);
+    summing per tree in tree order keeps the total identical to scikit-learn's.
+    """
+    n_trees = tree_offsets.shape[0] - 1
+    for i in prange(X.shape[0]):
+        x = X[i]
+        total = 0.0
+        for t in range(n_trees):
+            leaf = _find_leaf(x, tree_offsets[t], feature, threshold, children_left,
+                              children_right, missing_go_to_left)
+            total += leaf_value[leaf]
+        out[i] = total
+
+
+path_length_sum = jit_parallel(_path_length_sum_py)
+path_length_sum_serial = jit(_path_length_sum_py)
+
+
+def _apply_py(X, tree_offsets, feature, threshold, children_left, children_right,
+              missing_go_to_left, out):
+    """``out[i, t]`` = tree-local id of the leaf row ``i`` reaches in tree ``t``."""
+    n_trees = tree_offsets.shape[0] - 1
+    for i in prange(X.shape[0]):
+        x = X[i]
+        for t in range(n_trees):
+            base = tree_offsets[t]
+            out[i, t] = _find_leaf(x, base, feature, threshold, children_left,
+                                   children_right, missing_go_to_left) - base
+
+
+apply_forest = jit_parallel(_apply_py)
