@@ -216,6 +216,10 @@ class IsolationForest(BaseDetector):
                 max_samples = int(self.max_samples)
         else:
             max_samples = int(self.max_samples * n_samples)
+        if max_samples < 1:
+            # A float max_samples can round down to 0 rows: scikit-learn's trees then
+            # refuse their all-zero sample weights with this message.
+            raise ValueError("Sample weights must contain at least one non-zero number.")
         self.max_samples_ = max_samples
         max_depth = int(np.ceil(np.log2(max(max_samples, 2))))
 

@@ -1,0 +1,47 @@
+# Every target bootstraps its own virtual environment from nothing.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: help demo test test-fast test-boundscheck bench bench-data clean
+
+help:
+	@echo "make demo   - fit an Isolation Forest on generated data, print and plot it"
+	@echo "make test   - run the test suite (plus a NUMBA_BOUNDSCHECK=1 pass of the kernels)"
+	@echo "make bench  - speed benchmarks against scikit-learn and isotree"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e ".[test,demo]"
+	touch $@
+
+$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e ".[test,bench]"
+	touch $@
+
+demo: $(VENV)/.stamp-test
+	$(BIN)/python -m isoforest.demo --out demo_output
+
+test: $(VENV)/.stamp-test
+	$(BIN)/python -m pytest -q
+	$(MAKE) test-boundscheck
+
+# Kernels index raw memory: run their tests once more with bounds checking on
+# (and the on-disk cache off, so nothing compiled without checks is reused).
+test-boundscheck: $(VENV)/.stamp-test
+	NUMBA_BOUNDSCHECK=1 ISOFOREST_CACHE=0 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/test_golden.py tests/test_reference_iforest.py tests/test_kernels.py
+
+test-fast: $(VENV)/.stamp-test
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
