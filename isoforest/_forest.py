@@ -7,7 +7,7 @@ format work without special cases.
 
 import numpy as np
 
-from ._iforest_kernels import node_depths
+from ._iforest_kernels import COMPLETE_MAX_DEPTH, node_depths, to_complete_layout
 
 __all__ = ["ForestArrays", "TreeView", "IsolationTree", "average_path_length"]
 
@@ -74,6 +74,7 @@ class ForestArrays:
         "depth",
         "leaf_value",
         "global_feature",
+        "complete",
     )
 
     def __init__(self, tree_offsets, features, **nodes):
@@ -96,6 +97,33 @@ class ForestArrays:
         if self.n_trees:
             gf[is_split] = self.features[tree_of_node[is_split], self.feature[is_split]]
         self.global_feature = gf
+        self.complete = self._complete_layout()
+
+    def _complete_layout(self):
+        """The padded, branch-free layout used for fast scoring (None if too deep).
+
+        Returns ``(depth, feature, threshold32, nan_right, leaf)``: see
+        ``isoforest._iforest_kernels.score_complete``.
+        """
+        if self.n_trees == 0:
+            return None
+        depth = int(self.depth.max()) - 1
+        if depth > COMPLETE_MAX_DEPTH:
+            return None
+        depth = max(depth, 0)
+        # The largest float32 <= each threshold: float32(x) <= t  <=>  x32 <= t32.
+        thr32 = self.threshold.astype(np.float32)
+        above = thr32.astype(np.float64) > self.threshold
+        thr32[above] = np.nextafter(thr32[above], np.float32(-np.inf))
+        n_internal = (1 << depth) - 1
+        feat = np.zeros(self.n_trees * n_internal, dtype=np.int64)
+        thr = np.full(self.n_trees * n_internal, np.inf, dtype=np.float32)
+        nan_right = np.zeros(self.n_trees * n_internal, dtype=np.uint8)
+        leaf = np.zeros(self.n_trees * (1 << depth), dtype=np.float64)
+        to_complete_layout(self.tree_offsets, self.children_left, self.children_right,
+                           self.global_feature, thr32, self.missing_go_to_left,
+                           self.leaf_value, self.depth, depth, feat, thr, nan_right, leaf)
+        return depth, feat, thr, nan_right, leaf
 
     @property
     def n_trees(self):

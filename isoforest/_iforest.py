@@ -374,17 +374,26 @@ class IsolationForest(BaseDetector):
             yield start, stop, np.ascontiguousarray(block)
 
     def _path_length_sum(self, X):
+        """Total path length of each row over the trees, summed in tree order."""
         f = self._forest
         out = np.zeros(X.shape[0], dtype=np.float64)
+        parallel = effective_n_jobs(self.n_jobs) > 1
         for start, stop, block in self._iter_chunks(X):
-            args = (block, f.tree_offsets, f.global_feature, f.threshold,
-                    f.children_left, f.children_right, f.missing_go_to_left,
-                    f.leaf_value, out[start:stop])
-            if stop - start >= PARALLEL_MIN_ROWS and effective_n_jobs(self.n_jobs) > 1:
-                with num_threads(self.n_jobs):
-                    K.path_length_sum(*args)
+            use_threads = parallel and stop - start >= PARALLEL_MIN_ROWS
+            if f.complete is not None:
+                depth, feat, thr, nan_right, leaf = f.complete
+                kernel = K.score_complete if use_threads else K.score_complete_serial
+                args = (block, depth, feat, thr, nan_right, leaf, f.n_trees, out[start:stop])
             else:
-                K.path_length_sum_serial(*args)
+                kernel = K.path_length_sum if use_threads else K.path_length_sum_serial
+                args = (block, f.tree_offsets, f.global_feature, f.threshold,
+                        f.children_left, f.children_right, f.missing_go_to_left,
+                        f.leaf_value, out[start:stop])
+            if use_threads:
+                with num_threads(self.n_jobs):
+                    kernel(*args)
+            else:
+                kernel(*args)
         return out
 
     def _score(self, X):

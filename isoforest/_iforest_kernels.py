@@ -414,3 +414,122 @@ def _apply_py(X, tree_offsets, feature, threshold, children_left, children_right
 
 
 apply_forest = jit_parallel(_apply_py)
+
+
+# ---------------------------------------------------------------------------
+# Scoring on a complete-tree layout
+#
+# Each tree is padded to a complete binary tree of depth ``depth`` (the deepest
+# leaf of the forest): internal slot k has children 2k+1 and 2k+2, and a leaf
+# shallower than ``depth`` becomes a chain of pass-through slots (threshold +inf:
+# everything goes left) ending at a leaf slot that holds its value. Every row then
+# takes exactly ``depth`` branch-free steps per tree. Thresholds are stored as the
+# largest float32 <= the float64 threshold, which decides ``float32(x) <= t``
+# identically while halving the memory the walk touches.
+
+COMPLETE_MAX_DEPTH = 10
+#: Rows walked together through one tree: independent walks overlap in the CPU.
+_BLOCK = 64
+
+
+@jit
+def to_complete_layout(tree_offsets, children_left, children_right, global_feature,
+                       threshold32, missing_go_to_left, leaf_value, node_depth, depth,
+                       feat_out, thr_out, nan_right_out, leaf_out):
+    """Fill the complete-tree arrays (see the comment above) from the node arrays."""
+    n_trees = tree_offsets.shape[0] - 1
+    n_internal = (1 << depth) - 1
+    n_leaves = 1 << depth
+    stack_node = np.empty(2 * depth + 4, dtype=np.int64)
+    stack_slot = np.empty(2 * depth + 4, dtype=np.int64)
+    for t in range(n_trees):
+        base = tree_offsets[t]
+        ib = t * n_internal
+        lb = t * n_leaves
+        top = 1
+        stack_node[0] = 0
+        stack_slot[0] = 0
+        while top > 0:
+            top -= 1
+            node = stack_node[top]
+            k = stack_slot[top]
+            g = base + node
+            if children_left[g] == TREE_LEAF:
+                kk = k
+                for _ in range(depth - (node_depth[g] - 1)):
+                    feat_out[ib + kk] = 0
+                    thr_out[ib + kk] = np.float32(np.inf)
+                    nan_right_out[ib + kk] = 0
+                    kk = 2 * kk + 1
+                leaf_out[lb + kk - n_internal] = leaf_value[g]
+            else:
+                feat_out[ib + k] = global_feature[g]
+                thr_out[ib + k] = threshold32[g]
+                nan_right_out[ib + k] = 1 - missing_go_to_left[g]
+                stack_node[top] = children_left[g]
+                stack_slot[top] = 2 * k + 1
+                top += 1
+                stack_node[top] = children_right[g]
+                stack_slot[top] = 2 * k + 2
+                top += 1
+
+
+@jit
+def _step(x, f, t, nan_right):
+    """0 to go left, 1 to go right, without a branch."""
+    v = np.float32(x[f])
+    return np.int64(v > t) | (np.int64(v != v) & np.int64(nan_right))
+
+
+def _score_complete_py(X, depth, feat, thr, nan_right, leaf, n_trees, out):
+    """``out[i]`` = sum over trees, in tree order, of the leaf value row i reaches."""
+    n = X.shape[0]
+    n_internal = (1 << depth) - 1
+    n_leaves = 1 << depth
+    n_blocks = (n + _BLOCK - 1) // _BLOCK
+    for b in prange(n_blocks):
+        r0 = b * _BLOCK
+        r1 = min(r0 + _BLOCK, n)
+        acc = np.zeros(_BLOCK)
+        for t in range(n_trees):
+            ib = t * n_internal
+            lb = t * n_leaves - n_internal
+            i = r0
+            # four rows in lockstep: their dependent load chains overlap
+            while i + 4 <= r1:
+                x0 = X[i]
+                x1 = X[i + 1]
+                x2 = X[i + 2]
+                x3 = X[i + 3]
+                k0 = 0
+                k1 = 0
+                k2 = 0
+                k3 = 0
+                for _ in range(depth):
+                    j0 = ib + k0
+                    j1 = ib + k1
+                    j2 = ib + k2
+                    j3 = ib + k3
+                    k0 = 2 * k0 + 1 + _step(x0, feat[j0], thr[j0], nan_right[j0])
+                    k1 = 2 * k1 + 1 + _step(x1, feat[j1], thr[j1], nan_right[j1])
+                    k2 = 2 * k2 + 1 + _step(x2, feat[j2], thr[j2], nan_right[j2])
+                    k3 = 2 * k3 + 1 + _step(x3, feat[j3], thr[j3], nan_right[j3])
+                acc[i - r0] += leaf[lb + k0]
+                acc[i + 1 - r0] += leaf[lb + k1]
+                acc[i + 2 - r0] += leaf[lb + k2]
+                acc[i + 3 - r0] += leaf[lb + k3]
+                i += 4
+            while i < r1:
+                x0 = X[i]
+                k0 = 0
+                for _ in range(depth):
+                    j0 = ib + k0
+                    k0 = 2 * k0 + 1 + _step(x0, feat[j0], thr[j0], nan_right[j0])
+                acc[i - r0] += leaf[lb + k0]
+                i += 1
+        for i in range(r0, r1):
+            out[i] = acc[i - r0]
+
+
+score_complete = jit_parallel(_score_complete_py)
+score_complete_serial = jit(_score_complete_py)
