@@ -278,11 +278,77 @@ class IsolationForest(BaseDetector):
             self.offset_ = np.percentile(self._score(X), 100.0 * self.contamination)
         return self
 
+    def _new_node_arrays(self, total):
+        return {
+            "feature": np.empty(total, np.int64),
+            "threshold": np.empty(total, np.float64),
+            "children_left": np.empty(total, np.int64),
+            "children_right": np.empty(total, np.int64),
+            "n_node_samples": np.empty(total, np.int64),
+            "weighted_n_node_samples": np.empty(total, np.float64),
+            "impurity": np.empty(total, np.float64),
+            "missing_go_to_left": np.empty(total, np.uint8),
+        }
+
     def _grow(self, X, y_dummy, seeds, max_samples, max_features, max_depth,
               sample_weight):
-        """Draw every tree's rows and features, then build the trees in Numba."""
-        n_samples, n_features = X.shape
+        """Build one tree per seed; returns a ForestArrays."""
         t0 = time.perf_counter()
+        if sample_weight is None:
+            forest = self._grow_numba(X, y_dummy, seeds, max_samples, max_features,
+                                      max_depth)
+        else:
+            forest = self._grow_python_draws(X, y_dummy, seeds, max_samples,
+                                             max_features, max_depth, sample_weight)
+        if self.verbose:
+            print(
+                f"[IsolationForest] built {len(seeds)} trees in "
+                f"{time.perf_counter() - t0:.3f} s",
+                file=sys.stderr,
+            )
+        return forest
+
+    def _grow_numba(self, X, y_dummy, seeds, max_samples, max_features, max_depth):
+        """Draws and builds in Numba, parallel over trees; reads only the drawn rows."""
+        if is_sparse(X):
+            X = X.toarray()
+        if not (X.dtype in (np.float32, np.float64) and X.flags.c_contiguous):
+            X = np.ascontiguousarray(X, dtype=np.float32)
+        n_trees = len(seeds)
+        capacity = max(2 * max_samples - 1, 1)
+        out = self._new_node_arrays(n_trees * capacity)
+        features = np.empty((n_trees, max_features), dtype=np.int64)
+        tree_seeds = np.empty(n_trees, dtype=np.int64)
+        node_counts = np.zeros(n_trees, dtype=np.int64)
+        parallel = effective_n_jobs(self.n_jobs) > 1 and n_trees > 1
+        kernel = K.draw_and_build if parallel else K.draw_and_build_serial
+        with num_threads(self.n_jobs):
+            kernel(X, y_dummy, np.asarray(seeds, dtype=np.int64), max_samples,
+                   max_features, bool(self.bootstrap), max_depth, capacity, features,
+                   tree_seeds, out["feature"], out["threshold"], out["children_left"],
+                   out["children_right"], out["n_node_samples"],
+                   out["weighted_n_node_samples"], out["impurity"],
+                   out["missing_go_to_left"], node_counts)
+        self._new_tree_seeds = tree_seeds
+        node_offsets = np.arange(n_trees + 1, dtype=np.int64) * capacity
+        return self._compact(out, node_offsets, node_counts, features)
+
+    @staticmethod
+    def _compact(out, node_offsets, node_counts, features):
+        n_trees = len(node_counts)
+        keep = np.concatenate(
+            [np.arange(node_offsets[t], node_offsets[t] + node_counts[t])
+             for t in range(n_trees)]
+        )
+        tree_offsets = np.zeros(n_trees + 1, dtype=np.int64)
+        tree_offsets[1:] = np.cumsum(node_counts)
+        return ForestArrays(tree_offsets, features, **{k: v[keep] for k, v in out.items()})
+
+    def _grow_python_draws(self, X, y_dummy, seeds, max_samples, max_features,
+                           max_depth, sample_weight=None):
+        """Draws with NumPy's own RandomState (needed for ``sample_weight``, whose rows
+        come from ``RandomState.choice``), then builds in Numba."""
+        n_samples, n_features = X.shape
         n_trees = len(seeds)
         features = np.empty((n_trees, max_features), dtype=np.int64)
         row_blocks, y_blocks, w_blocks, states, tree_seeds = [], [], [], [], []
@@ -292,9 +358,10 @@ class IsolationForest(BaseDetector):
                 self.bootstrap, sample_weight,
             )
             features[t] = feats
-            # Only the drawn rows matter: cast just those to float32, as the tree
-            # would see them after scikit-learn's full cast.
-            row_blocks.append(X[rows][:, feats].astype(np.float32, copy=False))
+            block = X[rows][:, feats]
+            if is_sparse(block):
+                block = block.toarray()
+            row_blocks.append(np.asarray(block).astype(np.float32, copy=False))
             y_blocks.append(y_dummy[rows])
             w_blocks.append(counts)
             states.append(state)
@@ -308,19 +375,10 @@ class IsolationForest(BaseDetector):
         capacity = np.maximum(2 * np.diff(row_offsets) - 1, 1)
         node_offsets = np.zeros(n_trees + 1, dtype=np.int64)
         node_offsets[1:] = np.cumsum(capacity)
-        total = int(node_offsets[-1])
-        out = {
-            "feature": np.empty(total, np.int64),
-            "threshold": np.empty(total, np.float64),
-            "children_left": np.empty(total, np.int64),
-            "children_right": np.empty(total, np.int64),
-            "n_node_samples": np.empty(total, np.int64),
-            "weighted_n_node_samples": np.empty(total, np.float64),
-            "impurity": np.empty(total, np.float64),
-            "missing_go_to_left": np.empty(total, np.uint8),
-        }
+        out = self._new_node_arrays(int(node_offsets[-1]))
         node_counts = np.zeros(n_trees, dtype=np.int64)
-        builder = K._build_forest if effective_n_jobs(self.n_jobs) > 1 else K._build_forest_serial
+        parallel = effective_n_jobs(self.n_jobs) > 1 and n_trees > 1
+        builder = K._build_forest if parallel else K._build_forest_serial
         with num_threads(self.n_jobs):
             builder(
                 X_all, y_all, w_all, row_offsets,
@@ -330,19 +388,7 @@ class IsolationForest(BaseDetector):
                 out["weighted_n_node_samples"], out["impurity"],
                 out["missing_go_to_left"], node_counts,
             )
-        keep = np.concatenate(
-            [np.arange(node_offsets[t], node_offsets[t] + node_counts[t]) for t in range(n_trees)]
-        )
-        tree_offsets = np.zeros(n_trees + 1, dtype=np.int64)
-        tree_offsets[1:] = np.cumsum(node_counts)
-        forest = ForestArrays(tree_offsets, features, **{k: v[keep] for k, v in out.items()})
-        if self.verbose:
-            print(
-                f"[IsolationForest] built {n_trees} trees in "
-                f"{time.perf_counter() - t0:.3f} s",
-                file=sys.stderr,
-            )
-        return forest
+        return self._compact(out, node_offsets, node_counts, features)
 
     # ------------------------------------------------------------- scoring
     def _check_fitted(self):

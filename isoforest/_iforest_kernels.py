@@ -533,3 +533,71 @@ def _score_complete_py(X, depth, feat, thr, nan_right, leaf, n_trees, out):
 
 score_complete = jit_parallel(_score_complete_py)
 score_complete_serial = jit(_score_complete_py)
+
+
+# ---------------------------------------------------------------------------
+# Drawing and building every tree inside Numba (no sample_weight)
+
+from ._mt19937 import STATE_SIZE, bounded, mt_seed, sample_without_replacement, seed_from  # noqa: E402
+
+
+def _draw_and_build_py(X, y, seeds, max_samples, max_features, bootstrap, max_depth,
+                       capacity, features_out, tree_seeds_out, feature, threshold,
+                       children_left, children_right, n_node_samples,
+                       weighted_n_node_samples, impurity, missing_go_to_left,
+                       node_counts):
+    """Replay scikit-learn's bagging draws for each seed and build the trees.
+
+    Tree ``t`` writes nodes from ``t * capacity`` (``capacity >= 2 * max_samples - 1``).
+    The draws replicate ``RandomState(seed)``: the feature subset first, then the rows
+    (``randint`` with bootstrap, else ``sample_without_replacement``); the tree's
+    xorshift seed comes from two more ``RandomState(...).randint(2**31 - 1)`` draws.
+    """
+    n_samples, n_features = X.shape
+    n_trees = seeds.shape[0]
+    for t in prange(n_trees):
+        state = np.empty(STATE_SIZE, dtype=np.int64)
+        mt_seed(state, seeds[t])
+        feats = np.empty(max_features, dtype=np.int64)
+        sample_without_replacement(state, n_features, max_features, feats)
+        idx = np.empty(max_samples, dtype=np.int64)
+        if bootstrap:
+            for i in range(max_samples):
+                idx[i] = bounded(state, n_samples - 1)
+        else:
+            sample_without_replacement(state, n_samples, max_samples, idx)
+        idx.sort()
+        # distinct rows, increasing, with their multiplicities as weights
+        rows = np.empty(max_samples, dtype=np.int64)
+        counts = np.zeros(max_samples, dtype=np.float64)
+        m = 0
+        for i in range(max_samples):
+            if m > 0 and rows[m - 1] == idx[i]:
+                counts[m - 1] += 1.0
+            else:
+                rows[m] = idx[i]
+                counts[m] = 1.0
+                m += 1
+        tree_seed = seed_from(seeds[t])
+        rand_r_state = seed_from(tree_seed)
+        Xt = np.empty((m, max_features), dtype=np.float32)
+        yt = np.empty(m, dtype=np.float64)
+        for r in range(m):
+            for j in range(max_features):
+                Xt[r, j] = np.float32(X[rows[r], feats[j]])
+            yt[r] = y[rows[r]]
+        for j in range(max_features):
+            features_out[t, j] = feats[j]
+        tree_seeds_out[t] = tree_seed
+        n0 = t * capacity
+        n1 = n0 + capacity
+        node_counts[t] = _build_tree(
+            Xt, yt, counts[:m], rand_r_state, max_depth, feature[n0:n1],
+            threshold[n0:n1], children_left[n0:n1], children_right[n0:n1],
+            n_node_samples[n0:n1], weighted_n_node_samples[n0:n1], impurity[n0:n1],
+            missing_go_to_left[n0:n1],
+        )
+
+
+draw_and_build = jit_parallel(_draw_and_build_py)
+draw_and_build_serial = jit(_draw_and_build_py)

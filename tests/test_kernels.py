@@ -133,3 +133,80 @@ def test_float64_compared_after_float32_rounding():
     K.path_length_sum_serial(X, np.array([0, 3]), feature, threshold, left, right,
                              np.zeros(3, np.uint8), leaf_value, out)
     np.testing.assert_array_equal(out, [1.0, 2.0])
+
+
+# ---------------------------------------------------------------------------
+# the Numba replica of NumPy's legacy RandomState draws
+
+from isoforest import _mt19937 as MT  # noqa: E402
+
+SEEDS = [0, 1, 5489, 123456, 2**31 - 2, 2**32 - 1]
+
+
+def _state(seed):
+    state = np.empty(MT.STATE_SIZE, dtype=np.int64)
+    MT.mt_seed(state, seed)
+    return state
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_mt19937_raw_stream_matches_numpy(seed):
+    state = _state(seed)
+    ours = [MT.mt_next32(state) for _ in range(1500)]  # crosses a regeneration
+    theirs = np.random.RandomState(seed).randint(0, 2**32, size=1500, dtype=np.uint32)
+    np.testing.assert_array_equal(np.array(ours, dtype=np.uint64), theirs.astype(np.uint64))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_mt19937_uniform_matches_numpy(seed):
+    state = _state(seed)
+    ours = [MT.mt_double(state) for _ in range(700)]
+    np.testing.assert_array_equal(ours, np.random.RandomState(seed).uniform(size=700))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("high", [1, 2, 3, 1000, 2**31 - 1, 2**32 - 1])
+def test_bounded_matches_legacy_randint(seed, high):
+    state = _state(seed)
+    ours = [MT.bounded(state, high - 1) for _ in range(300)]
+    rng = np.random.RandomState(seed)
+    scalar = [rng.randint(high) for _ in range(300)]
+    assert ours == scalar
+    np.testing.assert_array_equal(ours, np.random.RandomState(seed).randint(0, high, size=300))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_seed_from_matches_numpy(seed):
+    assert MT.seed_from(seed) == np.random.RandomState(seed).randint(MAX_INT)
+
+
+@pytest.mark.parametrize(
+    "n_population,n_samples",
+    [(10, 10), (10, 5), (1000, 256), (10**6, 256), (300, 256), (257, 256), (10**5, 1500), (50, 1)],
+)
+def test_numba_sample_without_replacement_matches_numpy_replay(n_population, n_samples):
+    for seed in range(4):
+        out = np.empty(n_samples, dtype=np.int64)
+        MT.sample_without_replacement(_state(seed), n_population, n_samples, out)
+        expected = sample_without_replacement(n_population, n_samples, np.random.RandomState(seed))
+        np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("params", [
+    dict(), dict(bootstrap=True), dict(max_samples=0.5, max_features=2),
+    dict(max_samples=0.995), dict(max_samples=5000),
+])
+def test_numba_draws_build_the_same_forest_as_numpy_draws(params):
+    """The in-Numba draws (used without sample_weight) against NumPy's RandomState."""
+    from isoforest import IsolationForest
+
+    X = np.random.RandomState(0).randn(6000, 4)
+    est = IsolationForest(random_state=3, n_estimators=12, **params).fit(X)
+    y = np.random.RandomState(3).uniform(size=len(X))
+    python = est._grow_python_draws(
+        X, y, est._seeds_all, est._max_samples, est._max_features,
+        int(np.ceil(np.log2(max(est._max_samples, 2)))),
+    )
+    for name, arr in python.node_arrays().items():
+        np.testing.assert_array_equal(getattr(est.forest_, name), arr, err_msg=name)
+    np.testing.assert_array_equal(est.forest_.features, python.features)
