@@ -141,6 +141,8 @@ class ForestArrays:
     def concatenate(cls, parts):
         """Join forests trained on the same columns (used by ``warm_start``)."""
         parts = [p for p in parts if p is not None and p.n_trees > 0]
+        if len(parts) == 1:
+            return parts[0]
         offsets = [0]
         for p in parts:
             offsets.extend(offsets[-1] + p.tree_offsets[1:])

@@ -545,6 +545,88 @@ class IsolationForest(BaseDetector):
         f = self._forest
         return f.leaf_value[leaves + f.tree_offsets[:-1]]
 
+    # ------------------------------------------------------ interchange
+    @classmethod
+    def from_sklearn(cls, fitted):
+        """Wrap a fitted ``sklearn.ensemble.IsolationForest`` without retraining.
+
+        The trees, feature subsets, ``offset_`` and settings are copied into flat
+        arrays, so the model scores with identical results at isoforest's speed.
+
+        Parameters
+        ----------
+        fitted : sklearn.ensemble.IsolationForest
+            A fitted scikit-learn Isolation Forest.
+
+        Returns
+        -------
+        model : IsolationForest
+            A fitted isoforest model with the same parameters.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.ensemble import IsolationForest as SkIF
+        >>> from isoforest import IsolationForest
+        >>> X = np.random.RandomState(0).randn(300, 3)
+        >>> sk = SkIF(random_state=0).fit(X)
+        >>> ours = IsolationForest.from_sklearn(sk)
+        >>> bool(np.array_equal(ours.score_samples(X), sk.score_samples(X)))
+        True
+        """
+        if not hasattr(fitted, "estimators_") or not hasattr(fitted, "offset_"):
+            raise TypeError(
+                "from_sklearn expects a fitted sklearn.ensemble.IsolationForest, got "
+                f"{type(fitted).__name__}. Call 'fit' on it first if it is one."
+            )
+        params = {k: v for k, v in fitted.get_params().items()
+                  if k in cls._get_param_names()}
+        model = cls(**params)
+        parts = {name: [] for name in model._new_node_arrays(0)}
+        offsets = [0]
+        for est in fitted.estimators_:
+            tree = est.tree_
+            leaf = tree.children_left == -1
+            parts["feature"].append(np.asarray(tree.feature, dtype=np.int64))
+            parts["threshold"].append(np.asarray(tree.threshold, dtype=np.float64))
+            parts["children_left"].append(np.asarray(tree.children_left, dtype=np.int64))
+            parts["children_right"].append(np.asarray(tree.children_right, dtype=np.int64))
+            parts["n_node_samples"].append(np.asarray(tree.n_node_samples, dtype=np.int64))
+            parts["weighted_n_node_samples"].append(
+                np.asarray(tree.weighted_n_node_samples, dtype=np.float64))
+            parts["impurity"].append(np.asarray(tree.impurity, dtype=np.float64))
+            mgl = np.asarray(tree.missing_go_to_left, dtype=np.uint8).copy()
+            mgl[leaf] = 0  # undefined at leaves in scikit-learn
+            parts["missing_go_to_left"].append(mgl)
+            offsets.append(offsets[-1] + tree.node_count)
+        features = np.asarray([np.asarray(f) for f in fitted.estimators_features_],
+                              dtype=np.int64)
+        nodes = {k: np.concatenate(v) for k, v in parts.items()}
+        n_features = int(fitted.n_features_in_)
+        if np.any(nodes["feature"] >= features.shape[1]) or np.any(features >= n_features):
+            raise ValueError("The scikit-learn model refers to features it does not have.")
+        model._forest = ForestArrays(np.asarray(offsets), features, **nodes)
+        model.n_features_in_ = n_features
+        if hasattr(fitted, "feature_names_in_"):
+            model.feature_names_in_ = np.asarray(fitted.feature_names_in_, dtype=object)
+        model.max_samples_ = int(fitted.max_samples_)
+        model._max_samples = int(fitted._max_samples)
+        model._max_features = int(fitted._max_features)
+        model._n_samples = int(getattr(fitted, "_n_samples", model._max_samples))
+        seeds = np.asarray(getattr(fitted, "_seeds", np.zeros(len(fitted.estimators_))),
+                           dtype=np.int64)
+        model._seeds_all = seeds
+        model._seeds = seeds
+        model._sample_weight = getattr(fitted, "_sample_weight", None)
+        model._tree_seeds = np.asarray(
+            [int(e.random_state) if e.random_state is not None else 0
+             for e in fitted.estimators_], dtype=np.int64)
+        model._tree_max_depth = np.asarray(
+            [int(e.max_depth) for e in fitted.estimators_], dtype=np.int64)
+        model._estimators_cache = None
+        model.offset_ = fitted.offset_
+        return model
+
     # ----------------------------------------------------- fitted views
     @property
     def forest_(self):
