@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: help demo test test-fast test-boundscheck bench bench-data clean
+.PHONY: help demo test test-fast test-boundscheck bench bench-grid clean
 
 help:
 	@echo "make demo   - fit an Isolation Forest on generated data, print and plot it"
@@ -45,3 +45,7 @@ bench: $(VENV)/.stamp-bench
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+bench-grid: $(VENV)/.stamp-bench
+	$(BIN)/python -m pytest benchmarks -q --benchmark-only \
+		--benchmark-json=benchmarks/results/grid.json

@@ -446,15 +446,21 @@ class IsolationForest(BaseDetector):
         """score_samples on validated X (no feature-name checks)."""
         depths = self._path_length_sum(X)
         denominator = self._forest.n_trees * average_path_length([self._max_samples])
-        scores = 2 ** (
-            # For a single training sample, denominator and depth are 0: score 1.
-            -np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
-        )
-        return -scores
+        # scikit-learn computes -(2 ** -(depths / denominator)), with 1 in place of the
+        # ratio when the denominator is 0 (a single training row). The same ufuncs,
+        # applied in place, give the same bits without three temporary copies.
+        if denominator[0] != 0:
+            np.divide(depths, denominator, out=depths)
+        else:
+            depths[:] = 1.0
+        np.negative(depths, out=depths)
+        np.power(2.0, depths, out=depths)
+        np.negative(depths, out=depths)
+        return depths
 
     def _validate_for_scoring(self, X):
         self._check_fitted()
-        return validate_data(self, X, reset=False)
+        return validate_data(self, X, reset=False, accept_sparse="keep")
 
     def score_samples(self, X):
         """Opposite of the anomaly score of Liu et al. (lower is more abnormal).

@@ -103,9 +103,10 @@ def check_array(X, *, estimator_name="Estimator", accept_sparse=False, dtype="fl
     X : array-like or sparse matrix of shape (n_samples, n_features)
     estimator_name : str
         Named in error messages.
-    accept_sparse : bool
-        If True, SciPy sparse input is returned densified as a float32 array (the
-        format scikit-learn's trees see); otherwise it is refused with a TypeError.
+    accept_sparse : bool or "keep"
+        True returns SciPy sparse input densified (float32 unless float64); "keep"
+        returns it as CSR for the caller to densify a chunk at a time; False refuses
+        it with a TypeError.
     dtype : {"float", "float64"}
         ``"float"`` keeps float32 and float64 input as it is (no copy) and casts every
         other dtype straight to float32, exactly as scikit-learn's ``dtype=np.float32``
@@ -122,10 +123,15 @@ def check_array(X, *, estimator_name="Estimator", accept_sparse=False, dtype="fl
                 "Sparse data was passed for X, but dense data is required. "
                 "Use '.toarray()' to convert to a dense numpy array."
             )
-        X = X.toarray()
         if X.dtype.kind == "c":
             raise ValueError("Complex data not supported\n{}\n".format(X))
-        X = X.astype(np.float32 if dtype == "float" else np.float64, copy=False)
+        if accept_sparse == "keep":
+            X = X.tocsr()
+            _check_min_shape(X.shape, estimator_name)
+            return X
+        X = X.toarray()
+        if X.dtype not in (np.float32, np.float64) or dtype == "float64":
+            X = X.astype(np.float32 if dtype == "float" else np.float64)
     elif is_dataframe(X):
         X = _frame_to_numpy(X)
     elif not isinstance(X, np.ndarray):
@@ -166,18 +172,22 @@ def check_array(X, *, estimator_name="Estimator", accept_sparse=False, dtype="fl
         # first could round twice and land on a different float32.
         X = X.astype(np.float32)
 
-    n_samples, n_features = X.shape
+    _check_min_shape(X.shape, estimator_name)
+    return X
+
+
+def _check_min_shape(shape, estimator_name):
+    n_samples, n_features = shape
     if n_samples < 1:
         raise ValueError(
             "Found array with %d sample(s) (shape=%s) while a minimum of %d is "
-            "required by %s." % (n_samples, X.shape, 1, estimator_name)
+            "required by %s." % (n_samples, shape, 1, estimator_name)
         )
     if n_features < 1:
         raise ValueError(
             "Found array with %d feature(s) (shape=%s) while a minimum of %d is "
-            "required by %s." % (n_features, X.shape, 1, estimator_name)
+            "required by %s." % (n_features, shape, 1, estimator_name)
         )
-    return X
 
 
 def check_finite(X, *, allow_nan, input_name="X", estimator_name=None):
