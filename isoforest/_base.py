@@ -21,7 +21,7 @@ class BaseDetector:
     """Parameter handling and tags shared by isoforest's outlier detectors."""
 
     # Filled in by subclasses: name -> list of constraints (see ``validate_params``).
-    _parameter_constraints = {}
+    _param_constraints = {}
 
     @classmethod
     def _get_param_names(cls):
@@ -97,7 +97,7 @@ class BaseDetector:
         return type(self)(**params)
 
     def _validate_params(self):
-        validate_params(self._parameter_constraints, self.get_params(), type(self).__name__)
+        validate_params(self._param_constraints, self.get_params(), type(self).__name__)
 
     # -- scikit-learn tags (only ever called by scikit-learn itself) ---------------
     def __sklearn_tags__(self):
@@ -147,12 +147,12 @@ class Interval:
         self.kind, self.left, self.right, self.closed = kind, left, right, closed
 
     def _type_ok(self, v):
-        if isinstance(v, bool) or isinstance(v, np.bool_):
-            return False
+        # scikit-learn's rules: Integral and Real include bool; RealNotInt is
+        # registered for float only (so np.float64 passes, np.float32 does not).
         if self.kind is int:
             return isinstance(v, numbers.Integral)
         if self.kind == "real_not_int":
-            return isinstance(v, numbers.Real) and not isinstance(v, numbers.Integral)
+            return isinstance(v, float)
         return isinstance(v, numbers.Real)
 
     def is_satisfied_by(self, v):

@@ -121,7 +121,7 @@ class IsolationForest(BaseDetector):
     array([ 1,  1, -1])
     """
 
-    _parameter_constraints = {
+    _param_constraints = {
         "n_estimators": [Interval(int, 1, None, closed="left")],
         "max_samples": [
             Options({"auto"}),

@@ -5,6 +5,7 @@ are recognised by their attributes, so ``import isoforest`` stays light.
 """
 
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -23,8 +24,37 @@ __all__ = [
 class NotFittedError(ValueError, AttributeError):
     """Raised when a method that needs a fitted estimator is called before ``fit``.
 
-    Inherits from both ValueError and AttributeError, as scikit-learn's does.
+    Inherits from both ValueError and AttributeError, as scikit-learn's does. When
+    scikit-learn is already imported, the error raised is also an instance of
+    ``sklearn.exceptions.NotFittedError`` (see ``_not_fitted_error_type``).
     """
+
+    def __reduce__(self):
+        return (_rebuild_not_fitted_error, self.args)
+
+
+_SKLEARN_NOT_FITTED_ERROR = None
+
+
+def _not_fitted_error_type():
+    """isoforest's NotFittedError, subclassing scikit-learn's too once it is loaded.
+
+    scikit-learn is never imported here: only if the caller already imported it.
+    """
+    global _SKLEARN_NOT_FITTED_ERROR
+    if "sklearn" not in sys.modules:
+        return NotFittedError
+    if _SKLEARN_NOT_FITTED_ERROR is None:
+        from sklearn.exceptions import NotFittedError as _SkNotFittedError
+
+        _SKLEARN_NOT_FITTED_ERROR = type(
+            "NotFittedError", (NotFittedError, _SkNotFittedError), {"__module__": __name__}
+        )
+    return _SKLEARN_NOT_FITTED_ERROR
+
+
+def _rebuild_not_fitted_error(*args):
+    return _not_fitted_error_type()(*args)
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -117,6 +147,7 @@ def check_array(X, *, estimator_name="Estimator", accept_sparse=False, dtype="fl
     X : ndarray of shape (n_samples, n_features)
         float32 or float64; NaN and inf are allowed (Isolation Forest accepts them).
     """
+    series_type = None
     if is_sparse(X):
         if not accept_sparse:
             raise TypeError(
@@ -134,13 +165,18 @@ def check_array(X, *, estimator_name="Estimator", accept_sparse=False, dtype="fl
             X = X.astype(np.float32 if dtype == "float" else np.float64)
     elif is_dataframe(X):
         X = _frame_to_numpy(X)
+    elif hasattr(X, "dtype") and (
+        hasattr(X, "iloc") or type(X).__module__.startswith("pandas")
+    ):
+        series_type = type(X)
+        X = np.asarray(X)
     elif not isinstance(X, np.ndarray):
         if hasattr(X, "__array__") or hasattr(X, "__array_interface__"):
             X = np.asarray(X)
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", np.exceptions.ComplexWarning)
-                X = np.asarray(X)
+                X = np.asarray(X, dtype=np.float32 if dtype == "float" else np.float64)
 
     if X.dtype.kind == "c":
         raise ValueError("Complex data not supported\n{}\n".format(X))
@@ -150,6 +186,13 @@ def check_array(X, *, estimator_name="Estimator", accept_sparse=False, dtype="fl
             "Reshape your data either using array.reshape(-1, 1) if "
             "your data has a single feature or array.reshape(1, -1) "
             "if it contains a single sample.".format(X)
+        )
+    if X.ndim == 1 and series_type is not None:
+        raise ValueError(
+            f"Expected a 2-dimensional container but got {series_type} "
+            "instead. Pass a DataFrame containing a single row (i.e. "
+            "single sample) or a single column (i.e. single feature) "
+            "instead."
         )
     if X.ndim == 1:
         raise ValueError(
@@ -300,7 +343,7 @@ def validate_data(estimator, X, *, reset, accept_sparse=True, dtype="float"):
 def check_is_fitted(estimator, attribute):
     """Raise NotFittedError, worded as scikit-learn's, unless ``attribute`` is set."""
     if not hasattr(estimator, attribute):
-        raise NotFittedError(
+        raise _not_fitted_error_type()(
             f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' "
             "with appropriate arguments before using this estimator."
         )
@@ -327,12 +370,20 @@ def check_sample_weight(sample_weight, n_samples):
     """Validate ``sample_weight`` as a float64 vector of length ``n_samples``."""
     if isinstance(sample_weight, numbers.Number):
         return np.full(n_samples, sample_weight, dtype=np.float64)
-    sample_weight = np.asarray(
-        _frame_to_numpy(sample_weight) if hasattr(sample_weight, "to_numpy") else sample_weight
-    )
+    if hasattr(sample_weight, "to_numpy"):
+        sample_weight = _frame_to_numpy(sample_weight)
+    if isinstance(sample_weight, np.ndarray):
+        if sample_weight.dtype.kind == "c":
+            raise ValueError("Complex data not supported\n{}\n".format(sample_weight))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
     if sample_weight.ndim != 1:
         raise ValueError(
-            "Sample weights must be 1D array or scalar"
+            f"Sample weights must be 1D array or scalar, got "
+            f"{sample_weight.ndim}D array. Expected either a scalar value "
+            f"or a 1D array of length {n_samples}."
         )
     if sample_weight.shape != (n_samples,):
         raise ValueError(
