@@ -12,10 +12,15 @@ NUMBA_DISABLE_JIT, NUMBA_BOUNDSCHECK
 import contextlib
 import os
 
-import numba
-import numpy as np
+# Numba's OpenMP threading layer spins its idle workers by default; on a small
+# machine the spinning threads steal the cores the kernels need (measured: 2
+# threads no faster than 1). Passive waiting is the better default; a user's own
+# setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-__all__ = ["njit_options", "jit", "jit_parallel", "num_threads", "effective_n_jobs"]
+import numba  # noqa: E402
+
+__all__ = ["njit_options", "jit", "jit_inline", "jit_parallel", "num_threads", "effective_n_jobs"]
 
 
 def _env_flag(name, default):
@@ -39,6 +44,15 @@ njit_options = {
 def jit(func):
     """Compile ``func`` as a serial kernel."""
     return numba.njit(**njit_options)(func)
+
+
+def jit_inline(func):
+    """Compile ``func`` to be inlined into its callers at Numba's IR level.
+
+    For tiny helpers on hot paths: a real call passes arrays across a function
+    boundary, where Numba's atomic reference counting can survive optimisation.
+    """
+    return numba.njit(inline="always", **njit_options)(func)
 
 
 def jit_parallel(func):
@@ -81,5 +95,3 @@ def num_threads(n_jobs):
     finally:
         numba.set_num_threads(previous)
 
-
-FLOAT32 = np.float32

@@ -116,7 +116,7 @@ class ForestArrays:
         above = thr32.astype(np.float64) > self.threshold
         thr32[above] = np.nextafter(thr32[above], np.float32(-np.inf))
         n_internal = (1 << depth) - 1
-        feat = np.zeros(self.n_trees * n_internal, dtype=np.int64)
+        feat = np.zeros(self.n_trees * n_internal, dtype=np.uint32)
         thr = np.full(self.n_trees * n_internal, np.inf, dtype=np.float32)
         nan_right = np.zeros(self.n_trees * n_internal, dtype=np.uint8)
         leaf = np.zeros(self.n_trees * (1 << depth), dtype=np.float64)
