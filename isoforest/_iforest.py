@@ -442,10 +442,20 @@ class IsolationForest(BaseDetector):
                 kernel(*args)
         return out
 
+    def _denominator(self):
+        """``n_trees * c(max_samples)`` as scikit-learn computes it (a 1-element
+        array), cached: recomputing it costs more than scoring one row."""
+        key = (self._forest.n_trees, self._max_samples)
+        cached = getattr(self, "_denominator_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, self._forest.n_trees * average_path_length([self._max_samples]))
+            self._denominator_cache = cached
+        return cached[1]
+
     def _score(self, X):
         """score_samples on validated X (no feature-name checks)."""
         depths = self._path_length_sum(X)
-        denominator = self._forest.n_trees * average_path_length([self._max_samples])
+        denominator = self._denominator()
         # scikit-learn computes -(2 ** -(depths / denominator)), with 1 in place of the
         # ratio when the denominator is 0 (a single training row). The same ufuncs,
         # applied in place, give the same bits without three temporary copies.

@@ -587,14 +587,14 @@ def _score_block(X, r0, m, depth, feat, thr, nan_right, leaf, n_trees, out, xb, 
         out[r0 + i] = acc[i]
 
 
-def _score_complete_py(X, depth, feat, thr, nan_right, leaf, n_trees, out):
+@jit_parallel
+def score_complete(X, depth, feat, thr, nan_right, leaf, n_trees, out):
     """``out[i]`` = sum over trees, in tree order, of the leaf value row i reaches.
 
     Rows are cast to float32 a block at a time (scikit-learn compares float32
     values); within a block every tree is walked by eight rows in lockstep, so their
-    dependent load chains overlap. Blocks without NaN take the shorter step. The
-    block itself is a separate serial kernel: compiled inside a parallel loop body
-    the same code ran at half speed.
+    dependent load chains overlap. Blocks without NaN take the shorter step.
+    Parallel over chunks of blocks.
     """
     n = X.shape[0]
     n_blocks = (n + _BLOCK - 1) // _BLOCK
@@ -605,8 +605,12 @@ def _score_complete_py(X, depth, feat, thr, nan_right, leaf, n_trees, out):
         _score_rows(X, lo, hi, depth, feat, thr, nan_right, leaf, n_trees, out)
 
 
-score_complete = jit_parallel(_score_complete_py)
-score_complete_serial = jit(_score_complete_py)
+@jit
+def score_complete_serial(X, depth, feat, thr, nan_right, leaf, n_trees, out):
+    """``score_complete`` on the calling thread (a separate function: a ``prange``
+    loop costs ~50 us per call even when compiled without ``parallel``, which
+    dominated the one-row, real-time case)."""
+    _score_rows(X, 0, X.shape[0], depth, feat, thr, nan_right, leaf, n_trees, out)
 
 
 # ---------------------------------------------------------------------------
