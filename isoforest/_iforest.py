@@ -269,6 +269,7 @@ class IsolationForest(BaseDetector):
                 [getattr(self, "_tree_seeds", np.empty(0, np.int64))[:n_existing],
                  self._new_tree_seeds]
             )
+        self._set_denominator()
         self._seeds = self._seeds_all[n_existing:] if n_more else self._seeds_all[:0]
         self._sample_weight = sample_weight
 
@@ -442,20 +443,15 @@ class IsolationForest(BaseDetector):
                 kernel(*args)
         return out
 
-    def _denominator(self):
+    def _set_denominator(self):
         """``n_trees * c(max_samples)`` as scikit-learn computes it (a 1-element
-        array), cached: recomputing it costs more than scoring one row."""
-        key = (self._forest.n_trees, self._max_samples)
-        cached = getattr(self, "_denominator_cache", None)
-        if cached is None or cached[0] != key:
-            cached = (key, self._forest.n_trees * average_path_length([self._max_samples]))
-            self._denominator_cache = cached
-        return cached[1]
+        array); stored at fit because recomputing it costs more than scoring a row."""
+        self._denominator = self._forest.n_trees * average_path_length([self._max_samples])
 
     def _score(self, X):
         """score_samples on validated X (no feature-name checks)."""
         depths = self._path_length_sum(X)
-        denominator = self._denominator()
+        denominator = self._denominator
         # scikit-learn computes -(2 ** -(depths / denominator)), with 1 in place of the
         # ratio when the denominator is 0 (a single training row). The same ufuncs,
         # applied in place, give the same bits without three temporary copies.
@@ -640,6 +636,7 @@ class IsolationForest(BaseDetector):
         model._tree_max_depth = np.asarray(
             [int(e.max_depth) for e in fitted.estimators_], dtype=np.int64)
         model._estimators_cache = None
+        model._set_denominator()
         model.offset_ = fitted.offset_
         return model
 
