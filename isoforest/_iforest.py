@@ -20,6 +20,7 @@ from ._base import (
 )
 from ._config import effective_n_jobs, num_threads
 from ._forest import ForestArrays, IsolationTree, average_path_length
+from ._mt19937 import uniform_at
 from ._sampling import MAX_INT, draw_tree
 from ._validation import (
     check_is_fitted,
@@ -197,9 +198,13 @@ class IsolationForest(BaseDetector):
             if not np.any(sample_weight != 0):
                 raise ValueError("Sample weights must contain at least one non-zero number.")
 
-        # The dummy regression target scikit-learn trains its trees on.
-        rnd = check_random_state(self.random_state)
-        y_dummy = rnd.uniform(size=n_samples)
+        # The dummy regression target scikit-learn trains its trees on:
+        # RandomState(random_state).uniform(size=n_samples). With an int seed and the
+        # in-Numba draws it is computed only at the rows the trees draw.
+        if isinstance(self.random_state, numbers.Integral) and sample_weight is None:
+            y_dummy = int(self.random_state)
+        else:
+            y_dummy = check_random_state(self.random_state).uniform(size=n_samples)
 
         if isinstance(self.max_samples, str):
             max_samples = min(256, n_samples)
@@ -310,26 +315,43 @@ class IsolationForest(BaseDetector):
         return forest
 
     def _grow_numba(self, X, y_dummy, seeds, max_samples, max_features, max_depth):
-        """Draws and builds in Numba, parallel over trees; reads only the drawn rows."""
-        if is_sparse(X):
-            X = X.toarray()
+        """Draws and builds in Numba, parallel over trees; reads only the drawn rows.
+
+        ``y_dummy`` may be an int: the seed of the dummy target's RandomState, whose
+        values are then computed only at the drawn rows.
+        """
         if not (X.dtype in (np.float32, np.float64) and X.flags.c_contiguous):
             X = np.ascontiguousarray(X, dtype=np.float32)
+        n_samples, n_features = X.shape
         n_trees = len(seeds)
-        capacity = max(2 * max_samples - 1, 1)
-        out = self._new_node_arrays(n_trees * capacity)
+        seeds = np.asarray(seeds, dtype=np.int64)
         features = np.empty((n_trees, max_features), dtype=np.int64)
+        rows = np.empty((n_trees, max_samples), dtype=np.int64)
+        counts = np.zeros((n_trees, max_samples), dtype=np.float64)
+        n_rows = np.empty(n_trees, dtype=np.int64)
         tree_seeds = np.empty(n_trees, dtype=np.int64)
-        node_counts = np.zeros(n_trees, dtype=np.int64)
+        rand_r_states = np.empty(n_trees, dtype=np.int64)
         parallel = effective_n_jobs(self.n_jobs) > 1 and n_trees > 1
-        kernel = K.draw_and_build if parallel else K.draw_and_build_serial
         with num_threads(self.n_jobs):
-            kernel(X, y_dummy, np.asarray(seeds, dtype=np.int64), max_samples,
-                   max_features, bool(self.bootstrap), max_depth, capacity, features,
-                   tree_seeds, out["feature"], out["threshold"], out["children_left"],
-                   out["children_right"], out["n_node_samples"],
-                   out["weighted_n_node_samples"], out["impurity"],
-                   out["missing_go_to_left"], node_counts)
+            (K.draw_trees if parallel else K.draw_trees_serial)(
+                seeds, n_samples, n_features, max_samples, max_features,
+                bool(self.bootstrap), features, rows, counts, n_rows, tree_seeds,
+                rand_r_states)
+            if isinstance(y_dummy, numbers.Integral):
+                needed = np.zeros(n_samples, dtype=np.bool_)
+                K.mark_rows(rows, n_rows, needed)
+                seed = y_dummy
+                y_dummy = np.empty(n_samples, dtype=np.float64)
+                uniform_at(seed, needed, y_dummy)
+            capacity = max(2 * max_samples - 1, 1)
+            out = self._new_node_arrays(n_trees * capacity)
+            node_counts = np.zeros(n_trees, dtype=np.int64)
+            (K.build_trees if parallel else K.build_trees_serial)(
+                X, y_dummy, features, rows, counts, n_rows, rand_r_states, max_depth,
+                capacity, out["feature"], out["threshold"], out["children_left"],
+                out["children_right"], out["n_node_samples"],
+                out["weighted_n_node_samples"], out["impurity"],
+                out["missing_go_to_left"], node_counts)
         self._new_tree_seeds = tree_seeds
         node_offsets = np.arange(n_trees + 1, dtype=np.int64) * capacity
         return self._compact(out, node_offsets, node_counts, features)

@@ -22,6 +22,7 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, jit_inline, jit_parallel
+from ._mt19937 import STATE_SIZE, bounded, mt_seed, sample_without_replacement, seed_from
 
 #: ``DBL_EPSILON``: scikit-learn's leaf tests add it to impurities.
 EPSILON = np.finfo(np.float64).eps
@@ -616,28 +617,22 @@ def score_complete_serial(X, depth, feat, thr, nan_right, leaf, n_trees, out):
 # ---------------------------------------------------------------------------
 # Drawing and building every tree inside Numba (no sample_weight)
 
-from ._mt19937 import STATE_SIZE, bounded, mt_seed, sample_without_replacement, seed_from  # noqa: E402
 
+def _draw_trees_py(seeds, n_samples, n_features, max_samples, max_features, bootstrap,
+                   features_out, rows_out, counts_out, n_rows_out, tree_seeds_out,
+                   rand_r_states_out):
+    """Replay scikit-learn's bagging draws for each tree seed.
 
-def _draw_and_build_py(X, y, seeds, max_samples, max_features, bootstrap, max_depth,
-                       capacity, features_out, tree_seeds_out, feature, threshold,
-                       children_left, children_right, n_node_samples,
-                       weighted_n_node_samples, impurity, missing_go_to_left,
-                       node_counts):
-    """Replay scikit-learn's bagging draws for each seed and build the trees.
-
-    Tree ``t`` writes nodes from ``t * capacity`` (``capacity >= 2 * max_samples - 1``).
-    The draws replicate ``RandomState(seed)``: the feature subset first, then the rows
-    (``randint`` with bootstrap, else ``sample_without_replacement``); the tree's
-    xorshift seed comes from two more ``RandomState(...).randint(2**31 - 1)`` draws.
+    ``RandomState(seed)`` draws the feature subset, then the rows (``randint`` with
+    bootstrap, else ``sample_without_replacement``). Rows come out distinct and
+    increasing in ``rows_out[t, :n_rows_out[t]]`` with their multiplicities in
+    ``counts_out``. The tree's xorshift seed is two more
+    ``RandomState(...).randint(2**31 - 1)`` steps away.
     """
-    n_samples, n_features = X.shape
-    n_trees = seeds.shape[0]
-    for t in prange(n_trees):
+    for t in prange(seeds.shape[0]):
         state = np.empty(STATE_SIZE, dtype=np.int64)
         mt_seed(state, seeds[t])
-        feats = np.empty(max_features, dtype=np.int64)
-        sample_without_replacement(state, n_features, max_features, feats)
+        sample_without_replacement(state, n_features, max_features, features_out[t])
         idx = np.empty(max_samples, dtype=np.int64)
         if bootstrap:
             for i in range(max_samples):
@@ -645,37 +640,57 @@ def _draw_and_build_py(X, y, seeds, max_samples, max_features, bootstrap, max_de
         else:
             sample_without_replacement(state, n_samples, max_samples, idx)
         idx.sort()
-        # distinct rows, increasing, with their multiplicities as weights
-        rows = np.empty(max_samples, dtype=np.int64)
-        counts = np.zeros(max_samples, dtype=np.float64)
         m = 0
         for i in range(max_samples):
-            if m > 0 and rows[m - 1] == idx[i]:
-                counts[m - 1] += 1.0
+            if m > 0 and rows_out[t, m - 1] == idx[i]:
+                counts_out[t, m - 1] += 1.0
             else:
-                rows[m] = idx[i]
-                counts[m] = 1.0
+                rows_out[t, m] = idx[i]
+                counts_out[t, m] = 1.0
                 m += 1
+        n_rows_out[t] = m
         tree_seed = seed_from(seeds[t])
-        rand_r_state = seed_from(tree_seed)
+        tree_seeds_out[t] = tree_seed
+        rand_r_states_out[t] = seed_from(tree_seed)
+
+
+draw_trees = jit_parallel(_draw_trees_py)
+
+
+@jit
+def mark_rows(rows, n_rows, needed):
+    """``needed[r] = True`` for every row drawn by any tree."""
+    for t in range(rows.shape[0]):
+        for i in range(n_rows[t]):
+            needed[rows[t, i]] = True
+draw_trees_serial = jit(_draw_trees_py)
+
+
+def _build_trees_py(X, y, features, rows, counts, n_rows, rand_r_states, max_depth,
+                    capacity, feature, threshold, children_left, children_right,
+                    n_node_samples, weighted_n_node_samples, impurity,
+                    missing_go_to_left, node_counts):
+    """Build tree ``t`` from its drawn rows of X (cast to float32) and of ``y``;
+    its nodes go from ``t * capacity`` (``capacity >= 2 * max_samples - 1``)."""
+    max_features = features.shape[1]
+    for t in prange(rows.shape[0]):
+        m = n_rows[t]
         Xt = np.empty((m, max_features), dtype=np.float32)
         yt = np.empty(m, dtype=np.float64)
         for r in range(m):
+            row = rows[t, r]
             for j in range(max_features):
-                Xt[r, j] = np.float32(X[rows[r], feats[j]])
-            yt[r] = y[rows[r]]
-        for j in range(max_features):
-            features_out[t, j] = feats[j]
-        tree_seeds_out[t] = tree_seed
+                Xt[r, j] = np.float32(X[row, features[t, j]])
+            yt[r] = y[row]
         n0 = t * capacity
         n1 = n0 + capacity
         node_counts[t] = _build_tree(
-            Xt, yt, counts[:m], rand_r_state, max_depth, feature[n0:n1],
+            Xt, yt, counts[t, :m], rand_r_states[t], max_depth, feature[n0:n1],
             threshold[n0:n1], children_left[n0:n1], children_right[n0:n1],
             n_node_samples[n0:n1], weighted_n_node_samples[n0:n1], impurity[n0:n1],
             missing_go_to_left[n0:n1],
         )
 
 
-draw_and_build = jit_parallel(_draw_and_build_py)
-draw_and_build_serial = jit(_draw_and_build_py)
+build_trees = jit_parallel(_build_trees_py)
+build_trees_serial = jit(_build_trees_py)

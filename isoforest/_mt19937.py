@@ -48,17 +48,22 @@ def _mt_generate(state):
 
 
 @jit
+def _temper(y):
+    y ^= y >> 11
+    y ^= (y << 7) & 0x9D2C5680
+    y ^= (y << 15) & 0xEFC60000
+    y ^= y >> 18
+    return y & MASK32
+
+
+@jit
 def mt_next32(state):
     """The next 32-bit output, tempered."""
     if state[N] >= N:
         _mt_generate(state)
     y = state[state[N]]
     state[N] += 1
-    y ^= y >> 11
-    y ^= (y << 7) & 0x9D2C5680
-    y ^= (y << 15) & 0xEFC60000
-    y ^= y >> 18
-    return y & MASK32
+    return _temper(y)
 
 
 @jit
@@ -113,27 +118,23 @@ def sample_without_replacement(state, n_population, n_samples, out):
         legacy_permutation_prefix(state, n_population, n_samples, out)
         return
     if ratio < 0.2:
-        # tracking selection: redraw until unseen
-        if n_samples <= 512:
-            for i in range(n_samples):
-                while True:
-                    j = bounded(state, n_population - 1)
-                    seen = False
-                    for q in range(i):
-                        if out[q] == j:
-                            seen = True
-                            break
-                    if not seen:
-                        break
-                out[i] = j
-        else:
-            selected = np.zeros(n_population, dtype=np.bool_)
-            for i in range(n_samples):
+        # tracking selection: redraw until unseen; "seen" is an open-addressing
+        # hash set sized to n_samples, so a draw costs O(1) whatever n_population.
+        size = 16
+        while size < 4 * n_samples:
+            size *= 2
+        table = np.full(size, -1, dtype=np.int64)
+        mask = size - 1
+        for i in range(n_samples):
+            while True:
                 j = bounded(state, n_population - 1)
-                while selected[j]:
-                    j = bounded(state, n_population - 1)
-                selected[j] = True
-                out[i] = j
+                h = (j * 0x9E3779B1) & mask
+                while table[h] != -1 and table[h] != j:
+                    h = (h + 1) & mask
+                if table[h] == -1:
+                    table[h] = j
+                    break
+            out[i] = j
         return
     for i in range(n_samples):
         out[i] = i
@@ -149,3 +150,35 @@ def seed_from(seed):
     state = np.empty(STATE_SIZE, dtype=np.int64)
     mt_seed(state, seed)
     return bounded(state, 2**31 - 2)
+
+
+@jit
+def uniform_at(seed, needed, out):
+    """``out[i] = RandomState(seed).uniform(size=n)[i]`` wherever ``needed[i]``,
+    without converting the draws nobody reads.
+
+    The stream is still generated up to the last needed row (MT19937 cannot skip
+    ahead cheaply), but only the needed outputs are tempered and made doubles.
+    """
+    state = np.empty(STATE_SIZE, dtype=np.int64)
+    mt_seed(state, seed)
+    _mt_generate(state)
+    block_start = 0  # stream position of state[0]
+    last = -1
+    for i in range(needed.shape[0] - 1, -1, -1):
+        if needed[i]:
+            last = i
+            break
+    for i in range(last + 1):
+        if not needed[i]:
+            continue
+        p = 2 * i
+        while p >= block_start + N:
+            _mt_generate(state)
+            block_start += N
+        a = _temper(state[p - block_start])
+        if p + 1 >= block_start + N:
+            _mt_generate(state)
+            block_start += N
+        b = _temper(state[p + 1 - block_start])
+        out[i] = ((a >> 5) * 67108864.0 + (b >> 6)) / 9007199254740992.0

@@ -210,3 +210,19 @@ def test_numba_draws_build_the_same_forest_as_numpy_draws(params):
     for name, arr in python.node_arrays().items():
         np.testing.assert_array_equal(getattr(est.forest_, name), arr, err_msg=name)
     np.testing.assert_array_equal(est.forest_.features, python.features)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_uniform_at_matches_numpy(seed):
+    n = 5000
+    expected = np.random.RandomState(seed).uniform(size=n)
+    rows = np.unique(np.random.RandomState(1).randint(0, n, 700))
+    rows = np.r_[0, rows, 311, 312, n - 1]  # crossings of the 624-word blocks
+    rows = np.unique(rows)
+    out = np.full(n, -1.0)
+    needed = np.zeros(n, dtype=bool)
+    needed[rows] = True
+    MT.uniform_at(seed, needed, out)
+    np.testing.assert_array_equal(out[rows], expected[rows])
+    untouched = np.setdiff1d(np.arange(n), rows)
+    assert np.all(out[untouched] == -1.0)
