@@ -4,8 +4,16 @@
 """
 
 from ._iforest import IsolationForest
+from ._zscore import ZScoreDetector, zscore
 from ._validation import InvalidParameterError, NotFittedError
 
 __version__ = "0.1.0"
 
-__all__ = ["IsolationForest", "NotFittedError", "InvalidParameterError", "__version__"]
+__all__ = [
+    "IsolationForest",
+    "ZScoreDetector",
+    "zscore",
+    "NotFittedError",
+    "InvalidParameterError",
+    "__version__",
+]

@@ -11,6 +11,7 @@ NUMBA_DISABLE_JIT, NUMBA_BOUNDSCHECK
 
 import contextlib
 import os
+import types
 
 # Numba's OpenMP threading layer spins its idle workers by default; on a small
 # machine the spinning threads steal the cores the kernels need (measured: 2
@@ -41,6 +42,23 @@ njit_options = {
 }
 
 
+def _variant(func, suffix):
+    """A copy of ``func`` under another qualified name.
+
+    Numba names its on-disk cache after the function's qualified name and line and
+    does not key it on compile flags: a serial and a parallel kernel made from one
+    Python function would share cache entries, and a process could load the other
+    variant (seen here: wrong timings, then a segfault). Each variant gets its own
+    name, hence its own cache files.
+    """
+    clone = types.FunctionType(func.__code__, func.__globals__, func.__name__ + suffix,
+                               func.__defaults__, func.__closure__)
+    clone.__qualname__ = func.__qualname__ + suffix
+    clone.__module__ = func.__module__
+    clone.__doc__ = func.__doc__
+    return clone
+
+
 def jit(func):
     """Compile ``func`` as a serial kernel."""
     return numba.njit(**njit_options)(func)
@@ -57,7 +75,7 @@ def jit_inline(func):
 
 def jit_parallel(func):
     """Compile ``func`` with ``parallel=True`` (its ``numba.prange`` loops run on threads)."""
-    return numba.njit(parallel=True, **njit_options)(func)
+    return numba.njit(parallel=True, **njit_options)(_variant(func, "__parallel"))
 
 
 def effective_n_jobs(n_jobs):
