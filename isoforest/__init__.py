@@ -4,6 +4,7 @@
 """
 
 from ._iforest import IsolationForest
+from ._io import ModelFileError, load_model, save_model
 from ._zscore import ZScoreDetector, zscore
 from ._validation import InvalidParameterError, NotFittedError
 
@@ -13,6 +14,9 @@ __all__ = [
     "IsolationForest",
     "ZScoreDetector",
     "zscore",
+    "save_model",
+    "load_model",
+    "ModelFileError",
     "NotFittedError",
     "InvalidParameterError",
     "__version__",

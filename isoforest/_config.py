@@ -11,6 +11,7 @@ NUMBA_DISABLE_JIT, NUMBA_BOUNDSCHECK
 
 import contextlib
 import os
+import threading
 import types
 
 # Numba's OpenMP threading layer spins its idle workers by default; on a small
@@ -20,6 +21,12 @@ import types
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import numba  # noqa: E402
+
+# Thread-safe layers first: several threads of one process (a server) may launch
+# parallel kernels at once, which Numba's default fallback, 'workqueue', does not
+# support (it aborts the process). OpenMP ships with the compilers on Linux.
+numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+_WORKQUEUE_LOCK = threading.RLock()
 
 __all__ = ["njit_options", "jit", "jit_inline", "jit_parallel", "num_threads", "effective_n_jobs"]
 
@@ -95,21 +102,34 @@ def effective_n_jobs(n_jobs):
     return int(min(n_jobs, max_threads))
 
 
+def _layer_is_threadsafe():
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel kernel has run yet: the layer is not chosen
+        return False
+
+
 @contextlib.contextmanager
 def num_threads(n_jobs):
     """Run the enclosed kernels on ``effective_n_jobs(n_jobs)`` threads.
 
     Numba's thread count is per calling thread; it is restored in ``finally`` so an
-    exception inside a kernel never leaves a changed setting behind.
+    exception inside a kernel never leaves a changed setting behind. When only the
+    'workqueue' layer is available, parallel launches from several threads are
+    serialised with a lock instead of crashing the process.
     """
     wanted = effective_n_jobs(n_jobs)
     if numba.config.DISABLE_JIT:
         yield wanted
         return
+    locked = wanted > 1 and not _layer_is_threadsafe()
+    if locked:
+        _WORKQUEUE_LOCK.acquire()
     previous = numba.get_num_threads()
     numba.set_num_threads(wanted)
     try:
         yield wanted
     finally:
         numba.set_num_threads(previous)
-
+        if locked:
+            _WORKQUEUE_LOCK.release()

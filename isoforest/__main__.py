@@ -1,0 +1,8 @@
+"""``python -m isoforest ...``: the command line (see ``isoforest.cli``)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Saving and loading fitted models safely: NumPy arrays plus JSON, never pickle.
+
+A model file is an uncompressed ``.npz`` archive: one ``metadata`` entry (UTF-8
+JSON: format version, estimator class, parameters, fitted scalars, and any extra
+information such as the CLI's column names) and one entry per array. Loading uses
+``allow_pickle=False`` and then validates everything the kernels will index, so a
+truncated or tampered file is refused with a ``ModelFileError`` and can never make
+a kernel read out of bounds.
+"""
+
+import json
+import zipfile
+
+import numpy as np
+
+from ._forest import NODE_FIELDS, ForestArrays
+
+__all__ = ["ModelFileError", "save_model", "load_model"]
+
+FORMAT = "isoforest-model"
+VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, truncated, tampered with or of another version."""
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _iforest_payload(model):
+    f = model.forest_
+    arrays = {"tree_offsets": f.tree_offsets, "features": f.features}
+    arrays.update(f.node_arrays())
+    arrays["tree_seeds"] = np.asarray(model._tree_seeds, dtype=np.int64)
+    arrays["tree_max_depth"] = np.asarray(model._tree_max_depth, dtype=np.int64)
+    fitted = {
+        "offset_": float(model.offset_),
+        "max_samples_": int(model.max_samples_),
+        "n_features_in_": int(model.n_features_in_),
+        "_max_samples": int(model._max_samples),
+        "_max_features": int(model._max_features),
+        "_n_samples": int(model._n_samples),
+    }
+    return arrays, fitted
+
+
+def _zscore_payload(model):
+    arrays = {"center_": model.center_, "scale_": model.scale_}
+    fitted = {
+        "offset_": float(model.offset_),
+        "threshold_": float(model.threshold_),
+        "n_features_in_": int(model.n_features_in_),
+        "n_samples_seen_": int(model.n_samples_seen_),
+    }
+    if hasattr(model, "mean_"):
+        arrays.update(mean_=model.mean_, var_=model.var_, _m2=model._m2)
+    return arrays, fitted
+
+
+def save_model(model, path, extra=None):
+    """Write a fitted model to ``path`` (an ``.npz`` archive, no pickle).
+
+    Parameters
+    ----------
+    model : IsolationForest or ZScoreDetector
+        A fitted estimator.
+    path : str or path-like
+        Destination file.
+    extra : dict, optional
+        JSON-serialisable information stored beside the model (the command line
+        keeps its column names and standardisation here).
+    """
+    from ._iforest import IsolationForest
+    from ._zscore import ZScoreDetector
+
+    if isinstance(model, IsolationForest):
+        arrays, fitted = _iforest_payload(model)
+    elif isinstance(model, ZScoreDetector):
+        arrays, fitted = _zscore_payload(model)
+    else:
+        raise TypeError(f"save_model cannot save a {type(model).__name__}")
+    params = {k: _jsonable(v) for k, v in model.get_params().items()}
+    if params.get("random_state") is not None and not isinstance(params["random_state"], int):
+        params["random_state"] = None  # a RandomState object has no JSON form
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "estimator": type(model).__name__,
+        "params": params,
+        "fitted": fitted,
+        "feature_names_in_": (
+            [str(n) for n in model.feature_names_in_]
+            if hasattr(model, "feature_names_in_") else None
+        ),
+        "arrays": sorted(arrays),
+        "extra": extra or {},
+    }
+    payload = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    payload["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    with open(path, "wb") as fh:
+        np.savez(fh, **payload)
+
+
+def _fail(msg):
+    raise ModelFileError(f"invalid model file: {msg}")
+
+
+def _read(path):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            entries = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        _fail(f"cannot read {path!s} as an isoforest model ({exc})")
+    if "metadata" not in entries:
+        _fail("no metadata entry")
+    try:
+        meta = json.loads(bytes(entries.pop("metadata")).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"metadata is not JSON ({exc})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        _fail("not an isoforest model")
+    if meta.get("version") != VERSION:
+        _fail(f"format version {meta.get('version')!r}, this isoforest reads {VERSION}")
+    if sorted(entries) != sorted(meta.get("arrays", [])):
+        _fail("the arrays present do not match the metadata")
+    return meta, entries
+
+
+def _array(entries, name, dtype, ndim):
+    a = entries[name]
+    if a.dtype != np.dtype(dtype) or a.ndim != ndim:
+        _fail(f"{name} has dtype {a.dtype} and {a.ndim} dimensions, "
+              f"expected {np.dtype(dtype)} and {ndim}")
+    return a
+
+
+def _int(fitted, name, low=0):
+    v = fitted.get(name)
+    if not isinstance(v, int) or isinstance(v, bool) or v < low:
+        _fail(f"{name} must be an integer >= {low}, got {v!r}")
+    return v
+
+
+def _validate_forest(entries, n_features, max_features):
+    offsets = _array(entries, "tree_offsets", np.int64, 1)
+    features = _array(entries, "features", np.int64, 2)
+    nodes = {name: _array(entries, name, dtype, 1) for name, dtype, _ in NODE_FIELDS}
+    n_trees = offsets.shape[0] - 1
+    if n_trees < 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
+        _fail("tree_offsets must start at 0 and increase")
+    n_nodes = int(offsets[-1])
+    if any(a.shape[0] != n_nodes for a in nodes.values()):
+        _fail("node arrays differ in length from tree_offsets")
+    if features.shape != (n_trees, max_features):
+        _fail(f"features has shape {features.shape}, expected {(n_trees, max_features)}")
+    if features.size and (features.min() < 0 or features.max() >= n_features):
+        _fail("a tree uses a feature outside the model's columns")
+    left, right, feat = nodes["children_left"], nodes["children_right"], nodes["feature"]
+    sizes = np.repeat(np.diff(offsets), np.diff(offsets))
+    local = np.arange(n_nodes) - np.repeat(offsets[:-1], np.diff(offsets))
+    leaf = left == -1
+    if np.any(leaf != (right == -1)):
+        _fail("a node has exactly one child")
+    if np.any(leaf & (feat != -2)) or np.any(~leaf & ((feat < 0) | (feat >= max_features))):
+        _fail("a split refers to a feature outside its tree's subset")
+    # depth-first ids: every child comes after its parent and inside its tree, so
+    # walks always end at a leaf
+    inner = ~leaf
+    for child in (left, right):
+        c = child[inner]
+        if np.any(c <= local[inner]) or np.any(c >= sizes[inner]):
+            _fail("a child id is outside its tree or not after its parent")
+    if np.any(nodes["n_node_samples"] < 1):
+        _fail("n_node_samples must be positive")
+    if np.any(nodes["missing_go_to_left"] > 1):
+        _fail("missing_go_to_left must be 0 or 1")
+    # every non-root node has exactly one parent
+    parents = np.zeros(n_nodes, dtype=np.int64)
+    base = np.repeat(offsets[:-1], np.diff(offsets))
+    np.add.at(parents, (base + left)[inner], 1)
+    np.add.at(parents, (base + right)[inner], 1)
+    if np.any(parents[offsets[:-1]] != 0) or np.any(np.delete(parents, offsets[:-1]) != 1):
+        _fail("the trees are not trees (a node with no parent or two)")
+    return ForestArrays(offsets, features, **nodes), n_trees
+
+
+def load_model(path, return_extra=False):
+    """Load and validate a model written by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    return_extra : bool, default=False
+        Also return the ``extra`` dictionary stored with the model.
+
+    Returns
+    -------
+    model : IsolationForest or ZScoreDetector
+    extra : dict
+        Only when ``return_extra`` is True.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a valid model (truncated, tampered, other version).
+    """
+    from ._iforest import IsolationForest
+    from ._zscore import ZScoreDetector
+
+    meta, entries = _read(path)
+    fitted = meta.get("fitted")
+    params = meta.get("params")
+    if not isinstance(fitted, dict) or not isinstance(params, dict):
+        _fail("fitted values or parameters missing")
+    kind = meta.get("estimator")
+    classes = {"IsolationForest": IsolationForest, "ZScoreDetector": ZScoreDetector}
+    if kind not in classes:
+        _fail(f"unknown estimator {kind!r}")
+    cls = classes[kind]
+    if set(params) != set(cls._get_param_names()):
+        _fail("parameters do not match the estimator")
+    model = cls(**params)
+    try:
+        model._validate_params()
+    except ValueError as exc:
+        _fail(str(exc))
+    n_features = _int(fitted, "n_features_in_", 1)
+    offset = fitted.get("offset_")
+    if not isinstance(offset, (int, float)) or isinstance(offset, bool):
+        _fail("offset_ must be a number")
+    if kind == "IsolationForest":
+        max_features = _int(fitted, "_max_features", 1)
+        max_samples = _int(fitted, "_max_samples", 1)
+        if max_features > n_features:
+            _fail("_max_features exceeds n_features_in_")
+        forest, n_trees = _validate_forest(entries, n_features, max_features)
+        seeds = _array(entries, "tree_seeds", np.int64, 1)
+        depths = _array(entries, "tree_max_depth", np.int64, 1)
+        if seeds.shape[0] != n_trees or depths.shape[0] != n_trees:
+            _fail("per-tree arrays differ in length from the forest")
+        model._forest = forest
+        model._tree_seeds = seeds
+        model._tree_max_depth = depths
+        model._seeds_all = np.zeros(n_trees, dtype=np.int64)
+        model._seeds = model._seeds_all
+        model._max_samples = max_samples
+        model._max_features = max_features
+        model._n_samples = _int(fitted, "_n_samples", 1)
+        model.max_samples_ = _int(fitted, "max_samples_", 1)
+        model._sample_weight = None
+        model._estimators_cache = None
+        model._set_denominator()
+    else:
+        center = _array(entries, "center_", np.float64, 1)
+        scale = _array(entries, "scale_", np.float64, 1)
+        if center.shape != (n_features,) or scale.shape != (n_features,):
+            _fail("center_/scale_ do not match n_features_in_")
+        if np.any(scale < 0) or np.any(np.isnan(scale)):
+            _fail("scale_ must be non-negative")
+        model.center_, model.scale_ = center, scale
+        for name in ("mean_", "var_", "_m2"):
+            if name in entries:
+                setattr(model, name, _array(entries, name, np.float64, 1))
+        threshold = fitted.get("threshold_")
+        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+            _fail("threshold_ must be a number")
+        model.threshold_ = float(threshold)
+        model.n_samples_seen_ = _int(fitted, "n_samples_seen_", 1)
+    names = meta.get("feature_names_in_")
+    if names is not None:
+        if not isinstance(names, list) or len(names) != n_features or not all(
+            isinstance(n, str) for n in names
+        ):
+            _fail("feature_names_in_ does not match n_features_in_")
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+    model.n_features_in_ = n_features
+    model.offset_ = float(offset)
+    extra = meta.get("extra") or {}
+    return (model, extra) if return_extra else model

@@ -1,0 +1,360 @@
+"""Real-time detection: score records as they arrive, alert on anomalies.
+
+Two entry points:
+
+- :class:`StreamDetector`, the Python API: consumes any iterable or
+  ``queue.Queue`` of rows on a background thread, scores them in small batches
+  (whatever has arrived, up to ``max_batch``), calls pluggable alert handlers
+  (logging by default), keeps counters, and can refit on a sliding window.
+- :func:`run_stdio_stream`, what ``isoforest stream`` runs: CSV records on
+  standard input, one ``anomaly_score,is_anomaly`` line per record on standard
+  output, in order.
+
+Records are never dropped or reordered; a malformed record is reported (line
+number, reason) and skipped.
+"""
+
+import collections
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+
+import numpy as np
+
+__all__ = ["StreamDetector", "AlertEvent", "logging_handler", "run_stdio_stream"]
+
+ALERT_LOGGER = "isoforest.alerts"
+_MISSING = {b"", b"na", b"nan", b"null", b"none", b"n/a", b"?"}
+
+
+class AlertEvent:
+    """One anomaly: its position in the stream, the row, and its scores."""
+
+    __slots__ = ("index", "row", "anomaly_score", "decision")
+
+    def __init__(self, index, row, anomaly_score, decision):
+        self.index = index
+        self.row = row
+        self.anomaly_score = anomaly_score
+        self.decision = decision
+
+    def __repr__(self):
+        return (f"AlertEvent(index={self.index}, anomaly_score={self.anomaly_score:.6f}, "
+                f"decision={self.decision:.6f})")
+
+
+def logging_handler(event, logger=logging.getLogger(ALERT_LOGGER)):
+    """Default alert handler: one WARNING record per anomaly."""
+    logger.warning("anomaly at record %d: anomaly_score=%.6f row=%s", event.index,
+                   event.anomaly_score, np.array2string(np.asarray(event.row),
+                                                        separator=","))
+
+
+def _anomaly_scores(model, X):
+    """(anomaly score, decision) with higher anomaly score = more anomalous."""
+    s = model.score_samples(X)
+    return -s, s - model.offset_
+
+
+class StreamDetector:
+    """Score a stream of rows on a background thread and raise alerts.
+
+    Parameters
+    ----------
+    model : fitted isoforest estimator
+        Anything with ``score_samples`` and ``offset_`` (IsolationForest,
+        ZScoreDetector, a novelty LocalOutlierFactor).
+    source : iterable or queue.Queue
+        Rows (sequences of numbers). A queue is read until it yields ``None``.
+    handlers : list of callables, default=None
+        Called with an :class:`AlertEvent` for every anomaly; default
+        ``[logging_handler]``.
+    on_result : callable, default=None
+        Called with ``(index, anomaly_score, is_anomaly)`` for every row, in order.
+    max_batch : int, default=1024
+        Most rows scored in one call; a batch holds whatever had already arrived.
+    refit_every : int, default=None
+        Refit a fresh copy of the model every ``refit_every`` rows on the last
+        ``window`` rows (a sliding window), then swap it in.
+    window : int, default=10000
+        Rows kept for refitting.
+
+    Attributes
+    ----------
+    n_seen, n_anomalies, n_errors, n_refits : int
+        Counters, updated as the stream goes.
+
+    Examples
+    --------
+    >>> import numpy as np, queue
+    >>> from isoforest import IsolationForest
+    >>> from isoforest.stream import StreamDetector
+    >>> model = IsolationForest(random_state=0).fit(np.random.RandomState(0).randn(500, 2))
+    >>> events = []
+    >>> det = StreamDetector(model, [[0.0, 0.1], [9.0, 9.0]], handlers=[events.append])
+    >>> det.start().join()
+    >>> det.n_seen, det.n_anomalies, events[0].index
+    (2, 1, 1)
+    """
+
+    def __init__(self, model, source, *, handlers=None, on_result=None, max_batch=1024,
+                 refit_every=None, window=10000):
+        self.model = model
+        self.source = source
+        self.handlers = [logging_handler] if handlers is None else list(handlers)
+        self.on_result = on_result
+        self.max_batch = int(max_batch)
+        self.refit_every = refit_every
+        self.window = collections.deque(maxlen=int(window))
+        self.n_seen = 0
+        self.n_anomalies = 0
+        self.n_errors = 0
+        self.n_refits = 0
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = None
+        self._since_refit = 0
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self):
+        """Start consuming the source on a daemon thread; returns self."""
+        self._thread = threading.Thread(target=self._run, name="isoforest-stream",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Ask the thread to stop after the current batch."""
+        self._stop.set()
+
+    def join(self, timeout=None):
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.join()
+        return False
+
+    # -- work ----------------------------------------------------------------------
+    def _batches(self):
+        if isinstance(self.source, queue.Queue):
+            q = self.source
+            while not self._stop.is_set():
+                try:
+                    item = q.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if item is None:
+                    return
+                batch = [item]
+                while len(batch) < self.max_batch:
+                    try:
+                        item = q.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        yield batch
+                        return
+                    batch.append(item)
+                yield batch
+        else:
+            batch = []
+            for row in self.source:
+                if self._stop.is_set():
+                    break
+                batch.append(row)
+                if len(batch) >= self.max_batch:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+    def _run(self):
+        n_features = self.model.n_features_in_
+        for batch in self._batches():
+            rows, index = [], []
+            for row in batch:
+                i = self.n_seen
+                self.n_seen += 1
+                try:
+                    values = np.asarray(row, dtype=np.float64).reshape(-1)
+                    if values.shape[0] != n_features:
+                        raise ValueError(f"{values.shape[0]} values, expected {n_features}")
+                except (TypeError, ValueError) as exc:
+                    self.n_errors += 1
+                    self.errors.append((i, str(exc)))
+                    continue
+                rows.append(values)
+                index.append(i)
+            if not rows:
+                continue
+            X = np.vstack(rows)
+            score, decision = _anomaly_scores(self.model, X)
+            for k, i in enumerate(index):
+                flag = bool(decision[k] < 0)
+                if self.on_result is not None:
+                    self.on_result(i, float(score[k]), flag)
+                if flag:
+                    self.n_anomalies += 1
+                    event = AlertEvent(i, X[k], float(score[k]), float(decision[k]))
+                    for handler in self.handlers:
+                        handler(event)
+            if self.refit_every:
+                self.window.extend(X)
+                self._since_refit += len(X)
+                if self._since_refit >= self.refit_every:
+                    self._refit()
+
+    def _refit(self):
+        self._since_refit = 0
+        params = self.model.get_params()
+        fresh = type(self.model)(**params).fit(np.asarray(self.window))
+        self.model = fresh  # a reference swap: readers see old or new, never half
+        self.n_refits += 1
+
+
+# ---------------------------------------------------------------------------
+# isoforest stream: standard input to standard output
+
+
+def _parse(line, n_cols, allow_missing):
+    fields = line.split(b",")
+    if len(fields) != n_cols:
+        raise ValueError(f"{len(fields)} fields, expected {n_cols}")
+    out = []
+    for f in fields:
+        t = f.strip()
+        if t.lower() in _MISSING:
+            if not allow_missing:
+                raise ValueError("missing value")
+            out.append(np.nan)
+            continue
+        try:
+            out.append(float(t))
+        except ValueError:
+            raise ValueError(f"not a number: {t.decode('utf-8', 'replace')!r}") from None
+    return out
+
+
+def _reader(fd, q):
+    """Read raw chunks as they arrive and queue complete lines (a list per read)."""
+    pending = b""
+    while True:
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            if pending:
+                q.put([pending])
+            q.put(None)
+            return
+        pending += data
+        lines = pending.split(b"\n")
+        pending = lines.pop()
+        if lines:
+            q.put(lines)
+
+
+def run_stdio_stream(model, extra, alert_log=None, max_batch=1024, max_wait=0.0,
+                     stdin_fd=None, stdout=None):
+    """Score CSV records from standard input; one output line per record, in order.
+
+    Batches are whatever has arrived (at most ``max_batch`` records); with
+    ``max_wait`` > 0 a batch also waits that long for more records.
+    """
+    from .cli import EXIT_OK
+
+    columns = extra["columns"]
+    n_cols = len(columns)
+    header = [c.encode() for c in columns]
+    allow_missing = extra.get("method") == "iforest"
+    center = None if extra.get("center") is None else np.asarray(extra["center"])
+    scale = None if extra.get("scale") is None else np.asarray(extra["scale"])
+
+    alerts = logging.getLogger(ALERT_LOGGER)
+    alerts.propagate = False
+    handler = (logging.FileHandler(alert_log) if alert_log
+               else logging.StreamHandler(sys.stderr))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    alerts.addHandler(handler)
+    alerts.setLevel(logging.WARNING)
+
+    out = stdout if stdout is not None else sys.stdout.buffer
+    fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
+    q = queue.Queue()
+    threading.Thread(target=_reader, args=(fd, q), daemon=True).start()
+
+    lineno = 0
+    first = True
+    n_rows = n_anom = n_bad = 0
+    done = False
+    try:
+        while not done:
+            item = q.get()
+            if item is None:
+                break
+            lines = list(item)
+            deadline = time.perf_counter() + max_wait
+            while len(lines) < max_batch:
+                try:
+                    more = q.get_nowait() if max_wait <= 0 else q.get(
+                        timeout=max(0.0, deadline - time.perf_counter()))
+                except queue.Empty:
+                    break
+                if more is None:
+                    done = True
+                    break
+                lines.extend(more)
+            values, linenos = [], []
+            for raw in lines:
+                lineno += 1
+                line = raw.rstrip(b"\r")
+                if not line.strip():
+                    continue
+                if first:
+                    first = False
+                    if [f.strip() for f in line.split(b",")] == header:
+                        continue  # optional header line
+                try:
+                    values.append(_parse(line, n_cols, allow_missing))
+                    linenos.append(lineno)
+                except ValueError as exc:
+                    n_bad += 1
+                    print(f"isoforest stream: line {lineno}: {exc}; skipped",
+                          file=sys.stderr, flush=True)
+            if not values:
+                continue
+            X = np.asarray(values, dtype=np.float64)
+            if center is not None:
+                X = (X - center) / scale
+            score, decision = _anomaly_scores(model, X)
+            flags = decision < 0
+            out.write("".join(
+                f"{s!r},{int(a)}\n" for s, a in zip(score.tolist(), flags.tolist())
+            ).encode())
+            out.flush()
+            n_rows += len(values)
+            if flags.any():
+                for k in np.flatnonzero(flags):
+                    n_anom += 1
+                    alerts.warning("anomaly at line %d: anomaly_score=%r record=%s",
+                                   linenos[k], float(score[k]),
+                                   ",".join(repr(v) for v in values[k]))
+    except BrokenPipeError:
+        pass
+    finally:
+        handler.flush()
+        alerts.removeHandler(handler)
+        handler.close()
+    print(f"isoforest stream: {n_rows} records scored, {n_anom} anomalies, "
+          f"{n_bad} malformed lines skipped", file=sys.stderr)
+    return EXIT_OK
