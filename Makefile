@@ -39,8 +39,11 @@ test-boundscheck: $(VENV)/.stamp-test
 test-fast: $(VENV)/.stamp-test
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# One benchmark at a time: they share two cores.
 bench: $(VENV)/.stamp-bench
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bench_zscore.py
+	if [ -f benchmarks/bench_lof.py ]; then $(BIN)/python benchmarks/bench_lof.py; fi
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .hypothesis
