@@ -4,12 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: help demo test test-fast test-boundscheck bench bench-grid clean
+.PHONY: help demo test test-fast test-boundscheck bench bench-data bench-grid clean
 
 help:
 	@echo "make demo   - fit an Isolation Forest on generated data, print and plot it"
 	@echo "make test   - run the test suite (plus a NUMBA_BOUNDSCHECK=1 pass of the kernels)"
 	@echo "make bench  - speed benchmarks against scikit-learn and isotree"
+	@echo "make bench-data - the 2008 paper's table on ODDS/ADBench data sets"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +49,10 @@ bench: $(VENV)/.stamp-bench
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Real data (ODDS/ADBench .npz files): DATA=dir overrides ../shared/datasets.
+bench-data: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/real_data.py $(if $(DATA),--data-dir $(DATA),)
 
 bench-grid: $(VENV)/.stamp-bench
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only \
