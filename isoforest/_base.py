@@ -14,7 +14,28 @@ import numpy as np
 
 from ._validation import InvalidParameterError
 
-__all__ = ["BaseDetector", "Interval", "Options", "validate_params"]
+__all__ = ["BaseDetector", "Interval", "Options", "validate_params", "available_if"]
+
+
+class available_if:
+    """Expose a method only when ``check(self)`` passes (it raises AttributeError
+    otherwise), so ``hasattr`` tells whether it can be called, as scikit-learn's
+    ``available_if`` does (LOF's ``novelty``, ZScoreDetector's ``partial_fit``)."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def __call__(self, fn):
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+        self.__name__ = fn.__name__
+        return self
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.fn
+        self.check(obj)
+        return self.fn.__get__(obj, owner)
 
 
 class BaseDetector:

@@ -1,11 +1,12 @@
 """z-scores: a SciPy-identical ``zscore`` and a scikit-learn-style detector."""
 
 import numbers
+import operator
 
 import numpy as np
 
 from . import _zscore_kernels as K
-from ._base import BaseDetector, Interval, NoneConstraint, Options
+from ._base import BaseDetector, Interval, NoneConstraint, Options, available_if
 from ._config import effective_n_jobs, num_threads
 from ._validation import check_finite, check_is_fitted, validate_data
 
@@ -56,6 +57,15 @@ def zscore(a, axis=0, ddof=0, nan_policy="propagate"):
     """
     if nan_policy not in _NAN_POLICIES:
         raise ValueError("nan_policy must be one of {'propagate', 'omit', 'raise'}.")
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(
+            "zscore does not support masked arrays: fill the masked values with NaN "
+            "and use nan_policy='omit'"
+        )
+    if axis is not None:
+        if isinstance(axis, (bool, np.bool_)):
+            raise TypeError("axis must be an integer or None, got a bool")
+        axis = operator.index(axis)
     a = np.asarray(a)
     if a.dtype.kind == "c":
         raise TypeError("zscore does not support complex input")
@@ -106,6 +116,13 @@ def zscore(a, axis=0, ddof=0, nan_policy="propagate"):
             mean, std, _ = stats(X, float(ddof), omit, _COL_GROUPS if parallel else 1)
         else:
             mean, std, _ = stats(X, float(ddof), omit)
+        if nan_policy == "raise" and not np.all(np.isfinite(mean)):
+            # SciPy also raises on NaN its computation makes: x - mean is inf - inf
+            # in a slice holding an infinity whose mean is infinite (or NaN).
+            bad = ~np.isfinite(mean)
+            sl = X[:, bad] if ax == 0 else X[bad, :]
+            if np.isinf(sl).any():
+                raise ValueError("The input contains nan values")
         eps = np.finfo(out_dtype).eps
         with np.errstate(invalid="ignore"):
             zero = std <= np.abs(eps * mean)
@@ -170,8 +187,12 @@ class ZScoreDetector(BaseDetector):
     Notes
     -----
     ``partial_fit`` merges batch statistics with the pairwise update of Chan, Golub
-    and LeVeque (1979), so the mean and variance equal the batch ones to round-off
-    however the data are split. Iglewicz and Hoaglin, "How to Detect and Handle
+    and LeVeque (1979) on values shifted by the first batch's mean, so the mean and
+    variance equal the batch ones to round-off however the data are split. It exists
+    only for ``method='standard'`` with ``contamination`` None or 'auto' (a median
+    cannot be merged, and a percentile needs all training scores at once).
+    In the robust method, a column more than half made of one value has a MAD of 0
+    although it varies; its scale falls back to ``1.253314 * mean |x - median|``. Iglewicz and Hoaglin, "How to Detect and Handle
     Outliers", ASQC 1993, for the modified z-score.
 
     Examples
@@ -228,21 +249,57 @@ class ZScoreDetector(BaseDetector):
         self : ZScoreDetector
         """
         self._validate_params()
-        for attr in ("mean_", "var_", "n_samples_seen_", "_m2"):
+        for attr in ("mean_", "var_", "n_samples_seen_", "_m2", "_shift", "_mean_shifted",
+                     "min_", "max_"):
             self.__dict__.pop(attr, None)
         X = self._validate(X, reset=True)
+        if self.method == "standard" and X.shape[0] - self.ddof <= 0:
+            raise ValueError(
+                f"ZScoreDetector(ddof={self.ddof}) needs more than {self.ddof} row(s) "
+                f"to estimate a standard deviation, got {X.shape[0]}."
+            )
+        self.min_ = X.min(axis=0)
+        self.max_ = X.max(axis=0)
         if self.method == "robust":
             center = np.median(X, axis=0)
-            mad = np.median(np.abs(X - center), axis=0)
+            dev = np.abs(X - center)
+            mad = np.median(dev, axis=0)
+            scale = mad / 0.6745
+            # More than half the column equal: MAD is 0 although the column varies.
+            # Fall back to the mean absolute deviation (1.253314 * MeanAD estimates
+            # sigma as MAD / 0.6745 does), the usual convention.
+            fallback = (mad == 0) & (self.max_ > self.min_)
+            if fallback.any():
+                scale[fallback] = 1.253314 * dev[:, fallback].mean(axis=0)
             self.center_ = center
-            self.scale_ = mad / 0.6745
+            self.scale_ = scale
             self.n_samples_seen_ = X.shape[0]
+            self._apply_constant_rule()
         else:
             self._update_standard(X)
         return self._finish_fit(X)
 
+    def _partial_fit_available(self):
+        if self.method != "standard":
+            raise AttributeError(
+                "partial_fit needs method='standard': the median and MAD of the "
+                "'robust' method cannot be updated batch by batch. Use fit instead."
+            )
+        if self.contamination not in (None, "auto"):
+            raise AttributeError(
+                "partial_fit needs contamination=None or 'auto' (the |z| > threshold "
+                "rule): a float contamination sets offset_ from training scores, "
+                "which a stream never holds at once. Use fit instead."
+            )
+        return True
+
+    @available_if(_partial_fit_available)
     def partial_fit(self, X, y=None):
         """Update the statistics with a batch of rows ('standard' method only).
+
+        The running statistics are merged with Chan et al.'s pairwise update on
+        values shifted by the first batch's mean, so they equal the batch statistics
+        to round-off however the rows are split, down to one at a time.
 
         Parameters
         ----------
@@ -254,49 +311,63 @@ class ZScoreDetector(BaseDetector):
         self : ZScoreDetector
         """
         self._validate_params()
-        if self.method != "standard":
-            raise ValueError(
-                "partial_fit needs method='standard': the median and MAD of the "
-                "'robust' method cannot be updated batch by batch. Use fit instead."
-            )
-        first = not hasattr(self, "n_samples_seen_")
+        first = not hasattr(self, "_m2")
         X = self._validate(X, reset=first)
+        if first:
+            for attr in ("n_samples_seen_", "min_", "max_"):
+                self.__dict__.pop(attr, None)
+        self.min_ = X.min(axis=0) if first else np.minimum(self.min_, X.min(axis=0))
+        self.max_ = X.max(axis=0) if first else np.maximum(self.max_, X.max(axis=0))
         self._update_standard(X)
-        return self._finish_fit(X, percentile_data=None)
+        return self._finish_fit(X)
+
+    def _batch_stats(self, X):
+        """(mean, sum of squared deviations) of each column of X (two-pass)."""
+        parallel = X.size >= _PARALLEL_MIN and effective_n_jobs(self.n_jobs) > 1
+        with num_threads(self.n_jobs):
+            mean, _, _ = (K.col_stats if parallel else K.col_stats_serial)(
+                X, 0.0, False, _COL_GROUPS if parallel else 1)
+        d = X - mean
+        return mean, np.einsum("ij,ij->j", d, d)
 
     def _update_standard(self, X):
         n_b = float(X.shape[0])
-        parallel = X.size >= _PARALLEL_MIN and effective_n_jobs(self.n_jobs) > 1
-        with num_threads(self.n_jobs):
-            mean_b, _, _ = (K.col_stats if parallel else K.col_stats_serial)(
-                X, 0.0, False, _COL_GROUPS if parallel else 1)
-        d = X - mean_b
-        m2_b = np.einsum("ij,ij->j", d, d)
-        if hasattr(self, "n_samples_seen_"):
-            n, mean, m2 = K.chan_merge(float(self.n_samples_seen_), self.mean_, self._m2,
-                                       n_b, mean_b, m2_b)
+        if not hasattr(self, "_m2"):
+            # The first batch's mean becomes the shift: later batches are merged as
+            # deviations from it, so the rounding of large means never enters the
+            # merge (Chan et al.'s delta stays small).
+            mean_b, m2_b = self._batch_stats(X)
+            n, mean_s, m2 = n_b, np.zeros_like(mean_b), m2_b
+            self._shift = mean_b
         else:
-            n, mean, m2 = n_b, mean_b, m2_b
+            mean_b, m2_b = self._batch_stats(X - self._shift)
+            n, mean_s, m2 = K.chan_merge(float(self.n_samples_seen_), self._mean_shifted,
+                                         self._m2, n_b, mean_b, m2_b)
         self.n_samples_seen_ = int(n)
-        self.mean_ = mean
+        self._mean_shifted = mean_s
         self._m2 = m2
+        self.mean_ = self._shift + mean_s
         denom = n - self.ddof
         with np.errstate(invalid="ignore", divide="ignore"):
             self.var_ = m2 / denom if denom > 0 else np.full_like(m2, np.nan)
-        self.center_ = mean
+        self.center_ = self.mean_
         self.scale_ = np.sqrt(self.var_)
+        self._apply_constant_rule()
 
-    def _finish_fit(self, X, percentile_data=True):
+    def _apply_constant_rule(self):
+        """A column whose values are all equal has scale 0 and its value as centre
+        (its computed mean may differ from it by a rounding, its spread by ~1e-17)."""
+        const = self.min_ == self.max_
+        if const.any():
+            self.center_ = np.where(const, self.min_, self.center_)
+            self.scale_ = np.where(const, 0.0, self.scale_)
+
+    def _finish_fit(self, X):
         self.threshold_ = self._threshold()
-        if isinstance(self.contamination, numbers.Real) and not isinstance(
-            self.contamination, bool
-        ):
-            if percentile_data:
-                self.offset_ = np.percentile(self._score(X), 100.0 * self.contamination)
-            elif not hasattr(self, "offset_"):
-                self.offset_ = np.percentile(self._score(X), 100.0 * self.contamination)
-        else:
+        if self.contamination in (None, "auto"):
             self.offset_ = -self.threshold_
+        else:
+            self.offset_ = np.percentile(self._score(X), 100.0 * self.contamination)
         return self
 
     def _score(self, X):
@@ -330,8 +401,8 @@ class ZScoreDetector(BaseDetector):
             z = d / self.scale_
         const = self.scale_ == 0
         if const.any():
-            zc = np.where(d[:, const] == 0, 0.0, np.sign(d[:, const]) * np.inf)
-            z[:, const] = zc
+            dc = d[:, const]
+            z[:, const] = np.where(dc == 0, 0.0, np.copysign(np.inf, dc))
         return z
 
     def score_samples(self, X):
