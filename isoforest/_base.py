@@ -137,6 +137,37 @@ class BaseDetector:
     def _input_tags(self):
         return {"allow_nan": False, "sparse": False}
 
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers, positive for inliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Label rows: -1 for outliers (``decision_function < 0``), +1 for inliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to label.
+
+        Returns
+        -------
+        is_inlier : ndarray of shape (n_samples,)
+        """
+        decision = self.decision_function(X)
+        is_inlier = np.ones_like(decision, dtype=int)
+        is_inlier[decision < 0] = -1
+        return is_inlier
+
     def fit_predict(self, X, y=None, **kwargs):
         """Fit the model to X and return -1 for outliers, +1 for inliers.
 

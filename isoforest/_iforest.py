@@ -505,36 +505,6 @@ class IsolationForest(BaseDetector):
         """
         return self._score(self._validate_for_scoring(X))
 
-    def decision_function(self, X):
-        """``score_samples(X) - offset_``: negative for outliers.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """Label rows: -1 for outliers, +1 for inliers.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        is_inlier : ndarray of shape (n_samples,)
-        """
-        self._check_fitted()
-        decision = self.decision_function(X)
-        is_inlier = np.ones_like(decision, dtype=int)
-        is_inlier[decision < 0] = -1
-        return is_inlier
-
     # -------------------------------------------------------------- study
     def apply(self, X):
         """Leaf reached by each row in each tree.

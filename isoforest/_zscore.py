@@ -419,34 +419,5 @@ class ZScoreDetector(BaseDetector):
         self._check_fitted()
         return self._score(self._validate(X, reset=False))
 
-    def decision_function(self, X):
-        """``score_samples(X) - offset_``: negative for outliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """-1 for rows whose |z| exceeds the threshold on some feature, else +1.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        is_inlier : ndarray of shape (n_samples,)
-        """
-        decision = self.decision_function(X)
-        out = np.ones(decision.shape[0], dtype=int)
-        out[decision < 0] = -1
-        return out
-
     def __sklearn_is_fitted__(self):
         return hasattr(self, "offset_")
