@@ -9,7 +9,6 @@ a kernel read out of bounds.
 """
 
 import json
-import zipfile
 
 import numpy as np
 
@@ -38,6 +37,7 @@ def _iforest_payload(model):
     arrays = {"tree_offsets": f.tree_offsets, "features": f.features}
     arrays.update(f.node_arrays())
     arrays["tree_seeds"] = np.asarray(model._tree_seeds, dtype=np.int64)
+    arrays["bagging_seeds"] = np.asarray(model._seeds_all, dtype=np.int64)
     arrays["tree_max_depth"] = np.asarray(model._tree_max_depth, dtype=np.int64)
     fitted = {
         "offset_": float(model.offset_),
@@ -58,8 +58,9 @@ def _zscore_payload(model):
         "n_features_in_": int(model.n_features_in_),
         "n_samples_seen_": int(model.n_samples_seen_),
     }
-    if hasattr(model, "mean_"):
-        arrays.update(mean_=model.mean_, var_=model.var_, _m2=model._m2)
+    for name in ("min_", "max_", "mean_", "var_", "_m2", "_shift", "_mean_shifted"):
+        if hasattr(model, name):
+            arrays[name] = np.asarray(getattr(model, name), dtype=np.float64)
     return arrays, fitted
 
 
@@ -113,12 +114,18 @@ def _fail(msg):
 
 def _read(path):
     try:
-        with np.load(path, allow_pickle=False) as data:
-            entries = {k: data[k] for k in data.files}
+        data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-        _fail(f"cannot read {path!s} as an isoforest model ({exc})")
+    except Exception as exc:  # any parse failure of a damaged file is the file's fault
+        _fail(f"cannot read {path!s} as an isoforest model ({type(exc).__name__})")
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        _fail(f"{path!s} is a single array, not an isoforest model archive")
+    try:
+        with data:
+            entries = {k: data[k] for k in data.files}
+    except Exception as exc:
+        _fail(f"cannot read {path!s} as an isoforest model ({type(exc).__name__}: {exc})")
     if "metadata" not in entries:
         _fail("no metadata entry")
     try:
@@ -129,7 +136,10 @@ def _read(path):
         _fail("not an isoforest model")
     if meta.get("version") != VERSION:
         _fail(f"format version {meta.get('version')!r}, this isoforest reads {VERSION}")
-    if sorted(entries) != sorted(meta.get("arrays", [])):
+    listed = meta.get("arrays")
+    if not isinstance(listed, list) or not all(isinstance(a, str) for a in listed):
+        _fail("the metadata's array list is not a list of names")
+    if sorted(entries) != sorted(listed):
         _fail("the arrays present do not match the metadata")
     return meta, entries
 
@@ -142,10 +152,10 @@ def _array(entries, name, dtype, ndim):
     return a
 
 
-def _int(fitted, name, low=0):
+def _int(fitted, name, low=0, high=2**62):
     v = fitted.get(name)
-    if not isinstance(v, int) or isinstance(v, bool) or v < low:
-        _fail(f"{name} must be an integer >= {low}, got {v!r}")
+    if not isinstance(v, int) or isinstance(v, bool) or not low <= v < high:
+        _fail(f"{name} must be an integer in [{low}, {high}), got {v!r}")
     return v
 
 
@@ -244,13 +254,16 @@ def load_model(path, return_extra=False):
         forest, n_trees = _validate_forest(entries, n_features, max_features)
         seeds = _array(entries, "tree_seeds", np.int64, 1)
         depths = _array(entries, "tree_max_depth", np.int64, 1)
-        if seeds.shape[0] != n_trees or depths.shape[0] != n_trees:
+        bagging = _array(entries, "bagging_seeds", np.int64, 1)
+        if any(a.shape[0] != n_trees for a in (seeds, depths, bagging)):
             _fail("per-tree arrays differ in length from the forest")
+        if np.any(bagging < 0) or np.any(bagging >= 2**31):
+            _fail("bagging seeds out of range")
         model._forest = forest
         model._tree_seeds = seeds
         model._tree_max_depth = depths
-        model._seeds_all = np.zeros(n_trees, dtype=np.int64)
-        model._seeds = model._seeds_all
+        model._seeds_all = bagging
+        model._seeds = bagging
         model._max_samples = max_samples
         model._max_features = max_features
         model._n_samples = _int(fitted, "_n_samples", 1)
@@ -266,9 +279,17 @@ def load_model(path, return_extra=False):
         if np.any(scale < 0) or np.any(np.isnan(scale)):
             _fail("scale_ must be non-negative")
         model.center_, model.scale_ = center, scale
-        for name in ("mean_", "var_", "_m2"):
+        optional = ("min_", "max_", "mean_", "var_", "_m2", "_shift", "_mean_shifted")
+        for name in optional:
             if name in entries:
-                setattr(model, name, _array(entries, name, np.float64, 1))
+                a = _array(entries, name, np.float64, 1)
+                if a.shape != (n_features,):
+                    _fail(f"{name} does not match n_features_in_")
+                setattr(model, name, a)
+        running = {"_m2", "_shift", "_mean_shifted", "mean_", "var_"}
+        present = running & set(entries)
+        if present and (present != running or not {"min_", "max_"} <= set(entries)):
+            _fail("the running statistics of partial_fit are incomplete")
         threshold = fitted.get("threshold_")
         if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
             _fail("threshold_ must be a number")

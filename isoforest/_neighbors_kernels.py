@@ -22,7 +22,8 @@ Layout of a kd-tree (scikit-learn's: a complete binary tree in an array)
 - ``node_start``, ``node_end`` (n_nodes,) int64, node ``i`` holds ``data[start:end]``
 - ``bound_lo``, ``bound_hi`` (n_nodes, d) float64, the node's bounding box
 Node ``i`` has children ``2i + 1`` and ``2i + 2``; nodes ``>= n_nodes // 2`` are
-leaves. Splits are at the median of the widest feature.
+leaves, each holding at most ``leaf_size`` rows. Splits are at the median of the
+widest feature.
 """
 
 from typing import NamedTuple
@@ -273,8 +274,12 @@ def _write_row(heap_dist, heap_ind, K, self_index, out_dist, out_ind, row, metri
 
 
 def kdtree_n_levels(n_samples, leaf_size):
-    """Levels of scikit-learn's tree layout: leaves hold ~leaf_size/2..leaf_size rows."""
-    return int(np.log2(max(1, (n_samples - 1) / leaf_size)) + 1)
+    """Levels of the complete tree whose leaves hold at most ``leaf_size`` rows (and
+    more than ``leaf_size // 2 - 1``: median splits halve a node to within one row)."""
+    n_levels = 1
+    while n_samples > leaf_size * (1 << (n_levels - 1)):
+        n_levels += 1
+    return n_levels
 
 
 @jit

@@ -54,15 +54,17 @@ def read_csv(path):
             header = next(reader, None)
             if header is None:
                 raise DataError(f"{path} is empty: a header line is required")
-            rows = [r for r in reader if r]
+            width = len(header)
+            rows = []
+            for r in reader:
+                if not r:
+                    continue  # blank line
+                if len(r) != width:
+                    raise DataError(f"{path}, line {reader.line_num}: {len(r)} fields, "
+                                    f"the header has {width}")
+                rows.append(r)
         except (csv.Error, UnicodeDecodeError) as exc:
             raise DataError(f"{path}: not a readable CSV ({exc})") from None
-    width = len(header)
-    for lineno, r in enumerate(rows, start=2):
-        if len(r) != width:
-            raise DataError(
-                f"{path}, line {lineno}: {len(r)} fields, the header has {width}"
-            )
     return header, rows
 
 
@@ -149,9 +151,21 @@ def _build(args):
     )
 
 
+def _require_finite(X, names, method):
+    """Only Isolation Forest takes infinities; the other methods need finite data."""
+    if method == "iforest":
+        return
+    bad = np.isinf(X)
+    if bad.any():
+        i, j = map(int, np.argwhere(bad)[0])
+        raise DataError(f"column {names[j]} holds an infinite value (data row {i + 1}); "
+                        f"--method {method} needs finite numbers")
+
+
 def _fit_model(args, header, rows):
     cols = select_columns(header, rows, args.columns)
     X = to_matrix(rows, cols)
+    _require_finite(X, [header[j] for j in cols], args.method)
     missing = np.isnan(X).any(axis=1)
     Xfit = X[~missing] if (args.missing == "drop" or args.method != "iforest") else X
     if Xfit.shape[0] == 0:
@@ -234,6 +248,7 @@ def _score_and_write(model, extra, header, rows, out_path, t0, label):
         X = to_matrix(rows, cols)
     except ValueError as exc:
         raise DataError(f"a model column holds a non-number ({exc})") from None
+    _require_finite(X, cols_names, extra.get("method"))
     n = X.shape[0]
     score = np.full(n, np.nan)
     flag = np.zeros(n, dtype=int)
@@ -287,13 +302,29 @@ def _load(path):
         raise DataError(f"no model file {path}") from None
     except ModelFileError as exc:
         raise DataError(str(exc)) from None
+    if not isinstance(extra, dict):
+        raise DataError(f"invalid model file: {path} has no CLI settings")
     cols = extra.get("columns")
-    if not isinstance(cols, list) or len(cols) != model.n_features_in_:
+    if (not isinstance(cols, list) or len(cols) != model.n_features_in_
+            or not all(isinstance(c, str) for c in cols)):
         raise DataError(f"invalid model file: {path} has no column list for the CLI")
+    if extra.get("method") not in ("iforest", "zscore", "lof"):
+        raise DataError(f"invalid model file: {path} names no known method")
+    if extra.get("missing", "drop") not in ("drop", "keep"):
+        raise DataError(f"invalid model file: {path} has an unknown missing-value rule")
     for key in ("center", "scale"):
         v = extra.get(key)
-        if v is not None and (not isinstance(v, list) or len(v) != len(cols)):
+        if v is not None and (
+            not isinstance(v, list) or len(v) != len(cols)
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                       and math.isfinite(x) for x in v)
+        ):
             raise DataError(f"invalid model file: {key} does not match the columns")
+    if (extra.get("center") is None) != (extra.get("scale") is None) or (
+        extra.get("scale") is not None and any(x == 0 for x in extra["scale"])
+    ):
+        raise DataError("invalid model file: center and scale must come together, "
+                        "with non-zero scales")
     return model, extra
 
 

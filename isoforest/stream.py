@@ -27,6 +27,7 @@ import numpy as np
 __all__ = ["StreamDetector", "AlertEvent", "logging_handler", "run_stdio_stream"]
 
 ALERT_LOGGER = "isoforest.alerts"
+_END = object()  # end of an iterable source, on the internal queue
 _MISSING = {b"", b"na", b"nan", b"null", b"none", b"n/a", b"?"}
 
 
@@ -116,21 +117,44 @@ class StreamDetector:
         self.errors = []
         self._stop = threading.Event()
         self._thread = None
+        self._queue = None
         self._since_refit = 0
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self):
-        """Start consuming the source on a daemon thread; returns self."""
+        """Start consuming the source on a daemon thread; returns self.
+
+        An iterable source is read by a second (feeder) thread into a queue, so a
+        slow source's rows are scored as soon as they arrive.
+        """
+        if isinstance(self.source, queue.Queue):
+            self._queue = self.source
+            self._end = None  # a user's queue ends with None, as documented
+        else:
+            self._queue = queue.Queue()
+            self._end = _END  # an iterable may hold None rows (counted as errors)
+            threading.Thread(target=self._feed, name="isoforest-stream-feed",
+                             daemon=True).start()
         self._thread = threading.Thread(target=self._run, name="isoforest-stream",
                                         daemon=True)
         self._thread.start()
         return self
 
+    def _feed(self):
+        try:
+            for row in self.source:
+                if self._stop.is_set():
+                    break
+                self._queue.put(row)
+        finally:
+            self._queue.put(_END)
+
     def stop(self):
-        """Ask the thread to stop after the current batch."""
+        """Abort: stop after the current batch, leaving unread rows unread."""
         self._stop.set()
 
     def join(self, timeout=None):
+        """Wait until the source is exhausted (or ``stop`` took effect)."""
         if self._thread is not None:
             self._thread.join(timeout)
         return self
@@ -139,46 +163,55 @@ class StreamDetector:
         return self.start()
 
     def __exit__(self, *exc):
-        self.stop()
+        # Leaving the block drains the stream: a queue source is told it has ended
+        # (None), an iterable is read to its end. ``stop()`` is the abort.
+        if exc[0] is not None:
+            self.stop()
+        elif self._queue is self.source:
+            self.source.put(None)
         self.join()
         return False
 
     # -- work ----------------------------------------------------------------------
     def _batches(self):
-        if isinstance(self.source, queue.Queue):
-            q = self.source
-            while not self._stop.is_set():
+        q = self._queue
+        while not self._stop.is_set():
+            try:
+                item = q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is self._end:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
                 try:
-                    item = q.get(timeout=0.1)
+                    item = q.get_nowait()
                 except queue.Empty:
-                    continue
-                if item is None:
-                    return
-                batch = [item]
-                while len(batch) < self.max_batch:
-                    try:
-                        item = q.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        yield batch
-                        return
-                    batch.append(item)
-                yield batch
-        else:
-            batch = []
-            for row in self.source:
-                if self._stop.is_set():
                     break
-                batch.append(row)
-                if len(batch) >= self.max_batch:
+                if item is self._end:
                     yield batch
-                    batch = []
-            if batch:
-                yield batch
+                    return
+                batch.append(item)
+            yield batch
+
+    def _score_batch(self, X):
+        """Scores of a batch; if the batch fails, row by row (errors: None)."""
+        try:
+            return list(zip(*_anomaly_scores(self.model, X)))
+        except ValueError:
+            out = []
+            for row in X:
+                try:
+                    s, d = _anomaly_scores(self.model, row[None, :])
+                    out.append((s[0], d[0]))
+                except ValueError:
+                    out.append(None)
+            return out
 
     def _run(self):
         n_features = self.model.n_features_in_
+        tags = getattr(self.model, "_input_tags", dict)()
+        finite_only = not tags.get("allow_nan", False)
         for batch in self._batches():
             rows, index = [], []
             for row in batch:
@@ -188,6 +221,8 @@ class StreamDetector:
                     values = np.asarray(row, dtype=np.float64).reshape(-1)
                     if values.shape[0] != n_features:
                         raise ValueError(f"{values.shape[0]} values, expected {n_features}")
+                    if finite_only and not np.all(np.isfinite(values)):
+                        raise ValueError("NaN or infinite value")
                 except (TypeError, ValueError) as exc:
                     self.n_errors += 1
                     self.errors.append((i, str(exc)))
@@ -197,14 +232,19 @@ class StreamDetector:
             if not rows:
                 continue
             X = np.vstack(rows)
-            score, decision = _anomaly_scores(self.model, X)
+            results = self._score_batch(X)
             for k, i in enumerate(index):
-                flag = bool(decision[k] < 0)
+                if results[k] is None:
+                    self.n_errors += 1
+                    self.errors.append((i, "could not be scored"))
+                    continue
+                score, decision = results[k]
+                flag = bool(decision < 0)
                 if self.on_result is not None:
-                    self.on_result(i, float(score[k]), flag)
+                    self.on_result(i, float(score), flag)
                 if flag:
                     self.n_anomalies += 1
-                    event = AlertEvent(i, X[k], float(score[k]), float(decision[k]))
+                    event = AlertEvent(i, X[k], float(score), float(decision))
                     for handler in self.handlers:
                         handler(event)
             if self.refit_every:
@@ -238,9 +278,12 @@ def _parse(line, n_cols, allow_missing):
             out.append(np.nan)
             continue
         try:
-            out.append(float(t))
+            v = float(t)
         except ValueError:
             raise ValueError(f"not a number: {t.decode('utf-8', 'replace')!r}") from None
+        if not allow_missing and not np.isfinite(v):
+            raise ValueError(f"not a finite number: {t.decode('utf-8', 'replace')!r}")
+        out.append(v)
     return out
 
 
