@@ -242,14 +242,10 @@ def check_finite(X, *, allow_nan, input_name="X", estimator_name=None):
     if np.isfinite(total):
         return
     has_inf = bool(np.isinf(X).any())
-    has_nan = bool(np.isnan(X).any())
-    if has_inf or (has_nan and not allow_nan):
-        type_err = "infinity" if has_inf else "NaN"
-        padded = "" if has_inf else ""
-        msg = f"Input {input_name} contains {type_err}{padded}"
-        if has_inf:
-            msg = f"Input {input_name} contains infinity or a value too large for {X.dtype!r}."
-        else:
+    has_nan_error = not allow_nan and bool(np.isnan(X).any())
+    if has_inf or has_nan_error:
+        # scikit-learn names NaN first when both are present
+        if has_nan_error:
             msg = f"Input {input_name} contains NaN."
             if estimator_name is not None:
                 msg += (
@@ -265,6 +261,8 @@ def check_finite(X, *, allow_nan, input_name="X", estimator_name=None):
                     " https://scikit-learn.org/stable/modules/impute.html"
                     "#estimators-that-handle-nan-values"
                 )
+        else:
+            msg = f"Input {input_name} contains infinity or a value too large for {X.dtype!r}."
         raise ValueError(msg)
 
 
