@@ -4,6 +4,7 @@
 """
 
 from ._iforest import IsolationForest
+from ._lof import LocalOutlierFactor
 from ._io import ModelFileError, load_model, save_model
 from ._zscore import ZScoreDetector, zscore
 from ._validation import InvalidParameterError, NotFittedError
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "IsolationForest",
+    "LocalOutlierFactor",
     "ZScoreDetector",
     "zscore",
     "save_model",

@@ -1,5 +1,6 @@
 """LocalOutlierFactor: scikit-learn's estimator on isoforest's exact Numba neighbours."""
 
+import contextlib
 import numbers
 import warnings
 from functools import update_wrapper
@@ -319,6 +320,14 @@ class LocalOutlierFactor(BaseDetector):
             raise ValueError("Negative values in data passed to X.")
         return X
 
+    def _validate_precomputed_query(self, X, *, finite_name):
+        """A dense distance matrix of queries to the training rows (no feature-name
+        or feature-count check: its columns are the training rows)."""
+        X = check_array(X, estimator_name=type(self).__name__, dtype="float64")
+        X = _dense_float64(X)
+        _assert_all_finite(X, input_name=finite_name)
+        return self._check_precomputed(X)
+
     def _check_algorithm_metric(self):
         if self.metric == "precomputed" and self.algorithm in ("kd_tree", "ball_tree"):
             raise ValueError(
@@ -370,7 +379,8 @@ class LocalOutlierFactor(BaseDetector):
                             f"of features ({n_features}). Currently len(w)={w.size}."
                         )
                     if np.any(w < 0) or not np.all(np.isfinite(w)):
-                        raise ValueError("MinkowskiDistance: w must be non-negative and finite.")
+                        raise ValueError(
+                            "MinkowskiDistance: w must be non-negative and finite.")
                     self._metric_w = np.ascontiguousarray(w)
                 if p == np.inf:  # weighted chebyshev is not a Minkowski sum
                     raise ValueError("isoforest does not support weights with p=inf.")
@@ -470,7 +480,6 @@ class LocalOutlierFactor(BaseDetector):
                 )
         self._fit_method = self._choose_method(n_samples, n_features, was_sparse)
         self._fit_X = X
-        self._fit_float32 = was_float32
         self.n_samples_fit_ = n_samples
         self._tree = None
         self._brute_index = None
@@ -568,10 +577,7 @@ class LocalOutlierFactor(BaseDetector):
             n_queries = self.n_samples_fit_
             n_neighbors += 1  # the row itself comes back and is removed
         elif self.metric == "precomputed":
-            X = check_array(X, estimator_name=type(self).__name__, dtype="float64")
-            X = _dense_float64(X)
-            _assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
-            self._check_precomputed(X)
+            X = self._validate_precomputed_query(X, finite_name="X")
             n_queries = X.shape[0]
         else:
             X, _ = self._validate_X(X, reset=False)
@@ -602,14 +608,17 @@ class LocalOutlierFactor(BaseDetector):
     def _search(self, X, K, query_is_train, n_queries):
         """The K nearest (rdist, index) of each query; K - 1 without self when
         ``query_is_train``. Runs the kernel chosen at fit."""
-        parallel = effective_n_jobs(self.n_jobs) > 1 and n_queries >= PARALLEL_MIN_ROWS
-        with num_threads(self.n_jobs if parallel else 1):
+        n_threads = effective_n_jobs(self.n_jobs)
+        if n_queries < PARALLEL_MIN_ROWS:
+            n_threads = 1
+        # serial kernels need no thread setting (and setting it costs microseconds)
+        with num_threads(n_threads) if n_threads > 1 else contextlib.nullcontext():
             if self.metric == "precomputed":
                 D = self._fit_X if query_is_train else X
                 return NK.kneighbors_precomputed(
-                    D, K, exclude_self=query_is_train, parallel=parallel)
+                    D, K, exclude_self=query_is_train, n_threads=n_threads)
             options = dict(metric=self._metric_code, p=self._metric_p, w=self._metric_w,
-                           exclude_self=query_is_train, parallel=parallel)
+                           exclude_self=query_is_train, n_threads=n_threads)
             if self._tree is not None:
                 return NK.kneighbors_kdtree(self._tree, X, K, **options)
             return NK.kneighbors_brute(self._fit_X, X, K, index=self._brute_index,
@@ -744,17 +753,14 @@ class LocalOutlierFactor(BaseDetector):
             float32 when X is float32, as scikit-learn.
         """
         check_is_fitted(self, "_lrd")
+        x_float32 = _is_float32(X)
+        # finiteness is checked first and reported without the input's name, as by
+        # scikit-learn's check_array at the top of its score_samples
         if self.metric == "precomputed":
-            x_float32 = _is_float32(X)
-            Xq = X
+            X = self._validate_precomputed_query(X, finite_name="")
         else:
-            # finiteness is checked first and reported without the input name, as
-            # scikit-learn's check_array in score_samples does
-            x_float32 = _is_float32(X)
-            Xq, _ = self._validate_X(X, reset=False, finite_name="")
-        distances_X, neighbors_indices_X = self.kneighbors(
-            Xq, n_neighbors=self.n_neighbors_
-        ) if self.metric == "precomputed" else self._search_validated(Xq)
+            X, _ = self._validate_X(X, reset=False, finite_name="")
+        distances_X, neighbors_indices_X = self._search_validated(X)
         if x_float32:
             distances_X = distances_X.astype(np.float32)
         X_lrd = self._local_reachability_density(distances_X, neighbors_indices_X)
@@ -764,6 +770,12 @@ class LocalOutlierFactor(BaseDetector):
     def _search_validated(self, X):
         """kneighbors(X, n_neighbors_) for X already validated."""
         K = self.n_neighbors_
+        if self.metric == "precomputed" and X.shape[1] != self.n_samples_fit_:
+            raise ValueError(
+                "Precomputed metric requires shape (n_queries, n_indexed). "
+                "Got (%d, %d) for %d indexed." % (X.shape[0], X.shape[1],
+                                                  self.n_samples_fit_)
+            )
         if K > self.n_samples_fit_:
             raise ValueError(
                 "Expected n_neighbors <= n_samples_fit, but "

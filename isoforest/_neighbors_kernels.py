@@ -7,9 +7,10 @@ Which neighbours
 The ``K`` neighbours of a query are the ``K`` smallest ``(rdist, index)`` pairs in
 lexicographic order: a tie in distance goes to the smaller training index. ``rdist``
 is the *reduced* distance (the sum of squares for euclidean, ``sum w |d| ** p`` for
-Minkowski, ...), always computed by ``_rdist`` summing over features in order, so
-the kd-tree, both brute forces and the reference twin agree to the last bit on the
-neighbour sets, their order and their distances.
+Minkowski, ...), always accumulated over features in order with the same operations
+(``_rdist``, or ``_leaf_rdist`` vectorised across a leaf's rows), so the kd-tree,
+both brute forces and the reference twin agree to the last bit on the neighbour
+sets, their order and their distances.
 
 ``exclude_self`` reproduces scikit-learn's rule for ``kneighbors(X=None)``: ``K``
 (= ``n_neighbors + 1``) neighbours are searched, then the query's own index is
@@ -17,15 +18,19 @@ dropped, or, when ``K`` duplicates with smaller indices crowd it out, the first 
 
 Layout of a kd-tree (scikit-learn's: a complete binary tree in an array)
 -------------------------------------------------------------------------
-- ``data``       (n, d) float64, the training rows in tree order
-- ``idx``        (n,) int64, ``data[t] == X[idx[t]]``
-- ``node_start``, ``node_end`` (n_nodes,) int64, node ``i`` holds ``data[start:end]``
+- ``data_T``     (d, n) float64, the training rows in tree order, one feature per
+  row (a leaf's rows are contiguous per feature: its distances vectorise)
+- ``idx``        (n,) int64, ``data_T[:, t] == X[idx[t]]``
+- ``node_start``, ``node_end`` (n_nodes,) int64, node ``i`` holds rows
+  ``start:end`` of the tree order
 - ``bound_lo``, ``bound_hi`` (n_nodes, d) float64, the node's bounding box
 Node ``i`` has children ``2i + 1`` and ``2i + 2``; nodes ``>= n_nodes // 2`` are
-leaves, each holding at most ``leaf_size`` rows. Splits are at the median of the
-widest feature.
+leaves, holding ``leaf_size`` to ``2 * leaf_size`` rows (scikit-learn's layout).
+Splits are at the median of the widest feature.
 """
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -46,7 +51,6 @@ __all__ = [
     "kneighbors_kdtree",
     "kneighbors_brute",
     "kneighbors_precomputed",
-    "rdist_to_dist",
 ]
 
 #: Metric codes. ``rdist`` -> distance: sqrt for EUCLIDEAN, ``** (1 / p)`` for
@@ -62,35 +66,20 @@ PRECOMPUTED = 4
 _NO_INDEX = np.iinfo(np.int64).max
 #: Queries per task handed to a thread (heaps are allocated once per task).
 _MAX_TASKS = 256
-#: Elements of the distance block held at once by the GEMM brute force (32 MiB
-#: of float64): never an n x n matrix.
+#: Elements of a block of products held at once by one thread of the GEMM brute
+#: force (16 MiB in float32): never an n x n matrix.
 _BLOCK_ELEMENTS = 1 << 22
 
 
 class KDTree(NamedTuple):
     """A kd-tree as flat arrays (see the module docstring)."""
 
-    data: np.ndarray
+    data_T: np.ndarray
     idx: np.ndarray
     node_start: np.ndarray
     node_end: np.ndarray
     bound_lo: np.ndarray
     bound_hi: np.ndarray
-
-
-class BruteIndex(NamedTuple):
-    """Training rows prepared for the GEMM brute force (euclidean only).
-
-    ``centered = (X - mean) * scale`` in ``centered.dtype`` (float64), ``sq_norms`` its
-    squared row norms. Centering and a power-of-two scale to max |value| ~ 1 keep the
-    matrix products accurate; they only pick candidates, whose exact distances are
-    recomputed from the raw rows.
-    """
-
-    mean: np.ndarray
-    scale: float
-    centered: np.ndarray
-    sq_norms: np.ndarray
 
 
 # ---------------------------------------------------------------------------
@@ -164,41 +153,69 @@ def _to_dist(r, metric, p):
     return r
 
 
-@jit
-def rdist_to_dist(rdist, metric, p):
-    """Distances from reduced distances (an array of any shape), as the kernels do."""
-    out = np.empty_like(rdist)
-    flat_in = rdist.ravel()
-    flat_out = out.ravel()
-    for t in range(flat_in.shape[0]):
-        flat_out[t] = _to_dist(flat_in[t], metric, p)
-    return out
+@jit_inline
+def _min_rdist_box(qv, bound_lo, bound_hi, node, metric, p, w):
+    """Reduced distance from the query ``qv`` to the node's box: never above
+    ``_rdist`` to a row inside it (rounding is monotone), so pruning on it is exact.
+
+    Branch-free: whether the query is inside the box along a feature is a coin toss
+    the processor cannot predict (an ``if gap > 0`` cost more than the arithmetic).
+    Unsigned indices spare Numba's negative-index fix-ups on this hot path.
+    """
+    n_features = qv.shape[0]
+    un = np.uint64(node)
+    acc = 0.0
+    for f in range(np.uint64(n_features)):
+        q = qv[f]
+        g = max(bound_lo[un, f] - q, q - bound_hi[un, f], 0.0)
+        if metric == EUCLIDEAN:
+            acc += g * g
+        elif metric == MANHATTAN:
+            acc += g
+        elif metric == CHEBYSHEV:
+            acc = max(acc, g)
+        else:
+            acc += w[f] * g ** p
+    return acc
 
 
 @jit_inline
-def _min_rdist_box(Q, qi, bound_lo, bound_hi, node, metric, p, w):
-    """Reduced distance from ``Q[qi]`` to the node's box: never above ``_rdist`` to a
-    row inside it (rounding is monotone), so pruning on it is exact."""
-    n_features = Q.shape[1]
-    acc = 0.0
-    for f in range(n_features):
-        q = Q[qi, f]
-        g = max(bound_lo[node, f] - q, q - bound_hi[node, f])
-        if g > 0.0:
-            if metric == EUCLIDEAN:
-                acc += g * g
-            elif metric == MANHATTAN:
-                acc += g
-            elif metric == CHEBYSHEV:
-                if g > acc:
-                    acc = g
-            else:
-                acc += w[f] * g ** p
-    return acc
+def _leaf_rdist(qv, data_T, start, stop, metric, p, w, buf):
+    """``buf[t - start]`` = rdist from ``qv`` to tree row t, for t in [start, stop).
+
+    Feature by feature over the leaf's contiguous rows, so the loops vectorise; each
+    row still accumulates its features in order, with ``_rdist``'s operations, so
+    the values are ``_rdist``'s to the last bit.
+    """
+    n_features = qv.shape[0]
+    m = np.uint64(stop - start)
+    s0 = np.uint64(start)
+    for t in range(m):
+        buf[t] = 0.0
+    for f in range(np.uint64(n_features)):
+        q = qv[f]
+        if metric == EUCLIDEAN:
+            for t in range(m):
+                d = q - data_T[f, s0 + t]
+                buf[t] += d * d
+        elif metric == MANHATTAN:
+            for t in range(m):
+                buf[t] += abs(q - data_T[f, s0 + t])
+        elif metric == CHEBYSHEV:
+            for t in range(m):
+                d = abs(q - data_T[f, s0 + t])
+                if d > buf[t]:
+                    buf[t] = d
+        else:
+            wf = w[f]
+            for t in range(m):
+                buf[t] += wf * abs(q - data_T[f, s0 + t]) ** p
 
 
 # ---------------------------------------------------------------------------
 # a bounded max-heap of (rdist, index), largest pair at the root
+# (a sorted array with insertion and a branch-free fixed-depth heap were measured
+# too: neither beat the textbook sift by enough to matter)
 
 
 @jit_inline
@@ -274,12 +291,9 @@ def _write_row(heap_dist, heap_ind, K, self_index, out_dist, out_ind, row, metri
 
 
 def kdtree_n_levels(n_samples, leaf_size):
-    """Levels of the complete tree whose leaves hold at most ``leaf_size`` rows (and
-    more than ``leaf_size // 2 - 1``: median splits halve a node to within one row)."""
-    n_levels = 1
-    while n_samples > leaf_size * (1 << (n_levels - 1)):
-        n_levels += 1
-    return n_levels
+    """Levels of scikit-learn's tree layout: leaves hold between ``leaf_size`` and
+    ``2 * leaf_size`` rows (fewer only when there are fewer rows in all)."""
+    return int(np.log2(max(1, (n_samples - 1) / leaf_size)) + 1)
 
 
 @jit
@@ -375,14 +389,15 @@ def build_kdtree(X, leaf_size):
     bound_lo = np.empty((n_nodes, n_features), dtype=np.float64)
     bound_hi = np.empty((n_nodes, n_features), dtype=np.float64)
     _build_kdtree(X, idx, n_levels, node_start, node_end, bound_lo, bound_hi)
-    data = np.ascontiguousarray(X[idx])
-    return KDTree(data, idx, node_start, node_end, bound_lo, bound_hi)
+    data_T = np.ascontiguousarray(X[idx].T)
+    return KDTree(data_T, idx, node_start, node_end, bound_lo, bound_hi)
 
 
 @jit_inline
-def _kdtree_query_one(Q, qi, data, idx, node_start, node_end, bound_lo, bound_hi,
-                      metric, p, w, K, heap_dist, heap_ind, stack_node, stack_dist):
-    """Fill the heap with the K nearest (rdist, index) pairs of ``Q[qi]``.
+def _kdtree_query_one(qv, data_T, idx, node_start, node_end, bound_lo, bound_hi,
+                      metric, p, w, K, heap_dist, heap_ind, stack_node, stack_dist,
+                      buf):
+    """Fill the heap with the K nearest (rdist, index) pairs of the query ``qv``.
 
     Depth first, nearer child first; a node is skipped only when its box is strictly
     farther than the current K-th pair, so ties are resolved exactly by index.
@@ -390,7 +405,7 @@ def _kdtree_query_one(Q, qi, data, idx, node_start, node_end, bound_lo, bound_hi
     _heap_reset(heap_dist, heap_ind, K)
     n_internal = node_start.shape[0] // 2
     stack_node[0] = 0
-    stack_dist[0] = _min_rdist_box(Q, qi, bound_lo, bound_hi, 0, metric, p, w)
+    stack_dist[0] = _min_rdist_box(qv, bound_lo, bound_hi, 0, metric, p, w)
     top = 1
     while top > 0:
         top -= 1
@@ -398,16 +413,20 @@ def _kdtree_query_one(Q, qi, data, idx, node_start, node_end, bound_lo, bound_hi
         if stack_dist[top] > heap_dist[0]:
             continue
         if node >= n_internal:
-            for t in range(node_start[node], node_end[node]):
-                r = _rdist(Q, qi, data, t, metric, p, w)
-                j = idx[t]
-                if r < heap_dist[0] or (r == heap_dist[0] and j < heap_ind[0]):
-                    _sift_down(heap_dist, heap_ind, K, r, j)
+            start = node_start[node]
+            stop = node_end[node]
+            _leaf_rdist(qv, data_T, start, stop, metric, p, w, buf)
+            for t in range(np.uint64(stop - start)):
+                r = buf[t]
+                if r <= heap_dist[0]:
+                    j = idx[np.uint64(start) + t]
+                    if r < heap_dist[0] or j < heap_ind[0]:
+                        _sift_down(heap_dist, heap_ind, K, r, j)
         else:
             left = 2 * node + 1
             right = left + 1
-            d_left = _min_rdist_box(Q, qi, bound_lo, bound_hi, left, metric, p, w)
-            d_right = _min_rdist_box(Q, qi, bound_lo, bound_hi, right, metric, p, w)
+            d_left = _min_rdist_box(qv, bound_lo, bound_hi, left, metric, p, w)
+            d_right = _min_rdist_box(qv, bound_lo, bound_hi, right, metric, p, w)
             if d_left <= d_right:
                 near, far, d_near, d_far = left, right, d_left, d_right
             else:
@@ -423,9 +442,12 @@ def _kdtree_query_one(Q, qi, data, idx, node_start, node_end, bound_lo, bound_hi
 
 
 @jit_inline
-def _kdtree_rows(Q, q_rows, exclude_self, start, stop, data, idx, node_start, node_end,
+def _kdtree_rows(Q, query_is_train, start, stop, data_T, idx, node_start, node_end,
                  bound_lo, bound_hi, metric, p, w, K, out_dist, out_ind):
-    """Queries ``start:stop`` (``Q[t]`` answers to ``out[q_rows[t]]``)."""
+    """Queries ``start:stop``: rows of ``Q`` (answers in the same rows of ``out``), or,
+    with ``query_is_train``, the training rows in tree order (tree row t answers to
+    ``out[idx[t]]``, without itself)."""
+    n_features = data_T.shape[0]
     heap_dist = np.empty(K, dtype=np.float64)
     heap_ind = np.empty(K, dtype=np.int64)
     depth = 2
@@ -435,16 +457,32 @@ def _kdtree_rows(Q, q_rows, exclude_self, start, stop, data, idx, node_start, no
         depth += 1
     stack_node = np.empty(depth, dtype=np.int64)
     stack_dist = np.empty(depth, dtype=np.float64)
+    max_leaf = 0
+    for leaf in range(node_start.shape[0] // 2, node_start.shape[0]):
+        max_leaf = max(max_leaf, node_end[leaf] - node_start[leaf])
+    buf = np.empty(max_leaf, dtype=np.float64)
+    qv = np.empty(n_features, dtype=np.float64)
     for t in range(start, stop):
-        _kdtree_query_one(Q, t, data, idx, node_start, node_end, bound_lo, bound_hi,
-                          metric, p, w, K, heap_dist, heap_ind, stack_node, stack_dist)
+        if query_is_train:
+            for f in range(n_features):
+                qv[f] = data_T[f, t]
+            row = idx[t]
+        else:
+            for f in range(n_features):
+                qv[f] = Q[t, f]
+            row = t
+        _kdtree_query_one(qv, data_T, idx, node_start, node_end, bound_lo, bound_hi,
+                          metric, p, w, K, heap_dist, heap_ind, stack_node,
+                          stack_dist, buf)
         _heap_sort(heap_dist, heap_ind, K)
-        row = q_rows[t]
-        _write_row(heap_dist, heap_ind, K, row if exclude_self else -1,
+        _write_row(heap_dist, heap_ind, K, row if query_is_train else -1,
                    out_dist, out_ind, row, metric, p)
 
 
+# ---------------------------------------------------------------------------
 # brute force, direct (any metric; each distance stops once it exceeds the K-th)
+
+
 @jit_inline
 def _brute_rows(Q, exclude_self, start, stop, Y, metric, p, w, K, out_dist, out_ind):
     """Queries ``start:stop`` against every row of ``Y``."""
@@ -459,6 +497,10 @@ def _brute_rows(Q, exclude_self, start, stop, Y, metric, p, w, K, out_dist, out_
         _heap_sort(heap_dist, heap_ind, K)
         _write_row(heap_dist, heap_ind, K, t if exclude_self else -1,
                    out_dist, out_ind, t, metric, p)
+
+
+# ---------------------------------------------------------------------------
+# the query kernels, one set per metric
 
 
 class _MetricKernels(NamedTuple):
@@ -477,22 +519,21 @@ def _specialize(metric):
     """
 
     @jit_parallel
-    def kdtree(Q, q_rows, exclude_self, data, idx, node_start, node_end, bound_lo,
+    def kdtree(Q, query_is_train, n, data_T, idx, node_start, node_end, bound_lo,
                bound_hi, p, w, K, out_dist, out_ind):
-        n = Q.shape[0]
         n_tasks = min(n, _MAX_TASKS)
         for c in prange(n_tasks):
-            _kdtree_rows(Q, q_rows, exclude_self, c * n // n_tasks,
-                         (c + 1) * n // n_tasks, data, idx, node_start, node_end,
-                         bound_lo, bound_hi, metric, p, w, K, out_dist, out_ind)
+            _kdtree_rows(Q, query_is_train, c * n // n_tasks, (c + 1) * n // n_tasks,
+                         data_T, idx, node_start, node_end, bound_lo, bound_hi, metric,
+                         p, w, K, out_dist, out_ind)
 
     # A separate serial kernel: a prange loop costs tens of microseconds per call
     # even on one thread, which would dominate one-row queries.
     @jit
-    def kdtree_serial(Q, q_rows, exclude_self, data, idx, node_start, node_end,
+    def kdtree_serial(Q, query_is_train, n, data_T, idx, node_start, node_end,
                       bound_lo, bound_hi, p, w, K, out_dist, out_ind):
-        _kdtree_rows(Q, q_rows, exclude_self, 0, Q.shape[0], data, idx, node_start,
-                     node_end, bound_lo, bound_hi, metric, p, w, K, out_dist, out_ind)
+        _kdtree_rows(Q, query_is_train, 0, n, data_T, idx, node_start, node_end,
+                     bound_lo, bound_hi, metric, p, w, K, out_dist, out_ind)
 
     @jit_parallel
     def brute(Q, exclude_self, Y, p, w, K, out_dist, out_ind):
@@ -520,38 +561,42 @@ _KERNELS = {m: _specialize(m) for m in (EUCLIDEAN, MANHATTAN, CHEBYSHEV, MINKOWS
 
 
 def kneighbors_kdtree(tree, Q, K, *, metric, p=2.0, w=None, exclude_self=False,
-                      parallel=True):
+                      n_threads=1):
     """Exact K nearest training rows of each row of ``Q`` with a ``KDTree``.
 
     Parameters
     ----------
     tree : KDTree
     Q : ndarray of float64, shape (m, d), C-contiguous, or None
-        None queries the training rows themselves (in tree order, for locality) and
-        applies ``exclude_self``.
+        None queries the training rows themselves (in tree order, for locality),
+        each leaving itself out when ``exclude_self``.
     K : int
         Neighbours searched; ``K - 1`` are returned with ``exclude_self``.
     metric : int
         EUCLIDEAN, MANHATTAN, CHEBYSHEV or MINKOWSKI (with ``p`` and weights ``w``).
-    parallel : bool
-        Run on Numba's threads (the caller sets their number).
+    n_threads : int
+        Above 1, run in parallel on Numba's threads (the caller sets their number).
 
     Returns
     -------
     dist, ind : ndarrays of shape (m, K or K - 1), float64 and int64
     """
-    w = _weights(w, tree.data.shape[1])
-    if Q is None:
-        Q, q_rows = tree.data, tree.idx
+    n_features, n_train = tree.data_T.shape
+    w = _weights(w, n_features)
+    query_is_train = Q is None
+    if query_is_train:
+        if not exclude_self:
+            raise ValueError("training rows are queried without themselves")
+        n_queries = n_train
+        Q = np.empty((0, n_features), dtype=np.float64)
     else:
-        q_rows = np.arange(Q.shape[0], dtype=np.int64)
-        exclude_self = False
-    k_out = K - 1 if exclude_self else K
-    out_dist = np.empty((Q.shape[0], k_out), dtype=np.float64)
-    out_ind = np.empty((Q.shape[0], k_out), dtype=np.int64)
+        n_queries = Q.shape[0]
+    k_out = K - 1 if query_is_train else K
+    out_dist = np.empty((n_queries, k_out), dtype=np.float64)
+    out_ind = np.empty((n_queries, k_out), dtype=np.int64)
     kernels = _KERNELS[metric]
-    kernel = kernels.kdtree if parallel else kernels.kdtree_serial
-    kernel(Q, q_rows, bool(exclude_self), tree.data, tree.idx, tree.node_start,
+    kernel = kernels.kdtree if n_threads > 1 else kernels.kdtree_serial
+    kernel(Q, query_is_train, n_queries, tree.data_T, tree.idx, tree.node_start,
            tree.node_end, tree.bound_lo, tree.bound_hi, float(p), w, K, out_dist,
            out_ind)
     return out_dist, out_ind
@@ -568,93 +613,274 @@ def _weights(w, n_features):
 #
 # For a block of queries, G = Qc @ Yc.T gives A_ij = |q_i|^2 + |y_j|^2 - 2 G_ij, an
 # approximation of the squared distance D_ij with |A_ij - D_ij| <= m_ij, where
-# m_ij = c (|q_i|^2 + |y_j|^2) + c_abs bounds every rounding (the products, the
-# norms, the centering, and D's own). With T_i the K-th smallest A_ij + m_ij, every
-# true neighbour has A_ij - m_ij <= D_ij <= D_(K) <= T_i: the rows passing that test
-# are candidates, whose exact rdist is recomputed by ``_rdist`` and ranked. The
-# constant |q_i|^2 is left out of both sides below.
+# m_ij = c (|q_i|^2 + |y_j|^2) + c_abs bounds every rounding (the products, in
+# float32 or float64, the centering, and D's own). With T_i the K-th smallest
+# A_ij + m_ij, every true neighbour has A_ij - m_ij <= D_ij <= D_(K) <= T_i: the rows
+# passing that test are candidates, whose exact rdist is recomputed by ``_rdist``
+# from the raw rows and ranked. The constant |q_i|^2 is left out of both sides.
+
+
+@jit_inline
+def _sift_value(heap, size, value):
+    """Max-heap of values only: put ``value`` at the root, restore, return the root."""
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        right = child + 1
+        if right < size and heap[right] > heap[child]:
+            child = right
+        if heap[child] > value:
+            heap[pos] = heap[child]
+            pos = child
+        else:
+            break
+    heap[pos] = value
+    return heap[0]
 
 
 @jit
-def _gemm_rows(G, row0, start, stop, Q, exclude_self, Y, up_norms, lo_norms, q_norms,
-               c, c_abs, K, out_dist, out_ind):
-    """Rows ``start:stop`` of the block ``G`` (query ``row0 + b``; ``q_norms`` is
-    indexed by block row)."""
+def _gemm_select(G, row0, Q, exclude_self, Y, up_norms, lo_norms, q_norms, c, c_abs, K,
+                 out_dist, out_ind):
+    """Neighbours of queries ``row0 + b`` for the rows b of the block ``G`` (float32 or
+    float64; ``q_norms`` indexed by block row). Returns the number of exact distances
+    computed (about K per row when the bound is tight).
+
+    Per row, with U_j and L_j the upper and lower bounds of the squared distance to
+    training row j (both without the query's own norm):
+
+    1. tau = the r-th smallest U_j over every 16th row: an estimate from above of
+       T, the K-th smallest U_j, expected to have ~3K rows below it;
+    2. one pass keeps the rows with L_j <= tau + slack (a loop simple enough to
+       run at streaming speed): every row with U_j <= tau is among them;
+    3. if at least K kept rows have U_j < tau, T is the K-th smallest U_j among the
+       kept rows; otherwise tau grows (to infinity at worst) and 2 is repeated;
+    4. rows with L_j <= T + slack are the candidates; their exact distances decide.
+    """
     heap_dist = np.empty(K, dtype=np.float64)
     heap_ind = np.empty(K, dtype=np.int64)
-    upper = np.empty(K, dtype=np.float64)
-    upper_ind = np.zeros(K, dtype=np.int64)
     n_train = Y.shape[0]
+    stride = 16 if n_train >= 32 * K else 1
+    r_first = K // 8 + 2 if stride > 1 else K
+    sample = np.empty(max(r_first * 64, K), dtype=np.float64)
+    upper = np.empty(K, dtype=np.float64)
+    kept = np.empty(n_train, dtype=np.int64)
     w = np.empty(0, dtype=np.float64)
-    for b in range(start, stop):
+    n_exact = 0
+    n_rows = np.uint64(n_train)
+    for b in range(G.shape[0]):
+        ub = np.uint64(b)
         t = row0 + b
-        # pass 1: K-th smallest upper bound
-        for s in range(K):
-            upper[s] = np.inf
-        for j in range(n_train):
-            u = up_norms[j] - 2.0 * G[b, j]
-            if u < upper[0]:
-                _sift_down(upper, upper_ind, K, u, 0)
-        threshold = upper[0] + 2.0 * c * q_norms[b] + 2.0 * c_abs
-        # pass 2: exact distances of the candidates
+        slack = 2.0 * c * q_norms[b] + 2.0 * c_abs
+        r = r_first
+        while True:
+            tau = np.inf
+            if stride > 1 and r <= min(n_train // stride, sample.shape[0]):
+                for s in range(r):
+                    sample[s] = np.inf
+                for j in range(0, n_train, stride):
+                    u = up_norms[j] - 2.0 * np.float64(G[b, j])
+                    if u < tau:
+                        tau = _sift_value(sample, r, u)
+            limit = tau + slack
+            n_kept = 0
+            for j in range(n_rows):
+                if lo_norms[j] - 2.0 * np.float64(G[ub, j]) <= limit:
+                    kept[n_kept] = j
+                    n_kept += 1
+            for s in range(K):
+                upper[s] = np.inf
+            top = np.inf
+            below = 0
+            for s in range(n_kept):
+                j = kept[s]
+                u = up_norms[j] - 2.0 * np.float64(G[b, j])
+                below += u < tau
+                if u < top:
+                    top = _sift_value(upper, K, u)
+            if below >= K or tau == np.inf:
+                break
+            r *= 4
+        limit = top + slack
         _heap_reset(heap_dist, heap_ind, K)
-        for j in range(n_train):
-            if lo_norms[j] - 2.0 * G[b, j] <= threshold:
-                r = _rdist(Q, t, Y, j, EUCLIDEAN, 2.0, w)
-                _heap_offer(heap_dist, heap_ind, K, r, j)
+        for s in range(n_kept):
+            j = kept[s]
+            if lo_norms[j] - 2.0 * np.float64(G[b, j]) <= limit:
+                n_exact += 1
+                _heap_offer(heap_dist, heap_ind, K, _rdist(Q, t, Y, j, EUCLIDEAN, 2.0, w),
+                            j)
         _heap_sort(heap_dist, heap_ind, K)
         _write_row(heap_dist, heap_ind, K, t if exclude_self else -1,
                    out_dist, out_ind, t, EUCLIDEAN, 2.0)
+    return n_exact
 
 
 @jit_parallel
-def _gemm_block(G, row0, Q, exclude_self, Y, up_norms, lo_norms, q_norms, c, c_abs, K,
-                out_dist, out_ind):
+def _gemm_select_parallel(G, row0, Q, exclude_self, Y, up_norms, lo_norms, q_norms, c,
+                          c_abs, K, out_dist, out_ind):
+    """``_gemm_select`` over tasks of block rows on Numba's threads."""
     n = G.shape[0]
     n_tasks = min(n, _MAX_TASKS)
+    counts = np.zeros(n_tasks, dtype=np.int64)
     for s in prange(n_tasks):
-        _gemm_rows(G, row0, s * n // n_tasks, (s + 1) * n // n_tasks, Q, exclude_self,
-                   Y, up_norms, lo_norms, q_norms, c, c_abs, K, out_dist, out_ind)
+        lo = s * n // n_tasks
+        hi = (s + 1) * n // n_tasks
+        counts[s] = _gemm_select(G[lo:hi], row0 + lo, Q, exclude_self, Y, up_norms,
+                                 lo_norms, q_norms[lo:hi], c, c_abs, K, out_dist, out_ind)
+    return counts.sum()
 
 
-@jit
-def _gemm_block_serial(G, row0, Q, exclude_self, Y, up_norms, lo_norms, q_norms, c,
-                       c_abs, K, out_dist, out_ind):
-    _gemm_rows(G, row0, 0, G.shape[0], Q, exclude_self, Y, up_norms, lo_norms, q_norms,
-               c, c_abs, K, out_dist, out_ind)
+#: Rows with a coordinate beyond this bound skip the matrix products: their squared
+#: distances could overflow, and the candidates' exact distances must stay finite
+#: for the bound on the products' error to hold.
+_GEMM_MAX_ABS = 2.0**500
+
+
+#: Queries whose scaled coordinates exceed this use float64 products (float32 ones
+#: could overflow); training rows are within 1 once scaled.
+_FLOAT32_MAX_SCALED = 2.0**40
+
+
+def _gemm_safe(A, n_features):
+    return float(np.max(np.abs(A))) * 2.0 * np.sqrt(n_features) <= _GEMM_MAX_ABS
+
+
+class BruteIndex(NamedTuple):
+    """Training rows prepared for the GEMM brute force (euclidean only).
+
+    ``centered = (X - mean) * scale`` (float64), ``centered32`` the same in float32
+    and ``sq_norms`` its squared row norms. Centering and a power-of-two scale to max
+    |value| ~ 1 keep the matrix products accurate; the products only pick
+    candidates, whose exact distances are recomputed from the raw rows. ``bounds``
+    maps each product dtype to (c, c_abs, upper norms, lower norms) of the error
+    bound below.
+    """
+
+    mean: np.ndarray
+    scale: float
+    centered: np.ndarray
+    centered32: np.ndarray
+    sq_norms: np.ndarray
+    bounds: dict
 
 
 def build_brute_index(X):
-    """Prepare the training rows for the GEMM brute force, or None when the data are
-    too large in magnitude for the products to be trusted (then the direct brute
-    force runs)."""
+    """Prepare the training rows for the GEMM brute force, or None when their
+    magnitude does not allow it (then the direct brute force runs)."""
+    n_features = X.shape[1]
+    if X.size == 0 or not _gemm_safe(X, n_features):
+        return None
     mean = X.mean(axis=0)
     centered = X - mean
-    max_abs = float(np.max(np.abs(centered))) if centered.size else 0.0
-    if not np.isfinite(max_abs) or not np.all(np.isfinite(mean)):
-        return None
+    max_abs = float(np.max(np.abs(centered)))
     # A power of two: scaling is exact and makes max |value| about 1.
-    scale = float(2.0 ** -np.frexp(max_abs)[1]) if max_abs > 0 else 1.0
-    if not np.isfinite(scale) or scale == 0.0:
-        return None
+    scale = float(np.ldexp(1.0, -int(np.frexp(max_abs)[1]))) if max_abs > 0 else 1.0
     centered *= scale
     sq_norms = np.einsum("ij,ij->i", centered, centered)
-    return BruteIndex(mean, scale, centered, sq_norms)
+    bounds = {}
+    for dtype in ("float32", "float64"):
+        c, c_abs = _gemm_margins(n_features, scale, np.dtype(dtype))
+        bounds[dtype] = (c, c_abs, sq_norms * (1.0 + c) + c_abs, sq_norms * (1.0 - c))
+    return BruteIndex(mean, scale, centered, centered.astype(np.float32), sq_norms,
+                      bounds)
 
 
-def _gemm_margins(n_features):
-    """(c, c_abs) of the error bound m_ij; generous (about 4x the derived bound)."""
-    u = np.finfo(np.float64).eps / 2
-    return 8.0 * (n_features + 8) * u, float(n_features) * 2.0**-1000
+def _gemm_margins(n_features, scale, dtype):
+    """(c, c_abs) of the error bound m_ij = c (|q|^2 + |y|^2) + c_abs, in the scaled
+    units of the products, for products in ``dtype``; generous (about 4x the
+    rounding bound). ``c_abs`` covers underflow: of the products, and of the exact
+    distances, whose absolute error of 2**-1074 per operation grows by scale**2 in
+    scaled units (for data of tiny magnitude every row becomes a candidate, as
+    every distance may then be a tie at 0)."""
+    u = np.finfo(dtype).eps / 2
+    exponent = -1074 + 2 * int(np.frexp(scale)[1]) + int(np.ceil(np.log2(4 * n_features)))
+    tiny = 2.0**-120 if dtype == np.float32 else 2.0**-1000
+    c_abs = float(n_features) * tiny
+    c_abs += np.inf if exponent > 1000 else float(np.ldexp(1.0, exponent))
+    return 8.0 * (n_features + 8) * float(u), c_abs
+
+
+def _threadpool_limits():
+    """threadpoolctl's ``threadpool_limits`` when installed, else None.
+
+    With it, the brute force runs its blocks on its own threads, each with a
+    one-thread BLAS: OpenBLAS threads left spinning after each product otherwise
+    steal the cores from the scans (measured: 1.4x slower on two cores).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits
+
+
+class _GemmSearch:
+    """One brute-force search: blocks of queries, a product and a scan per block."""
+
+    def __init__(self, Y, Q, K, index, exclude_self, out_dist, out_ind):
+        self.Y, self.Q, self.K, self.index = Y, Q, K, index
+        self.exclude_self = exclude_self
+        self.query_is_train = Q is Y
+        self.out_dist, self.out_ind = out_dist, out_ind
+        n_train = Y.shape[0]
+        # float32 products (twice as fast) until the candidates show that the data
+        # need float64's tighter bound (then every later block uses float64)
+        self.dtype = np.float32
+        self.block = max(1, min(Q.shape[0], _BLOCK_ELEMENTS // max(n_train, 1)))
+        self._buffers = threading.local()  # one block of products per thread
+
+    def _products(self, rows, dtype):
+        """A (rows, n_train) array of ``dtype`` owned by the calling thread."""
+        name = np.dtype(dtype).name
+        buf = getattr(self._buffers, name, None)
+        if buf is None:
+            buf = np.empty((self.block, self.Y.shape[0]), dtype=dtype)
+            setattr(self._buffers, name, buf)
+        return buf[:rows]
+
+    def starts(self):
+        return range(0, self.Q.shape[0], self.block)
+
+    def run_block(self, start, parallel):
+        index, K = self.index, self.K
+        dtype = self.dtype
+        stop = min(start + self.block, self.Q.shape[0])
+        if self.query_is_train:
+            Qc64 = index.centered[start:stop]
+            q_norms = index.sq_norms[start:stop]
+        else:
+            Qc64 = (self.Q[start:stop] - index.mean) * index.scale
+            q_norms = np.einsum("ij,ij->i", Qc64, Qc64)
+        if dtype == np.float32 and not self.query_is_train and not (
+                np.max(np.abs(Qc64)) <= _FLOAT32_MAX_SCALED):
+            dtype = np.float64  # queries far outside the training rows' range
+        G = self._products(stop - start, dtype)
+        if dtype == np.float32:
+            Qc = index.centered32[start:stop] if self.query_is_train else Qc64.astype(
+                np.float32)
+            np.dot(Qc, index.centered32.T, out=G)
+        else:
+            np.dot(Qc64, index.centered.T, out=G)
+        c, c_abs, up_norms, lo_norms = index.bounds[np.dtype(dtype).name]
+        kernel = _gemm_select_parallel if parallel else _gemm_select
+        n_exact = kernel(G, start, self.Q, self.exclude_self, self.Y, up_norms, lo_norms,
+                         np.ascontiguousarray(q_norms), c, c_abs, K, self.out_dist,
+                         self.out_ind)
+        if dtype == np.float32 and n_exact > (stop - start) * (4 * K + 64):
+            self.dtype = np.float64
 
 
 def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self=False,
-                     parallel=True):
+                     n_threads=1):
     """Exact K nearest rows of ``Y`` for each row of ``Q`` by brute force.
 
     Euclidean with an ``index`` (``build_brute_index(Y)``) takes the GEMM path;
     anything else the direct one. ``Q=None`` queries ``Y`` itself with
     ``exclude_self``. Blocks of queries bound the memory: never an (m, n) matrix.
+    ``n_threads > 1`` runs on that many threads (Numba's, set by the caller, and,
+    on the GEMM path, Python threads with the BLAS limited to one thread when
+    threadpoolctl is installed).
 
     Returns
     -------
@@ -662,40 +888,34 @@ def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self
     """
     if Q is None:
         Q = Y
-        query_is_train = True
     else:
-        query_is_train = False
         exclude_self = False
     m = Q.shape[0]
-    n_train, n_features = Y.shape
+    n_features = Y.shape[1]
     k_out = K - 1 if exclude_self else K
     out_dist = np.empty((m, k_out), dtype=np.float64)
     out_ind = np.empty((m, k_out), dtype=np.int64)
-    if metric != EUCLIDEAN or index is None:
+    if (metric != EUCLIDEAN or index is None
+            or not (Q is Y or (_gemm_safe(Q, n_features) and _gemm_safe(
+                (Q - index.mean) * index.scale, n_features)))):
         kernels = _KERNELS[metric]
-        kernel = kernels.brute if parallel else kernels.brute_serial
+        kernel = kernels.brute if n_threads > 1 else kernels.brute_serial
         kernel(Q, bool(exclude_self), Y, float(p), _weights(w, n_features), K,
                out_dist, out_ind)
         return out_dist, out_ind
 
-    c, c_abs = _gemm_margins(n_features)
-    up_norms = index.sq_norms * (1.0 + c) + c_abs
-    lo_norms = index.sq_norms * (1.0 - c)
-    block = max(1, min(m, _BLOCK_ELEMENTS // max(n_train, 1)))
-    kernel = _gemm_block if parallel else _gemm_block_serial
-    G = np.empty((block, n_train), dtype=np.float64)
-    for start in range(0, m, block):
-        stop = min(start + block, m)
-        if query_is_train:
-            Qc = index.centered[start:stop]
-            q_norms = index.sq_norms[start:stop]
-        else:
-            Qc = (Q[start:stop] - index.mean) * index.scale
-            q_norms = np.einsum("ij,ij->i", Qc, Qc)
-        Gb = G[: stop - start]
-        np.dot(Qc, index.centered.T, out=Gb)
-        kernel(Gb, start, Q, bool(exclude_self), Y, up_norms, lo_norms,
-               np.ascontiguousarray(q_norms), c, c_abs, K, out_dist, out_ind)
+    search = _GemmSearch(Y, Q, K, index, bool(exclude_self), out_dist, out_ind)
+    starts = search.starts()
+    limits = _threadpool_limits() if n_threads > 1 and len(starts) > 1 else None
+    if limits is None:
+        for start in starts:
+            search.run_block(start, parallel=n_threads > 1)
+    else:
+        # each thread: one product on a one-thread BLAS, then a serial scan (the
+        # kernels release the GIL)
+        with limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+            for _ in pool.map(lambda start: search.run_block(start, False), starts):
+                pass
     return out_dist, out_ind
 
 
@@ -731,12 +951,12 @@ def _kneighbors_precomputed_serial(D, exclude_self, K, out_dist, out_ind):
     _precomputed_rows(D, exclude_self, 0, D.shape[0], K, out_dist, out_ind)
 
 
-def kneighbors_precomputed(D, K, *, exclude_self=False, parallel=True):
+def kneighbors_precomputed(D, K, *, exclude_self=False, n_threads=1):
     """K smallest entries of each row of the distance matrix ``D`` (float64, (m, n)),
     by (value, column); ``exclude_self`` treats row i as training row i."""
     k_out = K - 1 if exclude_self else K
     out_dist = np.empty((D.shape[0], k_out), dtype=np.float64)
     out_ind = np.empty((D.shape[0], k_out), dtype=np.int64)
-    kernel = _kneighbors_precomputed if parallel else _kneighbors_precomputed_serial
+    kernel = _kneighbors_precomputed if n_threads > 1 else _kneighbors_precomputed_serial
     kernel(D, bool(exclude_self), K, out_dist, out_ind)
     return out_dist, out_ind
