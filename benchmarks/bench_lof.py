@@ -200,6 +200,10 @@ def main(argv=None):
         with open(os.path.join(RESULTS, "lof.md"), "w") as f:
             f.write(text)
         print(f"wrote {os.path.join(RESULTS, 'lof.json')} and lof.md")
+        if not args.quick:
+            from run import update_readme
+
+            update_readme(text.rstrip("\n"), marker="lof")
     return 0
 
 
