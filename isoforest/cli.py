@@ -145,9 +145,9 @@ def _build(args):
         from . import LocalOutlierFactor
     except ImportError:
         raise DataError("--method lof needs isoforest.LocalOutlierFactor") from None
+    # detect scores the rows it was fitted on: LOF's own (non-novelty) scores
     return LocalOutlierFactor(
-        contamination="auto" if contamination is None else contamination,
-        novelty=True, n_jobs=-1,
+        contamination="auto" if contamination is None else contamination, n_jobs=-1,
     )
 
 
@@ -198,6 +198,13 @@ def _score(model, extra, X):
     """(anomaly_score, is_anomaly, scored mask): higher score = more anomalous."""
     X = _transform(extra, X)
     scored = ~np.isnan(X).any(axis=1)
+    if extra.get("method") == "lof":
+        # a LocalOutlierFactor fitted by detect on exactly these complete rows
+        score = np.full(X.shape[0], np.nan)
+        flag = np.zeros(X.shape[0], dtype=int)
+        score[scored] = -model.negative_outlier_factor_
+        flag[scored] = (model.negative_outlier_factor_ < model.offset_).astype(int)
+        return score, flag, scored
     if extra.get("method") == "iforest":
         scored[:] = True  # Isolation Forest routes NaN natively
     score = np.full(X.shape[0], np.nan)
@@ -253,7 +260,7 @@ def _score_and_write(model, extra, header, rows, out_path, t0, label):
     score = np.full(n, np.nan)
     flag = np.zeros(n, dtype=int)
     scored = np.zeros(n, dtype=bool)
-    step = max(1, n // 20) if n > 200_000 else max(n, 1)
+    step = max(1, n // 20) if n > 200_000 and extra.get("method") != "lof" else max(n, 1)
     for lo in range(0, n, step):
         hi = min(lo + step, n)
         s, f, m = _score(model, extra, X[lo:hi])
@@ -285,10 +292,11 @@ def cmd_detect(args):
 
 def cmd_fit(args):
     t0 = time.perf_counter()
+    if args.method == "lof":
+        raise DataError("--method lof works with detect only: saving a "
+                        "LocalOutlierFactor model is not supported yet")
     header, rows = read_csv(args.input)
     model, extra = _fit_model(args, header, rows)
-    if args.method == "lof":
-        raise DataError("saving a LocalOutlierFactor model is not supported yet")
     save_model(model, args.model, extra=extra)
     print(f"fit: {len(rows)} rows, model written to {args.model} "
           f"({time.perf_counter() - t0:.3f} s)", file=sys.stderr)

@@ -272,9 +272,6 @@ def test_detect_stdin_to_stdout(tmp_path, data_csv, table):
 
 
 def test_detect_lof(tmp_path, data_csv, table):
-    if not hasattr(isoforest, "LocalOutlierFactor"):
-        pytest.xfail("BUG/missing feature: --method lof is offered but "
-                     "isoforest.LocalOutlierFactor does not exist (exit 1)")
     header, rows = table
     out = tmp_path / "out.csv"
     res = run_cli("detect", data_csv, "--out", out, "--columns", "a,b,c",
