@@ -33,20 +33,10 @@ RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, ROOT)
 
 from isoforest._lof import LocalOutlierFactor  # noqa: E402
+from run import interleaved  # noqa: E402
 
 N_NEIGHBORS = 20
 SHAPES = [(100_000, 5), (20_000, 50)]
-
-
-def interleaved(tasks, repeat):
-    """Run each callable ``repeat`` times, interleaved; return medians in seconds."""
-    times = {name: [] for name in tasks}
-    for _ in range(repeat):
-        for name, fn in tasks.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: float(np.median(v)) for name, v in times.items()}
 
 
 def one_row_latency(models, rows, n_calls, rounds=5):

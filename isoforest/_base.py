@@ -233,10 +233,6 @@ class Interval:
         if self.kind is not int:
             left = left if isinstance(left, str) else float(left)
             right = right if isinstance(right, str) else float(right)
-        if self.left is None:
-            lb = "("
-        if self.right is None:
-            rb = ")"
         return f"{type_str} in the range {lb}{left}, {right}{rb}"
 
 

@@ -47,21 +47,6 @@ AUTO_TREE_MAX_FEATURES = 15
 # helpers with scikit-learn's behaviour and wording
 
 
-class _Interval(Interval):
-    """``Interval`` printed exactly as scikit-learn prints it (``(0.0, inf]``)."""
-
-    def __str__(self):
-        type_str = "an int" if self.kind is int else "a float"
-        lb = "[" if self.closed in ("left", "both") else "("
-        rb = "]" if self.closed in ("right", "both") else ")"
-        left = "-inf" if self.left is None else self.left
-        right = "inf" if self.right is None else self.right
-        if self.kind is not int:
-            left = left if isinstance(left, str) else float(left)
-            right = right if isinstance(right, str) else float(right)
-        return f"{type_str} in the range {lb}{left}, {right}{rb}"
-
-
 class _AvailableIf:
     """A method that exists only when ``check(self)`` passes, as scikit-learn's
     ``available_if``: otherwise attribute access raises ``AttributeError("This
@@ -254,14 +239,14 @@ class LocalOutlierFactor(BaseDetector):
     # alphabetical, the order scikit-learn checks them in
     _param_constraints = {
         "algorithm": [Options({"auto", "ball_tree", "kd_tree", "brute"})],
-        "contamination": [Options({"auto"}), _Interval(float, 0, 0.5, closed="right")],
-        "leaf_size": [_Interval(int, 1, None, closed="left")],
+        "contamination": [Options({"auto"}), Interval(float, 0, 0.5, closed="right")],
+        "leaf_size": [Interval(int, 1, None, closed="left")],
         "metric": [Options(set(_METRIC_CODES))],
         "metric_params": [InstanceOf(dict, names=("dict",)), NoneConstraint()],
         "n_jobs": [InstanceOf(numbers.Integral, names=("int",)), NoneConstraint()],
-        "n_neighbors": [_Interval(int, 1, None, closed="left"), NoneConstraint()],
+        "n_neighbors": [Interval(int, 1, None, closed="left"), NoneConstraint()],
         "novelty": [BOOLEAN],
-        "p": [_Interval(float, 0, None, closed="right"), NoneConstraint()],
+        "p": [Interval(float, 0, None, closed="right"), NoneConstraint()],
     }
 
     def __init__(
