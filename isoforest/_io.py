@@ -8,6 +8,7 @@ truncated or tampered file is refused with a ``ModelFileError`` and can never ma
 a kernel read out of bounds.
 """
 
+import hashlib
 import json
 
 import numpy as np
@@ -64,13 +65,23 @@ def _zscore_payload(model):
     return arrays, fitted
 
 
+def _lof_payload(model):
+    if not model.novelty:
+        raise TypeError("save_model saves a LocalOutlierFactor fitted with novelty=True "
+                        "(a novelty=False model has no methods to call on new data)")
+    arrays = {"fit_X": np.asarray(model._fit_X, dtype=np.float64)}
+    fitted = {"offset_": float(model.offset_), "n_features_in_": int(model.n_features_in_)}
+    return arrays, fitted
+
+
 def save_model(model, path, extra=None):
     """Write a fitted model to ``path`` (an ``.npz`` archive, no pickle).
 
     Parameters
     ----------
-    model : IsolationForest or ZScoreDetector
-        A fitted estimator.
+    model : IsolationForest, ZScoreDetector or LocalOutlierFactor
+        A fitted estimator (LOF: with ``novelty=True``; its training rows are
+        stored and the model is refitted, deterministically, when loaded).
     path : str or path-like
         Destination file.
     extra : dict, optional
@@ -78,12 +89,15 @@ def save_model(model, path, extra=None):
         keeps its column names and standardisation here).
     """
     from ._iforest import IsolationForest
+    from ._lof import LocalOutlierFactor
     from ._zscore import ZScoreDetector
 
     if isinstance(model, IsolationForest):
         arrays, fitted = _iforest_payload(model)
     elif isinstance(model, ZScoreDetector):
         arrays, fitted = _zscore_payload(model)
+    elif isinstance(model, LocalOutlierFactor):
+        arrays, fitted = _lof_payload(model)
     else:
         raise TypeError(f"save_model cannot save a {type(model).__name__}")
     params = {k: _jsonable(v) for k, v in model.get_params().items()}
@@ -103,9 +117,17 @@ def save_model(model, path, extra=None):
         "extra": extra or {},
     }
     payload = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    meta["sha256"] = {k: _digest(v) for k, v in payload.items()}
     payload["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     with open(path, "wb") as fh:
         np.savez(fh, **payload)
+
+
+def _digest(a):
+    """sha256 of an array's dtype, shape and bytes (tampering shows as a mismatch)."""
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def _fail(msg):
@@ -141,6 +163,12 @@ def _read(path):
         _fail("the metadata's array list is not a list of names")
     if sorted(entries) != sorted(listed):
         _fail("the arrays present do not match the metadata")
+    digests = meta.get("sha256")
+    if not isinstance(digests, dict) or sorted(digests) != sorted(listed):
+        _fail("the metadata lacks the arrays' checksums")
+    for name, a in entries.items():
+        if digests[name] != _digest(a):
+            _fail(f"array {name!r} does not match its checksum (modified or damaged)")
     return meta, entries
 
 
@@ -223,6 +251,7 @@ def load_model(path, return_extra=False):
         If the file is not a valid model (truncated, tampered, other version).
     """
     from ._iforest import IsolationForest
+    from ._lof import LocalOutlierFactor
     from ._zscore import ZScoreDetector
 
     meta, entries = _read(path)
@@ -231,7 +260,8 @@ def load_model(path, return_extra=False):
     if not isinstance(fitted, dict) or not isinstance(params, dict):
         _fail("fitted values or parameters missing")
     kind = meta.get("estimator")
-    classes = {"IsolationForest": IsolationForest, "ZScoreDetector": ZScoreDetector}
+    classes = {"IsolationForest": IsolationForest, "ZScoreDetector": ZScoreDetector,
+               "LocalOutlierFactor": LocalOutlierFactor}
     if kind not in classes:
         _fail(f"unknown estimator {kind!r}")
     cls = classes[kind]
@@ -271,6 +301,18 @@ def load_model(path, return_extra=False):
         model._sample_weight = None
         model._estimators_cache = None
         model._set_denominator()
+    elif kind == "LocalOutlierFactor":
+        X = _array(entries, "fit_X", np.float64, 2)
+        if X.shape[1] != n_features or X.shape[0] < 2 or not np.all(np.isfinite(X)):
+            _fail("fit_X must hold at least 2 finite rows of n_features_in_ columns")
+        if not model.novelty:
+            _fail("a saved LocalOutlierFactor must have novelty=True")
+        try:
+            model.fit(X)  # LOF is deterministic: the same rows give the same model
+        except (ValueError, TypeError) as exc:
+            _fail(f"the stored LocalOutlierFactor cannot be refitted ({exc})")
+        if float(model.offset_) != float(offset):
+            _fail("the stored LocalOutlierFactor does not reproduce its offset_")
     else:
         center = _array(entries, "center_", np.float64, 1)
         scale = _array(entries, "scale_", np.float64, 1)

@@ -145,9 +145,11 @@ def _build(args):
         from . import LocalOutlierFactor
     except ImportError:
         raise DataError("--method lof needs isoforest.LocalOutlierFactor") from None
-    # detect scores the rows it was fitted on: LOF's own (non-novelty) scores
+    # detect scores the rows it was fitted on (LOF's own, non-novelty scores);
+    # fit saves a novelty model for scoring new rows
     return LocalOutlierFactor(
         contamination="auto" if contamination is None else contamination, n_jobs=-1,
+        novelty=args.command != "detect",
     )
 
 
@@ -198,7 +200,7 @@ def _score(model, extra, X):
     """(anomaly_score, is_anomaly, scored mask): higher score = more anomalous."""
     X = _transform(extra, X)
     scored = ~np.isnan(X).any(axis=1)
-    if extra.get("method") == "lof":
+    if extra.get("method") == "lof" and not model.novelty:
         # a LocalOutlierFactor fitted by detect on exactly these complete rows
         score = np.full(X.shape[0], np.nan)
         flag = np.zeros(X.shape[0], dtype=int)
@@ -260,7 +262,8 @@ def _score_and_write(model, extra, header, rows, out_path, t0, label):
     score = np.full(n, np.nan)
     flag = np.zeros(n, dtype=int)
     scored = np.zeros(n, dtype=bool)
-    step = max(1, n // 20) if n > 200_000 and extra.get("method") != "lof" else max(n, 1)
+    lof_detect = extra.get("method") == "lof" and not model.novelty
+    step = max(1, n // 20) if n > 200_000 and not lof_detect else max(n, 1)
     for lo in range(0, n, step):
         hi = min(lo + step, n)
         s, f, m = _score(model, extra, X[lo:hi])
@@ -292,9 +295,6 @@ def cmd_detect(args):
 
 def cmd_fit(args):
     t0 = time.perf_counter()
-    if args.method == "lof":
-        raise DataError("--method lof works with detect only: saving a "
-                        "LocalOutlierFactor model is not supported yet")
     header, rows = read_csv(args.input)
     model, extra = _fit_model(args, header, rows)
     save_model(model, args.model, extra=extra)

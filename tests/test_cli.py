@@ -828,3 +828,26 @@ def test_stream_detector_slow_iterable_alerts_promptly(fitted):
     finally:
         release.set()
         det.join(timeout=30)
+
+
+def test_fit_score_stream_with_lof(tmp_path):
+    """--method lof: fit saves a novelty LOF, score and stream use it."""
+    from isoforest import LocalOutlierFactor
+
+    header, rows = make_table(n=300)
+    data = write_csv(tmp_path / "train.csv", header, rows)
+    res = run_cli("fit", data, "--model", "lof.npz", "--method", "lof",
+                  "--columns", "a,b", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = run_cli("score", "lof.npz", data, "--out", "o.csv", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    _, out_rows = read_csv(tmp_path / "o.csv")
+    X = matrix(header, rows, ["a", "b"])
+    model = LocalOutlierFactor(novelty=True, n_jobs=-1).fit(X)
+    score, flag = scores_of(out_rows)
+    np.testing.assert_array_equal(score, -model.score_samples(X))
+    np.testing.assert_array_equal(flag, (model.predict(X) == -1).astype(int))
+    res = run_cli("stream", "--model", "lof.npz", cwd=tmp_path, input="0,0\n50,50\n")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == 2 and lines[1].endswith(",1")

@@ -24,6 +24,7 @@ import pytest
 
 import isoforest
 from isoforest import IsolationForest, ModelFileError, ZScoreDetector, load_model, save_model
+from isoforest._io import _digest
 
 try:
     import pandas as pd
@@ -260,10 +261,14 @@ def read_parts(path):
     return entries, meta
 
 
-def write_parts(path, entries, meta, sync_arrays=False):
+def write_parts(path, entries, meta, sync_arrays=False, resign=True):
+    """Write a model file; ``resign`` recomputes the array checksums, as a forger
+    would, so the structural validation behind them is what the test exercises."""
     entries = dict(entries)
     if sync_arrays:
         meta = dict(meta, arrays=sorted(entries))
+    if resign and isinstance(meta, dict) and "sha256" in meta:
+        meta = dict(meta, sha256={k: _digest(v) for k, v in entries.items()})
     entries["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     with open(path, "wb") as fh:
         np.savez(fh, **entries)
@@ -570,6 +575,7 @@ FUZZ_SCRIPT = textwrap.dedent(r"""
     import json, sys, zipfile
     import numpy as np
     from isoforest import IsolationForest, load_model, ModelFileError
+    from isoforest._io import _digest
 
     paths, work, n_each = sys.argv[1:-2], sys.argv[-2], int(sys.argv[-1])
     rng = np.random.RandomState(20240601)
@@ -648,8 +654,10 @@ FUZZ_SCRIPT = textwrap.dedent(r"""
                 key = sorted(m["fitted"])[rng.randint(len(m["fitted"]))]
                 pool = [0, -1, 1, 2, 3, 10**6, None, "x", 0.5, float("nan")]
                 m["fitted"][key] = pool[rng.randint(len(pool))]
-                e["metadata"] = np.frombuffer(json.dumps(m).encode(), dtype=np.uint8)
                 label = f"{name} fitted[{key}]={m['fitted'][key]!r}"
+            # a forger re-signs the checksums: the structural checks must still hold
+            m["sha256"] = {k: _digest(v) for k, v in e.items() if k != "metadata"}
+            e["metadata"] = np.frombuffer(json.dumps(m).encode(), dtype=np.uint8)
             with open(work, "wb") as fh:
                 np.savez(fh, **e)
             check(open(work, "rb").read(), label)
@@ -698,3 +706,55 @@ def test_fuzz_never_crashes_or_reads_out_of_bounds(fuzz_report):
 
 def test_fuzz_load_raises_only_model_file_error(fuzz_report):
     assert fuzz_report["load_errors"] == [], "\n".join(fuzz_report["load_errors"])
+
+
+@pytest.mark.parametrize("params", [{}, {"n_neighbors": 7, "metric": "manhattan"},
+                                    {"contamination": 0.1, "algorithm": "brute"}])
+def test_lof_round_trip(tmp_path, params):
+    from isoforest import LocalOutlierFactor
+
+    X = np.random.RandomState(3).randn(300, 4)
+    model = LocalOutlierFactor(novelty=True, **params).fit(X)
+    path = tmp_path / "lof.npz"
+    save_model(model, path)
+    loaded = load_model(path)
+    assert loaded.get_params() == model.get_params()
+    T = np.random.RandomState(4).randn(60, 4) * 2
+    for method in ("score_samples", "decision_function", "predict"):
+        np.testing.assert_array_equal(getattr(loaded, method)(T), getattr(model, method)(T))
+
+
+def test_lof_without_novelty_refused(tmp_path):
+    from isoforest import LocalOutlierFactor
+
+    model = LocalOutlierFactor().fit(np.random.RandomState(3).randn(50, 2))
+    with pytest.raises(TypeError, match="novelty=True"):
+        save_model(model, tmp_path / "x.npz")
+
+
+def test_modified_array_without_resigning_refused(saved, tmp_path):
+    """Any change to an array that does not also forge its checksum is refused."""
+    for kind in saved:
+        entries, meta = read_parts(saved[kind])
+        name = sorted(entries)[0]
+        flat = entries[name].reshape(-1)
+        flat[0] = flat[0] + 1 if flat.dtype.kind != "b" else not flat[0]
+        path = write_parts(tmp_path / f"{kind}.npz", entries, meta, resign=False)
+        assert_refused(path, "checksum")
+
+
+def test_lof_tampered_rows_refused(tmp_path):
+    from isoforest import LocalOutlierFactor
+
+    X = np.random.RandomState(5).randn(100, 3)
+    path = tmp_path / "lof.npz"
+    save_model(LocalOutlierFactor(novelty=True).fit(X), path)
+    with np.load(path, allow_pickle=False) as data:
+        entries = {k: data[k] for k in data.files}
+    for bad in (entries["fit_X"][:, :2], np.where(np.arange(300).reshape(100, 3) == 7,
+                                                  np.nan, entries["fit_X"]),
+                entries["fit_X"] * 2):
+        tampered = dict(entries, fit_X=np.ascontiguousarray(bad))
+        np.savez(tmp_path / "bad.npz", **tampered)
+        with pytest.raises(ModelFileError):
+            load_model(tmp_path / "bad.npz")
