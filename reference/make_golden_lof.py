@@ -25,20 +25,22 @@ date).
 
 import argparse
 import hashlib
-import io
 import json
 import platform
 import sys
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+try:  # imported as reference.<module> (tests) or run as a script
+    from ._golden_io import npz_bytes
+except ImportError:
+    from _golden_io import npz_bytes
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ARCHIVE = "lof_golden.npz"
 #: Fixed zip member timestamp (the zip epoch): np.savez would stamp the wall clock.
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 # --------------------------------------------------------------------- cases
@@ -202,20 +204,6 @@ def array_sha256(a):
     h.update(f"{a.dtype.str}|{a.shape}|".encode())
     h.update(a.tobytes())
     return h.hexdigest()
-
-
-def npz_bytes(arrays):
-    """An .npz archive (np.load reads it) with fixed timestamps: reproducible bytes."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            member = io.BytesIO()
-            np.lib.format.write_array(member, arrays[key], allow_pickle=False)
-            info = zipfile.ZipInfo(key + ".npy", date_time=ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, member.getvalue(), compresslevel=9)
-    return buf.getvalue()
 
 
 def generate():

@@ -1,0 +1,23 @@
+"""Shared by the golden-output scripts: reproducible .npz archives."""
+
+import io
+import zipfile
+
+import numpy as np
+
+#: Fixed member timestamp: the same arrays always give the same archive bytes.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def npz_bytes(arrays):
+    """An .npz archive (np.load reads it) with fixed timestamps: reproducible bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, arrays[key], allow_pickle=False)
+            info = zipfile.ZipInfo(key + ".npy", date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, member.getvalue(), compresslevel=9)
+    return buf.getvalue()
