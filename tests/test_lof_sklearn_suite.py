@@ -22,6 +22,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _sklearn_suite import write_suite
 
 sklearn = pytest.importorskip("sklearn")
 
@@ -73,30 +74,11 @@ CONFTEST = textwrap.dedent(
 )
 
 
-def _seeds():
-    """Seeds for ``global_random_seed``: 0 and 42, or scikit-learn's own
-    ``SKLEARN_TESTS_GLOBAL_RANDOM_SEED`` setting ("all", "a-b" or an int)."""
-    value = os.environ.get("SKLEARN_TESTS_GLOBAL_RANDOM_SEED", "").strip()
-    if not value:
-        return [0, 42]
-    if value == "all":
-        return list(range(100))
-    if "-" in value:
-        lo, hi = (int(v) for v in value.split("-"))
-        return list(range(lo, hi + 1))
-    return [int(value)]
-
-
 def _prepare(tmp_path):
     source = SKLEARN_TEST.read_text()
     assert IMPORT_FROM in source, "scikit-learn's test module changed its import"
     source = source.replace(IMPORT_FROM, IMPORT_TO)
-    (tmp_path / "test_lof.py").write_text(source)
-    (tmp_path / "conftest.py").write_text(f"SEEDS = {_seeds()!r}\n" + CONFTEST)
-    # An empty ini file makes tmp_path the rootdir, so this project's pytest
-    # settings (testpaths, addopts) do not apply to the inner run.
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    return tmp_path / "test_lof.py"
+    return write_suite(tmp_path, source, "test_lof.py", CONFTEST)
 
 
 def test_sklearn_lof_suite(tmp_path):
