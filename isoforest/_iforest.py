@@ -21,7 +21,7 @@ from ._base import (
 from ._config import effective_n_jobs, num_threads
 from ._forest import ForestArrays, IsolationTree, average_path_length
 from ._mt19937 import uniform_at
-from ._sampling import MAX_INT, draw_tree
+from ._sampling import MAX_INT, bagging_indices, draw_tree
 from ._validation import (
     check_is_fitted,
     check_random_state,
@@ -659,23 +659,12 @@ class IsolationForest(BaseDetector):
     @property
     def estimators_samples_(self):
         self._check_fitted()
-        out = []
-        n_features = self.n_features_in_
-        for seed in self._seeds_all:
-            rng = np.random.RandomState(seed)
-            from ._sampling import sample_without_replacement
-
-            sample_without_replacement(n_features, self._max_features, rng)
-            if self._sample_weight is not None:
-                p = self._sample_weight / np.sum(self._sample_weight)
-                idx = rng.choice(self._n_samples, self._max_samples,
-                                 replace=self.bootstrap, p=p)
-            elif self.bootstrap:
-                idx = rng.randint(0, self._n_samples, self._max_samples)
-            else:
-                idx = sample_without_replacement(self._n_samples, self._max_samples, rng)
-            out.append(np.asarray(idx))
-        return out
+        return [
+            np.asarray(bagging_indices(seed, self._n_samples, self.n_features_in_,
+                                       self._max_samples, self._max_features,
+                                       self.bootstrap, self._sample_weight)[1])
+            for seed in self._seeds_all
+        ]
 
     def __getstate__(self):
         state = self.__dict__.copy()

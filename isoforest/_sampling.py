@@ -8,7 +8,7 @@ the same MT19937 stream, the same masked-rejection ``randint`` and the same lega
 
 import numpy as np
 
-__all__ = ["MAX_INT", "sample_without_replacement", "draw_tree"]
+__all__ = ["MAX_INT", "sample_without_replacement", "bagging_indices", "draw_tree"]
 
 #: ``np.iinfo(np.int32).max``: the bound of every seed scikit-learn draws, and
 #: ``RAND_R_MAX`` of its trees' xorshift generator.
@@ -53,6 +53,23 @@ def sample_without_replacement(n_population, n_samples, rng):
     return out
 
 
+def bagging_indices(seed, n_samples, n_features, max_samples, max_features, bootstrap,
+                    sample_weight=None):
+    """scikit-learn's ``_generate_bagging_indices`` for one tree: ``RandomState(seed)``
+    draws the feature subset, then the row indices (with repeats under bootstrap)."""
+    rng = np.random.RandomState(seed)
+    features = sample_without_replacement(n_features, max_features, rng)
+    if sample_weight is None:
+        if bootstrap:
+            indices = rng.randint(0, n_samples, max_samples)
+        else:
+            indices = sample_without_replacement(n_samples, max_samples, rng)
+    else:
+        p = sample_weight / np.sum(sample_weight)
+        indices = rng.choice(n_samples, max_samples, replace=bootstrap, p=p)
+    return features, indices
+
+
 def draw_tree(seed, n_samples, n_features, max_samples, max_features, bootstrap,
               sample_weight=None):
     """Everything random about one tree, drawn from its bagging seed.
@@ -70,16 +87,8 @@ def draw_tree(seed, n_samples, n_features, max_samples, max_features, bootstrap,
     tree_seed : int
         The ``random_state`` scikit-learn gives the tree estimator.
     """
-    rng = np.random.RandomState(seed)
-    features = sample_without_replacement(n_features, max_features, rng)
-    if sample_weight is None:
-        if bootstrap:
-            indices = rng.randint(0, n_samples, max_samples)
-        else:
-            indices = sample_without_replacement(n_samples, max_samples, rng)
-    else:
-        p = sample_weight / np.sum(sample_weight)
-        indices = rng.choice(n_samples, max_samples, replace=bootstrap, p=p)
+    features, indices = bagging_indices(seed, n_samples, n_features, max_samples,
+                                        max_features, bootstrap, sample_weight)
     # Same rows and multiplicities as scikit-learn's ``bincount(indices)`` weights,
     # without touching all n_samples entries.
     rows, counts = np.unique(np.asarray(indices, dtype=np.int64), return_counts=True)
