@@ -36,7 +36,7 @@ test: $(VENV)/.stamp-test
 test-boundscheck: $(VENV)/.stamp-test
 	NUMBA_BOUNDSCHECK=1 ISOFOREST_CACHE=0 $(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/test_golden.py tests/test_reference_iforest.py tests/test_kernels.py \
-		tests/test_lof.py tests/test_zscore.py tests/test_model_io.py -k "not sklearn_compatible"
+		tests/test_lof.py tests/test_zscore.py tests/test_model_io.py tests/test_simd.py -k "not sklearn_compatible"
 
 test-fast: $(VENV)/.stamp-test
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -49,16 +49,20 @@ njit_options = {
 }
 
 
-def _variant(func, suffix):
+def _variant(func, suffix, globals_=None):
     """A copy of ``func`` under another qualified name.
 
     Numba names its on-disk cache after the function's qualified name and line and
     does not key it on compile flags: a serial and a parallel kernel made from one
     Python function would share cache entries, and a process could load the other
     variant (seen here: wrong timings, then a segfault). Each variant gets its own
-    name, hence its own cache files.
+    name, hence its own cache files. ``globals_`` replaces the module globals the
+    copy sees (Numba freezes global scalars and functions as constants), for kernels
+    specialised per variant.
     """
-    clone = types.FunctionType(func.__code__, func.__globals__, func.__name__ + suffix,
+    if globals_ is None:
+        globals_ = func.__globals__
+    clone = types.FunctionType(func.__code__, globals_, func.__name__ + suffix,
                                func.__defaults__, func.__closure__)
     clone.__qualname__ = func.__qualname__ + suffix
     clone.__module__ = func.__module__

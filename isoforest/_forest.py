@@ -8,6 +8,7 @@ format work without special cases.
 import numpy as np
 
 from ._iforest_kernels import COMPLETE_MAX_DEPTH, node_depths, to_complete_layout
+from ._simd import PAD
 
 __all__ = ["ForestArrays", "TreeView", "IsolationTree", "average_path_length"]
 
@@ -116,8 +117,9 @@ class ForestArrays:
         above = thr32.astype(np.float64) > self.threshold
         thr32[above] = np.nextafter(thr32[above], np.float32(-np.inf))
         n_internal = (1 << depth) - 1
-        feat = np.zeros(self.n_trees * n_internal, dtype=np.uint32)
-        thr = np.full(self.n_trees * n_internal, np.inf, dtype=np.float32)
+        # spare entries after the last tree: the vector walk loads whole tables
+        feat = np.zeros(self.n_trees * n_internal + PAD, dtype=np.uint32)
+        thr = np.full(self.n_trees * n_internal + PAD, np.inf, dtype=np.float32)
         nan_right = np.zeros(self.n_trees * n_internal, dtype=np.uint8)
         leaf = np.zeros(self.n_trees * (1 << depth), dtype=np.float64)
         to_complete_layout(self.tree_offsets, self.children_left, self.children_right,

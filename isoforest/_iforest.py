@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from . import _iforest_kernels as K
+from . import _simd
 from ._base import (
     BOOLEAN,
     BaseDetector,
@@ -451,8 +452,14 @@ class IsolationForest(BaseDetector):
             use_threads = parallel and stop - start >= PARALLEL_MIN_ROWS
             if f.complete is not None:
                 depth, feat, thr, nan_right, leaf = f.complete
-                kernel = K.score_complete if use_threads else K.score_complete_serial
-                args = (block, depth, feat, thr, nan_right, leaf, f.n_trees, out[start:stop])
+                if _simd.AVAILABLE and 1 <= depth <= _simd.MAX_DEPTH:
+                    parallel_kernel, serial_kernel = K.simd_score_kernels(depth, block.shape[1])
+                    kernel = parallel_kernel if use_threads else serial_kernel
+                    args = (block, feat, thr, nan_right, leaf, f.n_trees, out[start:stop])
+                else:
+                    kernel = K.score_complete if use_threads else K.score_complete_serial
+                    args = (block, depth, feat, thr, nan_right, leaf, f.n_trees,
+                            out[start:stop])
             else:
                 kernel = K.path_length_sum if use_threads else K.path_length_sum_serial
                 args = (block, f.tree_offsets, f.global_feature, f.threshold,

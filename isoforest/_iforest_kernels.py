@@ -18,10 +18,14 @@ is the first node of tree ``t``, node ids inside a tree are local):
 - ``missing_go_to_left`` uint8, where a NaN goes at that split
 """
 
+import hashlib
+
+import numba
 import numpy as np
 from numba import prange
 
-from ._config import jit, jit_inline, jit_parallel
+from . import _simd
+from ._config import _variant, jit, jit_inline, jit_parallel, njit_options
 from ._mt19937 import STATE_SIZE, bounded, mt_seed, sample_without_replacement, seed_from
 
 #: ``DBL_EPSILON``: scikit-learn's leaf tests add it to impurities.
@@ -612,6 +616,88 @@ def score_complete_serial(X, depth, feat, thr, nan_right, leaf, n_trees, out):
     loop costs ~50 us per call even when compiled without ``parallel``, which
     dominated the one-row, real-time case)."""
     _score_rows(X, 0, X.shape[0], depth, feat, thr, nan_right, leaf, n_trees, out)
+
+
+def _score_rows_simd(X, lo, hi, feat, thr, nan_right, leaf, n_trees, out):
+    """``_score_rows`` on the AVX-512 walk of ``isoforest._simd``; a template,
+    compiled per (depth, feature count) by ``simd_score_kernels`` with the globals
+    ``_WALK``, ``_DEPTH`` and ``_N_VEC`` bound.
+
+    Each block is cast to float32 and laid out feature-major in groups of 16 rows
+    (one vector per feature; ``_N_VEC`` is the feature count, or 0 where it is over
+    ``_simd.MAX_SELECT_FEATURES`` and the walk gathers); a block holding a NaN
+    takes the scalar path. ``feat`` and ``thr`` carry ``_simd.PAD`` spare entries.
+    """
+    n_features = X.shape[1]
+    n_vec = _N_VEC if _N_VEC > 0 else n_features
+    lanes = _simd.LANES
+    xt = np.zeros((_BLOCK // lanes) * n_vec * lanes, dtype=np.float32)
+    xb = np.empty(_BLOCK * n_features + 64, dtype=np.float32)
+    acc = np.zeros(_BLOCK + 16)
+    for r0 in range(lo, hi, _BLOCK):
+        m = min(_BLOCK, hi - r0)
+        n_groups = (m + lanes - 1) // lanes
+        has_nan = False
+        for i in range(n_groups * lanes):
+            g = i // lanes
+            base = g * n_vec * lanes + (i - g * lanes)
+            if i < m:
+                for j in range(n_features):
+                    v = np.float32(X[r0 + i, j])
+                    xt[base + j * lanes] = v
+                    if v != v:
+                        has_nan = True
+            else:  # lanes past the last row: any number, never read back
+                for j in range(n_features):
+                    xt[base + j * lanes] = 0.0
+        if has_nan:
+            _score_block(X, r0, m, _DEPTH, feat, thr, nan_right, leaf, n_trees, out, xb, acc)
+            continue
+        acc[:] = 0.0
+        _WALK(xt, n_groups, feat, thr, leaf, n_trees, n_vec, acc)
+        for i in range(m):
+            out[r0 + i] = acc[i]
+
+
+def _score_simd_parallel(X, feat, thr, nan_right, leaf, n_trees, out):
+    n = X.shape[0]
+    n_blocks = (n + _BLOCK - 1) // _BLOCK
+    n_chunks = min(n_blocks, 64)
+    for c in prange(n_chunks):
+        lo = (c * n_blocks // n_chunks) * _BLOCK
+        hi = min(((c + 1) * n_blocks // n_chunks) * _BLOCK, n)
+        _ROWS(X, lo, hi, feat, thr, nan_right, leaf, n_trees, out)
+
+
+def _score_simd_serial(X, feat, thr, nan_right, leaf, n_trees, out):
+    _ROWS(X, 0, X.shape[0], feat, thr, nan_right, leaf, n_trees, out)
+
+
+_SIMD_KERNELS = {}
+
+
+def simd_score_kernels(depth, n_features):
+    """``(parallel, serial)`` scoring kernels on the AVX-512 walk for complete trees
+    of ``depth`` (1.._simd.MAX_DEPTH) and data of ``n_features`` columns; each is
+    called as ``kernel(X, feat, thr, nan_right, leaf, n_trees, out)`` and writes what
+    ``score_complete`` writes, bit for bit. Compiled on first use, cached on disk
+    under a name per variant."""
+    n_select = n_features if n_features <= _simd.MAX_SELECT_FEATURES else 0
+    key = (int(depth), n_select)
+    if key not in _SIMD_KERNELS:
+        # Numba's cache checks only this file's time stamp: the IR's own hash in the
+        # name keeps a kernel compiled from older IR (_simd.py edited) from loading.
+        digest = hashlib.sha1(_simd.ir_text(*key).encode()).hexdigest()[:12]
+        suffix = f"__simd_d{key[0]}_s{key[1]}_{digest}"
+        bound = dict(globals(), _WALK=_simd.walk_intrinsic(*key), _DEPTH=key[0],
+                     _N_VEC=n_select)
+        rows = numba.njit(**njit_options)(_variant(_score_rows_simd, suffix, bound))
+        outer = dict(globals(), _ROWS=rows)
+        parallel = numba.njit(parallel=True, **njit_options)(
+            _variant(_score_simd_parallel, suffix + "__parallel", outer))
+        serial = numba.njit(**njit_options)(_variant(_score_simd_serial, suffix, outer))
+        _SIMD_KERNELS[key] = (parallel, serial)
+    return _SIMD_KERNELS[key]
 
 
 # ---------------------------------------------------------------------------
