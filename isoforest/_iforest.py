@@ -21,7 +21,6 @@ from ._base import (
 )
 from ._config import effective_n_jobs, num_threads
 from ._forest import ForestArrays, IsolationTree, average_path_length
-from ._mt19937 import uniform_at
 from ._sampling import MAX_INT, bagging_indices, draw_tree
 from ._validation import (
     check_is_fitted,
@@ -338,19 +337,27 @@ class IsolationForest(BaseDetector):
                 seeds, n_samples, n_features, max_samples, max_features,
                 bool(self.bootstrap), features, rows, counts, n_rows, tree_seeds,
                 rand_r_states)
-            if isinstance(y_dummy, numbers.Integral):
-                needed = np.zeros(n_samples, dtype=np.bool_)
-                K.mark_rows(rows, n_rows, needed)
-                seed = y_dummy
-                y_dummy = np.empty(n_samples, dtype=np.float64)
-                uniform_at(seed, needed, y_dummy)
+            # The trees read only their drawn rows: of X (gathered as float32) and,
+            # with an int seed, of the dummy target, computed at those rows only and
+            # stored by rank among them (no array of n_samples values).
+            bits = np.zeros(n_samples // 64 + 1, dtype=np.uint64)
+            prefix = np.empty(bits.shape[0], dtype=np.int64)
+            n_drawn = K.mark_rows(rows, n_rows, bits, prefix)
+            ranked = isinstance(y_dummy, numbers.Integral)
+            if ranked:
+                seed, y_dummy = int(y_dummy), np.empty(n_drawn, dtype=np.float64)
+            else:
+                seed = -1
+            Xall = np.empty((n_trees, max_samples, max_features), dtype=np.float32)
+            (K.prepare_trees if parallel else K.prepare_trees_serial)(
+                X, features, rows, n_rows, Xall, seed, bits, y_dummy)
             capacity = max(2 * max_samples - 1, 1)
             out = self._new_node_arrays(n_trees * capacity)
             node_counts = np.zeros(n_trees, dtype=np.int64)
             (K.build_trees if parallel else K.build_trees_serial)(
-                X, y_dummy, features, rows, counts, n_rows, rand_r_states, max_depth,
-                capacity, out["feature"], out["threshold"], out["children_left"],
-                out["children_right"], out["n_node_samples"],
+                Xall, y_dummy, ranked, bits, prefix, rows, counts, n_rows, rand_r_states,
+                max_depth, capacity, out["feature"], out["threshold"],
+                out["children_left"], out["children_right"], out["n_node_samples"],
                 out["weighted_n_node_samples"], out["impurity"],
                 out["missing_go_to_left"], node_counts)
         self._new_tree_seeds = tree_seeds

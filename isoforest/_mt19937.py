@@ -13,7 +13,7 @@ in [0, 2**32)) followed by the read position.
 
 import numpy as np
 
-from ._config import jit
+from ._config import jit, jit_inline
 
 N = 624
 M = 397
@@ -47,7 +47,7 @@ def _mt_generate(state):
     state[N] = 0
 
 
-@jit
+@jit_inline
 def _temper(y):
     y ^= y >> 11
     y ^= (y << 7) & 0x9D2C5680
@@ -56,14 +56,34 @@ def _temper(y):
     return y & MASK32
 
 
+# The hot loops below keep the read position in a local variable (written back
+# to ``state[N]`` once) and index the state array inline. Helpers taking the
+# array cost ten times as much per draw, inlined or not: passing an array touches
+# its reference count, and the compiler must assume the array's stores alias the
+# position. Each loop spells out the same four lines:
+#     if pos >= N: _mt_generate(state); pos = 0    (a refill is rare)
+#     v = _temper(state[pos]) & mask; pos += 1     (retry while v > rng)
+
+@jit_inline
+def _mask_of(rng):
+    mask = rng
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    return mask
+
+
 @jit
 def mt_next32(state):
     """The next 32-bit output, tempered."""
-    if state[N] >= N:
+    pos = state[N]
+    if pos >= N:
         _mt_generate(state)
-    y = state[state[N]]
-    state[N] += 1
-    return _temper(y)
+        pos = 0
+    state[N] = pos + 1
+    return _temper(state[pos])
 
 
 @jit
@@ -82,12 +102,7 @@ def bounded(state, rng):
         return 0
     if rng == MASK32:
         return mt_next32(state)
-    mask = rng
-    mask |= mask >> 1
-    mask |= mask >> 2
-    mask |= mask >> 4
-    mask |= mask >> 8
-    mask |= mask >> 16
+    mask = _mask_of(rng)
     v = mt_next32(state) & mask
     while v > rng:
         v = mt_next32(state) & mask
@@ -95,14 +110,47 @@ def bounded(state, rng):
 
 
 @jit
+def bounded_many(state, rng, out):
+    """``out[i] = bounded(state, rng)`` for every i, in order."""
+    if rng == 0 or rng == MASK32:
+        for i in range(out.shape[0]):
+            out[i] = bounded(state, rng)
+        return
+    mask = _mask_of(rng)
+    pos = state[N]
+    for i in range(out.shape[0]):
+        while True:
+            if pos >= N:
+                _mt_generate(state)
+                pos = 0
+            v = _temper(state[pos]) & mask
+            pos += 1
+            if v <= rng:
+                break
+        out[i] = v
+    state[N] = pos
+
+
+@jit
 def legacy_permutation_prefix(state, n, k, out):
-    """``RandomState.permutation(n)[:k]`` into ``out[:k]``."""
+    """``RandomState.permutation(n)[:k]`` into ``out[:k]``: legacy ``shuffle``, a
+    Fisher-Yates pass from the end with ``random_interval`` draws."""
     perm = np.arange(n)
+    pos = state[N]
     for i in range(n - 1, 0, -1):
-        j = bounded(state, i)
+        mask = _mask_of(i)
+        while True:
+            if pos >= N:
+                _mt_generate(state)
+                pos = 0
+            j = _temper(state[pos]) & mask
+            pos += 1
+            if j <= i:
+                break
         tmp = perm[i]
         perm[i] = perm[j]
         perm[j] = tmp
+    state[N] = pos
     for i in range(k):
         out[i] = perm[i]
 
@@ -125,9 +173,18 @@ def sample_without_replacement(state, n_population, n_samples, out):
             size *= 2
         table = np.full(size, -1, dtype=np.int64)
         mask = size - 1
+        high = n_population - 1  # ratio < 0.01: n_population > 100 * n_samples
+        draw_mask = _mask_of(high)
+        pos = state[N]
         for i in range(n_samples):
             while True:
-                j = bounded(state, n_population - 1)
+                if pos >= N:
+                    _mt_generate(state)
+                    pos = 0
+                j = _temper(state[pos]) & draw_mask
+                pos += 1
+                if j > high:
+                    continue
                 h = (j * 0x9E3779B1) & mask
                 while table[h] != -1 and table[h] != j:
                     h = (h + 1) & mask
@@ -135,50 +192,88 @@ def sample_without_replacement(state, n_population, n_samples, out):
                     table[h] = j
                     break
             out[i] = j
+        state[N] = pos
         return
     for i in range(n_samples):
         out[i] = i
+    pos = state[N]
     for i in range(n_samples, n_population):
-        j = bounded(state, i)
+        mask = _mask_of(i)
+        while True:
+            if pos >= N:
+                _mt_generate(state)
+                pos = 0
+            j = _temper(state[pos]) & mask
+            pos += 1
+            if j <= i:
+                break
         if j < n_samples:
             out[j] = i
+    state[N] = pos
 
 
 @jit
 def seed_from(seed):
-    """``RandomState(seed).randint(2**31 - 1)``: the seed scikit-learn hands down."""
+    """``RandomState(seed).randint(2**31 - 1)``: the seed scikit-learn hands down.
+
+    The first output needs only words 0, 1 and M of the seeded state, so seeding
+    stops at word M and no block is generated; the masked draw is rejected only
+    when it is 2**31 - 1 (odds 2**-31), and then the full path answers.
+    """
+    s = seed & MASK32
+    w0 = s
+    w1 = 0
+    for pos in range(M):
+        s = (1812433253 * (s ^ (s >> 30)) + pos + 1) & MASK32
+        if pos == 0:
+            w1 = s
+    y = (w0 & UPPER_MASK) | (w1 & LOWER_MASK)
+    first = s ^ (y >> 1) ^ (MATRIX_A if (y & 1) else 0)
+    v = _temper(first) & 0x7FFFFFFF
+    if v <= 2**31 - 2:
+        return v
     state = np.empty(STATE_SIZE, dtype=np.int64)
     mt_seed(state, seed)
     return bounded(state, 2**31 - 2)
 
 
-@jit
-def uniform_at(seed, needed, out):
-    """``out[i] = RandomState(seed).uniform(size=n)[i]`` wherever ``needed[i]``,
-    without converting the draws nobody reads.
+@jit_inline
+def popcount64(x):
+    """Set bits of a uint64 (the SWAR sum LLVM turns into one ``popcnt``)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
-    The stream is still generated up to the last needed row (MT19937 cannot skip
-    ahead cheaply), but only the needed outputs are tempered and made doubles.
+
+@jit
+def uniform_bits(seed, bits, out):
+    """``out[k] = RandomState(seed).uniform(size=n)[r_k]`` for the rows ``r_0 < r_1 <
+    ...`` whose bits are set in ``bits`` (uint64 words; row ``r`` is bit ``r & 63``
+    of word ``r >> 6``), converting only those draws.
+
+    MT19937 cannot skip ahead cheaply, so the stream is still generated up to the
+    last row, but only the needed outputs are tempered and made doubles: row ``r``
+    reads outputs ``2r`` and ``2r + 1``, both in block ``r // 312``. The state is
+    uint32 here, where the generator vectorises twice as wide as on int64.
     """
-    state = np.empty(STATE_SIZE, dtype=np.int64)
+    rows_per_block = N // 2
+    state = np.empty(STATE_SIZE, dtype=np.uint32)
     mt_seed(state, seed)
-    _mt_generate(state)
-    block_start = 0  # stream position of state[0]
-    last = -1
-    for i in range(needed.shape[0] - 1, -1, -1):
-        if needed[i]:
-            last = i
-            break
-    for i in range(last + 1):
-        if not needed[i]:
-            continue
-        p = 2 * i
-        while p >= block_start + N:
-            _mt_generate(state)
-            block_start += N
-        a = _temper(state[p - block_start])
-        if p + 1 >= block_start + N:
-            _mt_generate(state)
-            block_start += N
-        b = _temper(state[p + 1 - block_start])
-        out[i] = ((a >> 5) * 67108864.0 + (b >> 6)) / 9007199254740992.0
+    lo = -rows_per_block  # first row of the generated block
+    k = 0
+    one = np.uint64(1)
+    for w in range(bits.shape[0]):
+        word = bits[w]
+        while word != 0:
+            low = word & (~word + one)  # lowest set bit
+            word ^= low
+            row = w * 64 + popcount64(low - one)
+            while row >= lo + rows_per_block:
+                _mt_generate(state)
+                lo += rows_per_block
+            i = 2 * (row - lo)
+            a = _temper(np.int64(state[i])) >> 5
+            b = _temper(np.int64(state[i + 1])) >> 6
+            out[k] = (a * 67108864.0 + b) / 9007199254740992.0
+            k += 1

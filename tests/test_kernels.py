@@ -213,16 +213,38 @@ def test_numba_draws_build_the_same_forest_as_numpy_draws(params):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_uniform_at_matches_numpy(seed):
+def test_uniform_bits_matches_numpy_at_the_drawn_rows(seed):
     n = 5000
     expected = np.random.RandomState(seed).uniform(size=n)
-    rows = np.unique(np.random.RandomState(1).randint(0, n, 700))
-    rows = np.r_[0, rows, 311, 312, n - 1]  # crossings of the 624-word blocks
-    rows = np.unique(rows)
-    out = np.full(n, -1.0)
-    needed = np.zeros(n, dtype=bool)
-    needed[rows] = True
-    MT.uniform_at(seed, needed, out)
-    np.testing.assert_array_equal(out[rows], expected[rows])
-    untouched = np.setdiff1d(np.arange(n), rows)
-    assert np.all(out[untouched] == -1.0)
+    drawn = np.random.RandomState(1).randint(0, n, (3, 300))
+    drawn[0, :4] = [0, 311, 312, n - 1]  # first row, crossings of the 624-word blocks
+    drawn[1, :2] = [63, 64]  # crossings of the bit words
+    rows = np.sort(drawn, axis=1)
+    n_rows = np.full(3, 300)
+    bits = np.zeros(n // 64 + 1, dtype=np.uint64)
+    prefix = np.empty(bits.shape[0], dtype=np.int64)
+    unique = np.unique(drawn)
+    assert K.mark_rows(rows, n_rows, bits, prefix) == len(unique)
+    out = np.full(len(unique), -1.0)
+    MT.uniform_bits(seed, bits, out)
+    np.testing.assert_array_equal(out, expected[unique])
+    # rank of a drawn row = prefix of its word + set bits below it
+    for r in map(int, unique[::17]):
+        word = int(bits[r >> 6])
+        rank = prefix[r >> 6] + bin(word & ((1 << (r & 63)) - 1)).count("1")
+        assert unique[rank] == r
+
+
+def test_popcount64():
+    for x in [0, 1, 2**63, 2**64 - 1, 0x5555555555555555, 12345678901234567]:
+        assert MT.popcount64(np.uint64(x)) == bin(x).count("1")
+
+
+@pytest.mark.parametrize("max_value", [0, 1, 255, 256, 999_999, 2**32, 2**62])
+def test_radix_sort(max_value):
+    rng = np.random.default_rng(max_value % 1000)
+    for n in (0, 1, 256, 1000):
+        a = rng.integers(0, max_value + 1, n, dtype=np.int64)
+        b = a.copy()
+        K.radix_sort(b, max_value)
+        np.testing.assert_array_equal(b, np.sort(a))
