@@ -7,7 +7,12 @@ format work without special cases.
 
 import numpy as np
 
-from ._iforest_kernels import COMPLETE_MAX_DEPTH, node_depths, to_complete_layout
+from ._iforest_kernels import (
+    COMPLETE_MAX_DEPTH,
+    global_features,
+    node_depths,
+    to_complete_layout,
+)
 from ._simd import PAD
 
 __all__ = ["ForestArrays", "TreeView", "IsolationTree", "average_path_length"]
@@ -87,17 +92,13 @@ class ForestArrays:
 
     def _derive(self):
         self.depth = node_depths(self.children_left, self.children_right, self.tree_offsets)
-        self.leaf_value = (
-            self.depth + average_path_length(self.n_node_samples)
-        ) - 1.0
-        tree_of_node = np.repeat(
-            np.arange(self.n_trees, dtype=np.int64), np.diff(self.tree_offsets)
-        )
-        is_split = self.feature >= 0
-        gf = np.full(self.feature.shape, -2, dtype=np.int64)
-        if self.n_trees:
-            gf[is_split] = self.features[tree_of_node[is_split], self.feature[is_split]]
-        self.global_feature = gf
+        # c(n) for every count once, then looked up: NumPy computes each element
+        # alone, so the values are the ones c(n_node_samples) would give.
+        n_max = int(self.n_node_samples.max()) if self.n_node_samples.size else 0
+        c_of = average_path_length(np.arange(max(n_max, 0) + 1))
+        self.leaf_value = (self.depth + c_of[self.n_node_samples]) - 1.0
+        self.global_feature = global_features(self.feature, self.features,
+                                              self.tree_offsets)
         self.complete = self._complete_layout()
 
     def _complete_layout(self):

@@ -367,13 +367,14 @@ class IsolationForest(BaseDetector):
     @staticmethod
     def _compact(out, node_offsets, node_counts, features):
         n_trees = len(node_counts)
-        keep = np.concatenate(
-            [np.arange(node_offsets[t], node_offsets[t] + node_counts[t])
-             for t in range(n_trees)]
-        )
         tree_offsets = np.zeros(n_trees + 1, dtype=np.int64)
         tree_offsets[1:] = np.cumsum(node_counts)
-        return ForestArrays(tree_offsets, features, **{k: v[keep] for k, v in out.items()})
+        node_offsets = np.ascontiguousarray(node_offsets, dtype=np.int64)
+        compact = {}
+        for name, v in out.items():
+            compact[name] = np.empty(tree_offsets[-1], dtype=v.dtype)
+            K.compact_nodes(v, node_offsets, tree_offsets, compact[name])
+        return ForestArrays(tree_offsets, features, **compact)
 
     def _grow_python_draws(self, X, y_dummy, seeds, max_samples, max_features,
                            max_depth, sample_weight=None):

@@ -354,6 +354,29 @@ _build_forest_serial = jit(_build_forest_py)
 
 
 @jit
+def compact_nodes(src, src_offsets, dst_offsets, dst):
+    """Copy tree ``t``'s nodes from ``src[src_offsets[t]:]`` to
+    ``dst[dst_offsets[t]:dst_offsets[t + 1]]``."""
+    for t in range(dst_offsets.shape[0] - 1):
+        s0 = src_offsets[t]
+        d0 = dst_offsets[t]
+        for i in range(dst_offsets[t + 1] - d0):
+            dst[d0 + i] = src[s0 + i]
+
+
+@jit
+def global_features(feature, features, tree_offsets):
+    """``feature`` (a column of the tree's subset, -2 at leaves) mapped to columns
+    of X through ``features[t]``."""
+    out = np.empty(feature.shape[0], dtype=np.int64)
+    for t in range(tree_offsets.shape[0] - 1):
+        for node in range(tree_offsets[t], tree_offsets[t + 1]):
+            f = feature[node]
+            out[node] = features[t, f] if f >= 0 else TREE_UNDEFINED
+    return out
+
+
+@jit
 def node_depths(children_left, children_right, tree_offsets):
     """Depth of every node, the root counting as 1 (``Tree.compute_node_depths``)."""
     depths = np.zeros(children_left.shape[0], dtype=np.int64)
