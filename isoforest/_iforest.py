@@ -35,6 +35,8 @@ __all__ = ["IsolationForest"]
 #: Below this many rows, scoring runs on the calling thread: starting the thread
 #: pool costs more than it saves (the one-row, real-time case).
 PARALLEL_MIN_ROWS = 256
+#: Largest float32 copy of all trees' drawn rows made ahead of the build (bytes).
+GATHER_AHEAD_BYTES = 64 * 2**20
 #: Rows converted at a time when X must be cast or densified before scoring.
 CHUNK_ROWS = 16384
 
@@ -348,16 +350,21 @@ class IsolationForest(BaseDetector):
                 seed, y_dummy = int(y_dummy), np.empty(n_drawn, dtype=np.float64)
             else:
                 seed = -1
-            Xall = np.empty((n_trees, max_samples, max_features), dtype=np.float32)
+            # Drawn rows gathered ahead (beside the random stream) while that copy
+            # stays small; else each tree gathers its own while it is built.
+            gather = n_trees * max_samples * max_features * 4 <= GATHER_AHEAD_BYTES
+            Xall = np.empty((n_trees, max_samples, max_features) if gather else (1, 1, 1),
+                            dtype=np.float32)
             (K.prepare_trees if parallel else K.prepare_trees_serial)(
-                X, features, rows, n_rows, Xall, seed, bits, y_dummy)
+                X, features, rows, n_rows, Xall, gather, seed, bits, y_dummy)
             capacity = max(2 * max_samples - 1, 1)
             out = self._new_node_arrays(n_trees * capacity)
             node_counts = np.zeros(n_trees, dtype=np.int64)
             (K.build_trees if parallel else K.build_trees_serial)(
-                Xall, y_dummy, ranked, bits, prefix, rows, counts, n_rows, rand_r_states,
-                max_depth, capacity, out["feature"], out["threshold"],
-                out["children_left"], out["children_right"], out["n_node_samples"],
+                X, Xall, gather, y_dummy, ranked, bits, prefix, features, rows, counts,
+                n_rows, rand_r_states, max_depth, capacity, out["feature"],
+                out["threshold"], out["children_left"], out["children_right"],
+                out["n_node_samples"],
                 out["weighted_n_node_samples"], out["impurity"],
                 out["missing_go_to_left"], node_counts)
         self._new_tree_seeds = tree_seeds

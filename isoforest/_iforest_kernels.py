@@ -820,52 +820,65 @@ def mark_rows(rows, n_rows, bits, prefix):
     return total
 
 
-def _prepare_trees_py(X, features, rows, n_rows, Xall, seed, bits, y_drawn):
+@jit
+def _gather_tree(X, features, rows, n_rows, t, Xt):
+    """``Xt[r, j] = float32(X[rows[t, r], features[t, j]])`` for tree ``t``."""
+    max_features = features.shape[1]
+    last = X.shape[1] - 1
+    m = n_rows[t]
+    # Touch the tree's rows first: a loop this short keeps many cache misses in
+    # flight (X is usually far larger than the caches), where the copy would wait
+    # for a few at a time.
+    touched = 0.0
+    for r in range(m):
+        touched += X[rows[t, r], 0] + X[rows[t, r], last]
+    Xt[0, 0] = touched  # keeps the loads; overwritten below
+    for r in range(m):
+        row = rows[t, r]
+        for j in range(max_features):
+            Xt[r, j] = np.float32(X[row, features[t, j]])
+
+
+def _prepare_trees_py(X, features, rows, n_rows, Xall, gather, seed, bits, y_drawn):
     """Two independent jobs, run side by side when two threads are allowed:
 
     * ``y_drawn[k]`` = the ``k``-th drawn row's value of scikit-learn's dummy target
       ``RandomState(seed).uniform(size=n)`` (skipped when ``seed < 0``): a serial
       random stream;
-    * ``Xall[t, r, j] = float32(X[rows[t, r], features[t, j]])``: memory bound, as
-      drawn rows are scattered over X.
+    * with ``gather``, ``Xall[t, r, j] = float32(X[rows[t, r], features[t, j]])``:
+      memory bound, as drawn rows are scattered over X.
     """
     for job in prange(2):
         if job == 0:
             if seed >= 0:
                 uniform_bits(seed, bits, y_drawn)
-        else:
-            max_features = features.shape[1]
-            last = X.shape[1] - 1
+        elif gather:
             for t in range(rows.shape[0]):
-                m = n_rows[t]
-                # Touch the tree's rows first: a loop this short keeps many cache
-                # misses in flight, where the copy would wait for a few at a time.
-                touched = 0.0
-                for r in range(m):
-                    touched += X[rows[t, r], 0] + X[rows[t, r], last]
-                Xall[t, 0, 0] = touched  # keeps the loads; overwritten below
-                for r in range(m):
-                    row = rows[t, r]
-                    for j in range(max_features):
-                        Xall[t, r, j] = np.float32(X[row, features[t, j]])
+                _gather_tree(X, features, rows, n_rows, t, Xall[t])
 
 
 prepare_trees = jit_parallel(_prepare_trees_py)
 prepare_trees_serial = jit(_prepare_trees_py)
 
 
-def _build_trees_py(Xall, y, ranked, bits, prefix, rows, counts, n_rows, rand_r_states,
-                    max_depth, capacity, feature, threshold, children_left,
-                    children_right, n_node_samples, weighted_n_node_samples, impurity,
-                    missing_go_to_left, node_counts):
-    """Build tree ``t`` from its drawn rows ``Xall[t]`` (see ``prepare_trees``); its
-    nodes go from ``t * capacity`` (``capacity >= 2 * max_samples - 1``).
+def _build_trees_py(X, Xall, gathered, y, ranked, bits, prefix, features, rows, counts,
+                    n_rows, rand_r_states, max_depth, capacity, feature, threshold,
+                    children_left, children_right, n_node_samples,
+                    weighted_n_node_samples, impurity, missing_go_to_left, node_counts):
+    """Build tree ``t`` from its drawn rows: ``Xall[t]`` if ``gathered`` (see
+    ``prepare_trees``), else gathered from ``X`` here. Its nodes go from ``t *
+    capacity`` (``capacity >= 2 * max_samples - 1``).
 
     The dummy target of row ``r`` is ``y[r]``, or with ``ranked`` ``y[rank of r
     among the drawn rows]`` (``bits`` / ``prefix`` from ``mark_rows``).
     """
     for t in prange(rows.shape[0]):
         m = n_rows[t]
+        if gathered:
+            Xt = Xall[t]
+        else:
+            Xt = np.empty((m, features.shape[1]), dtype=np.float32)
+            _gather_tree(X, features, rows, n_rows, t, Xt)
         yt = np.empty(m, dtype=np.float64)
         for r in range(m):
             row = rows[t, r]
@@ -878,7 +891,7 @@ def _build_trees_py(Xall, y, ranked, bits, prefix, rows, counts, n_rows, rand_r_
         n0 = t * capacity
         n1 = n0 + capacity
         node_counts[t] = _build_tree(
-            Xall[t, :m], yt, counts[t, :m], rand_r_states[t], max_depth, feature[n0:n1],
+            Xt[:m], yt, counts[t, :m], rand_r_states[t], max_depth, feature[n0:n1],
             threshold[n0:n1], children_left[n0:n1], children_right[n0:n1],
             n_node_samples[n0:n1], weighted_n_node_samples[n0:n1], impurity[n0:n1],
             missing_go_to_left[n0:n1],

@@ -248,3 +248,23 @@ def test_radix_sort(max_value):
         b = a.copy()
         K.radix_sort(b, max_value)
         np.testing.assert_array_equal(b, np.sort(a))
+
+
+@pytest.mark.parametrize("random_state", [0, np.random.RandomState(4)])
+def test_rows_gathered_ahead_or_per_tree_build_the_same_forest(monkeypatch, random_state):
+    import copy
+
+    from isoforest import IsolationForest
+    from isoforest import _iforest
+
+    X = np.random.RandomState(2).randn(3000, 7)
+    X[::50, 3] = np.nan
+    fits = []
+    for limit in (_iforest.GATHER_AHEAD_BYTES, 0):
+        monkeypatch.setattr(_iforest, "GATHER_AHEAD_BYTES", limit)
+        est = IsolationForest(n_estimators=15, max_features=0.6, n_jobs=-1,
+                              random_state=copy.deepcopy(random_state)).fit(X)
+        fits.append(est)
+    for name, arr in fits[0].forest_.node_arrays().items():
+        np.testing.assert_array_equal(fits[1].forest_.node_arrays()[name], arr, err_msg=name)
+    np.testing.assert_array_equal(fits[0].score_samples(X), fits[1].score_samples(X))
