@@ -663,7 +663,7 @@ def _score_rows_simd(X, lo, hi, feat, thr, nan_right, leaf, n_trees, out):
     n_vec = _N_VEC if _N_VEC > 0 else n_features
     lanes = _simd.LANES
     xt = np.zeros((_BLOCK // lanes) * n_vec * lanes, dtype=np.float32)
-    xb = np.empty(_BLOCK * n_features + 64, dtype=np.float32)
+    xb = np.empty(0, dtype=np.float32)  # the scalar path's buffer, made on first NaN
     acc = np.zeros(_BLOCK + 16)
     for r0 in range(lo, hi, _BLOCK):
         m = min(_BLOCK, hi - r0)
@@ -682,6 +682,8 @@ def _score_rows_simd(X, lo, hi, feat, thr, nan_right, leaf, n_trees, out):
                 for j in range(n_features):
                     xt[base + j * lanes] = 0.0
         if has_nan:
+            if xb.shape[0] == 0:
+                xb = np.empty(_BLOCK * n_features + 64, dtype=np.float32)
             _score_block(X, r0, m, _DEPTH, feat, thr, nan_right, leaf, n_trees, out, xb, acc)
             continue
         acc[:] = 0.0
