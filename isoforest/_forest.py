@@ -95,7 +95,7 @@ class ForestArrays:
         # c(n) for every count once, then looked up: NumPy computes each element
         # alone, so the values are the ones c(n_node_samples) would give.
         n_max = int(self.n_node_samples.max()) if self.n_node_samples.size else 0
-        c_of = average_path_length(np.arange(max(n_max, 0) + 1))
+        c_of = average_path_length(np.arange(n_max + 1))
         self.leaf_value = (self.depth + c_of[self.n_node_samples]) - 1.0
         self.global_feature = global_features(self.feature, self.features,
                                               self.tree_offsets)

@@ -649,6 +649,11 @@ def score_complete_serial(X, depth, feat, thr, nan_right, leaf, n_trees, out):
     _score_rows(X, 0, X.shape[0], depth, feat, thr, nan_right, leaf, n_trees, out)
 
 
+# Bound per variant by ``simd_score_kernels`` (each compiled copy of the templates
+# below sees its own values); the templates are never compiled as they stand.
+_WALK = _DEPTH = _N_VEC = _ROWS = None
+
+
 def _score_rows_simd(X, lo, hi, feat, thr, nan_right, leaf, n_trees, out):
     """``_score_rows`` on the AVX-512 walk of ``isoforest._simd``; a template,
     compiled per (depth, feature count) by ``simd_score_kernels`` with the globals

@@ -1,6 +1,5 @@
 """z-scores: a SciPy-identical ``zscore`` and a scikit-learn-style detector."""
 
-import numbers
 import operator
 
 import numpy as np
