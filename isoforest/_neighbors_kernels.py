@@ -153,65 +153,6 @@ def _to_dist(r, metric, p):
     return r
 
 
-@jit_inline
-def _min_rdist_box(qv, bound_lo, bound_hi, node, metric, p, w):
-    """Reduced distance from the query ``qv`` to the node's box: never above
-    ``_rdist`` to a row inside it (rounding is monotone), so pruning on it is exact.
-
-    Branch-free: whether the query is inside the box along a feature is a coin toss
-    the processor cannot predict (an ``if gap > 0`` cost more than the arithmetic).
-    Unsigned indices spare Numba's negative-index fix-ups on this hot path.
-    """
-    n_features = qv.shape[0]
-    un = np.uint64(node)
-    acc = 0.0
-    for f in range(np.uint64(n_features)):
-        q = qv[f]
-        g = max(bound_lo[un, f] - q, q - bound_hi[un, f], 0.0)
-        if metric == EUCLIDEAN:
-            acc += g * g
-        elif metric == MANHATTAN:
-            acc += g
-        elif metric == CHEBYSHEV:
-            acc = max(acc, g)
-        else:
-            acc += w[f] * g ** p
-    return acc
-
-
-@jit_inline
-def _leaf_rdist(qv, data_T, start, stop, metric, p, w, buf):
-    """``buf[t - start]`` = rdist from ``qv`` to tree row t, for t in [start, stop).
-
-    Feature by feature over the leaf's contiguous rows, so the loops vectorise; each
-    row still accumulates its features in order, with ``_rdist``'s operations, so
-    the values are ``_rdist``'s to the last bit.
-    """
-    n_features = qv.shape[0]
-    m = np.uint64(stop - start)
-    s0 = np.uint64(start)
-    for t in range(m):
-        buf[t] = 0.0
-    for f in range(np.uint64(n_features)):
-        q = qv[f]
-        if metric == EUCLIDEAN:
-            for t in range(m):
-                d = q - data_T[f, s0 + t]
-                buf[t] += d * d
-        elif metric == MANHATTAN:
-            for t in range(m):
-                buf[t] += abs(q - data_T[f, s0 + t])
-        elif metric == CHEBYSHEV:
-            for t in range(m):
-                d = abs(q - data_T[f, s0 + t])
-                if d > buf[t]:
-                    buf[t] = d
-        else:
-            wf = w[f]
-            for t in range(m):
-                buf[t] += wf * abs(q - data_T[f, s0 + t]) ** p
-
-
 # ---------------------------------------------------------------------------
 # a bounded max-heap of (rdist, index), largest pair at the root
 # (a sorted array with insertion and a branch-free fixed-depth heap were measured
@@ -267,23 +208,33 @@ def _heap_sort(heap_dist, heap_ind, K):
 
 
 @jit_inline
-def _write_row(heap_dist, heap_ind, K, self_index, out_dist, out_ind, row, metric, p):
-    """Write the sorted heap to ``out[row]``; with ``self_index >= 0`` drop that index,
-    or the first neighbour when it is absent (scikit-learn's ``kneighbors(None)``)."""
+def _write_row(a, ai, g, K, self_index, out_dist, out_ind, row, metric, p):
+    """Write row ``g`` of the ascending (rdist, index) arrays to ``out[row]``; with
+    ``self_index >= 0`` drop that index, or the first neighbour when it is absent
+    (scikit-learn's ``kneighbors(None)``)."""
     skip = -1
     if self_index >= 0:
         skip = 0
         for t in range(K):
-            if heap_ind[t] == self_index:
+            if ai[g, t] == self_index:
                 skip = t
                 break
     c = 0
     for t in range(K):
         if t == skip:
             continue
-        out_ind[row, c] = heap_ind[t]
-        out_dist[row, c] = _to_dist(heap_dist[t], metric, p)
+        out_ind[row, c] = ai[g, t]
+        out_dist[row, c] = _to_dist(a[g, t], metric, p)
         c += 1
+
+
+@jit_inline
+def _heap_arrays(K):
+    """A heap of K (rdist, index) pairs, as rows of two (1, K) arrays (the shape
+    ``_write_row`` takes) and the 1-D views the heap functions take."""
+    heaps = np.empty((1, K), dtype=np.float64)
+    heaps_ind = np.empty((1, K), dtype=np.int64)
+    return heaps, heaps_ind, heaps[0], heaps_ind[0]
 
 
 # ---------------------------------------------------------------------------
@@ -394,89 +345,222 @@ def build_kdtree(X, leaf_size):
 
 
 @jit_inline
-def _kdtree_query_one(qv, data_T, idx, node_start, node_end, bound_lo, bound_hi,
-                      metric, p, w, K, heap_dist, heap_ind, stack_node, stack_dist,
-                      buf):
-    """Fill the heap with the K nearest (rdist, index) pairs of the query ``qv``.
+def _insert_sorted(a, ai, g, K, r, j):
+    """Insert (r, j) into row ``g`` of the ascending (rdist, index) arrays ``a``,
+    ``ai``, dropping the last pair; the caller knows (r, j) is below that pair.
 
-    Depth first, nearer child first; a node is skipped only when its box is strictly
-    farther than the current K-th pair, so ties are resolved exactly by index.
+    From the end: a new pair rarely goes far, and the loop exits on one
+    mispredicted branch (a heap's sift mispredicts on every level, and the sorted
+    arrays need no final sort).
     """
-    _heap_reset(heap_dist, heap_ind, K)
+    s = K - 1
+    while s > 0:
+        prev = a[g, s - 1]
+        if prev > r or (prev == r and ai[g, s - 1] > j):
+            a[g, s] = prev
+            ai[g, s] = ai[g, s - 1]
+            s -= 1
+        else:
+            break
+    a[g, s] = r
+    ai[g, s] = j
+
+
+@jit_inline
+def _leaf_rdist(QT, g, data_T, start, m, n_features, by_point, metric, p, w, buf):
+    """``buf[t]`` = rdist from query ``QT[:, g]`` to tree row ``start + t``, t < m.
+
+    Each row accumulates its features in order with ``_rdist``'s operations, so the
+    values are ``_rdist``'s to the last bit. ``by_point`` (a compile-time constant,
+    with ``n_features`` one too) sums a row's features in one go: unrolled, and the
+    loop over rows vectorises; otherwise feature by feature over the leaf's
+    contiguous rows (the inner loop vectorises whatever the feature count).
+    """
+    s0 = np.uint64(start)
+    if by_point:
+        for t in range(m):
+            u = s0 + t
+            acc = 0.0
+            for f in range(n_features):
+                d = QT[f, g] - data_T[f, u]
+                if metric == EUCLIDEAN:
+                    acc += d * d
+                elif metric == MANHATTAN:
+                    acc += abs(d)
+                elif metric == CHEBYSHEV:
+                    acc = max(acc, abs(d))
+                else:
+                    acc += w[f] * abs(d) ** p
+            buf[t] = acc
+        return
+    for t in range(m):
+        buf[t] = 0.0
+    for f in range(np.uint64(n_features)):
+        q = QT[f, g]
+        if metric == EUCLIDEAN:
+            for t in range(m):
+                d = q - data_T[f, s0 + t]
+                buf[t] += d * d
+        elif metric == MANHATTAN:
+            for t in range(m):
+                buf[t] += abs(q - data_T[f, s0 + t])
+        elif metric == CHEBYSHEV:
+            for t in range(m):
+                d = abs(q - data_T[f, s0 + t])
+                if d > buf[t]:
+                    buf[t] = d
+        else:
+            wf = w[f]
+            for t in range(m):
+                buf[t] += wf * abs(q - data_T[f, s0 + t]) ** p
+
+
+@jit_inline
+def _box_gap_sq(lo_a, hi_a, lo_b, hi_b):
+    g = max(lo_b - hi_a, lo_a - hi_b, 0.0)
+    return g * g
+
+
+@jit_inline
+def _kdtree_group(QT, G, glo, ghi, data_T, idx, node_start, node_end, bound_lo,
+                  bound_hi, n_features, by_point, metric, p, w, K, A, AI, thr, bd, act,
+                  stack, buf):
+    """The K nearest (rdist, index) pairs of each query ``QT[:, g]``, g < G, sorted
+    into rows of ``A``, ``AI``.
+
+    The group (a leaf's rows, or one query) walks the tree once, depth first,
+    nearer child first by the distance from the group's box ``glo``, ``ghi``; at
+    each node the box rdist of every query of the group is computed (a loop over
+    the group, which vectorises), and the node is skipped for the queries whose
+    K-th pair is strictly nearer, for all of them when none is left. Per query this
+    visits what a query walking alone would visit (its own bound prunes), while
+    the branches and the box arithmetic are paid once per group. Ties are resolved
+    exactly by index.
+    """
+    for g in range(G):
+        thr[g] = np.inf
+        for s in range(K):
+            A[g, s] = np.inf
+            AI[g, s] = _NO_INDEX
     n_internal = node_start.shape[0] // 2
-    stack_node[0] = 0
-    stack_dist[0] = _min_rdist_box(qv, bound_lo, bound_hi, 0, metric, p, w)
+    stack[0] = 0
     top = 1
     while top > 0:
         top -= 1
-        node = stack_node[top]
-        if stack_dist[top] > heap_dist[0]:
+        node = stack[top]
+        un = np.uint64(node)
+        for g in range(G):
+            bd[g] = 0.0
+        for f in range(n_features):
+            lo = bound_lo[un, f]
+            hi = bound_hi[un, f]
+            for g in range(G):
+                q = QT[f, g]
+                gap = max(lo - q, q - hi, 0.0)
+                if metric == EUCLIDEAN:
+                    bd[g] += gap * gap
+                elif metric == MANHATTAN:
+                    bd[g] += gap
+                elif metric == CHEBYSHEV:
+                    bd[g] = max(bd[g], gap)
+                else:
+                    bd[g] += w[f] * gap ** p
+        n_active = 0
+        for g in range(G):
+            act[n_active] = g
+            n_active += bd[g] <= thr[g]
+        if n_active == 0:
             continue
         if node >= n_internal:
-            start = node_start[node]
-            stop = node_end[node]
-            _leaf_rdist(qv, data_T, start, stop, metric, p, w, buf)
-            for t in range(np.uint64(stop - start)):
-                r = buf[t]
-                if r <= heap_dist[0]:
-                    j = idx[np.uint64(start) + t]
-                    if r < heap_dist[0] or j < heap_ind[0]:
-                        _sift_down(heap_dist, heap_ind, K, r, j)
+            start = node_start[un]
+            m = np.uint64(node_end[un] - start)
+            for c in range(n_active):
+                g = act[c]
+                _leaf_rdist(QT, g, data_T, start, m, n_features, by_point, metric, p, w,
+                            buf)
+                bound = thr[g]
+                for t in range(m):
+                    r = buf[t]
+                    if r <= bound:
+                        j = idx[np.uint64(start) + t]
+                        if r < bound or j < AI[g, K - 1]:
+                            _insert_sorted(A, AI, g, K, r, j)
+                            bound = A[g, K - 1]
+                thr[g] = bound
         else:
             left = 2 * node + 1
             right = left + 1
-            d_left = _min_rdist_box(qv, bound_lo, bound_hi, left, metric, p, w)
-            d_right = _min_rdist_box(qv, bound_lo, bound_hi, right, metric, p, w)
+            d_left = 0.0
+            d_right = 0.0
+            for f in range(n_features):
+                d_left += _box_gap_sq(glo[f], ghi[f], bound_lo[left, f], bound_hi[left, f])
+                d_right += _box_gap_sq(glo[f], ghi[f], bound_lo[right, f],
+                                       bound_hi[right, f])
             if d_left <= d_right:
-                near, far, d_near, d_far = left, right, d_left, d_right
+                stack[top] = right
+                stack[top + 1] = left
             else:
-                near, far, d_near, d_far = right, left, d_right, d_left
-            if d_far <= heap_dist[0]:
-                stack_node[top] = far
-                stack_dist[top] = d_far
-                top += 1
-            if d_near <= heap_dist[0]:
-                stack_node[top] = near
-                stack_dist[top] = d_near
-                top += 1
+                stack[top] = left
+                stack[top + 1] = right
+            top += 2
 
 
 @jit_inline
 def _kdtree_rows(Q, query_is_train, start, stop, data_T, idx, node_start, node_end,
-                 bound_lo, bound_hi, metric, p, w, K, out_dist, out_ind):
-    """Queries ``start:stop``: rows of ``Q`` (answers in the same rows of ``out``), or,
-    with ``query_is_train``, the training rows in tree order (tree row t answers to
-    ``out[idx[t]]``, without itself)."""
-    n_features = data_T.shape[0]
-    heap_dist = np.empty(K, dtype=np.float64)
-    heap_ind = np.empty(K, dtype=np.int64)
+                 bound_lo, bound_hi, n_features, by_point, metric, p, w, K, out_dist,
+                 out_ind):
+    """With ``query_is_train``, the leaves ``start:stop`` (their rows as groups, each
+    row answering to ``out[idx[t]]`` without itself); otherwise the rows
+    ``start:stop`` of ``Q``, one at a time (answers in the same rows of ``out``)."""
+    n_nodes = node_start.shape[0]
+    n_internal = n_nodes // 2
+    group = 1
+    if query_is_train:
+        for leaf in range(n_internal, n_nodes):
+            group = max(group, node_end[leaf] - node_start[leaf])
     depth = 2
-    n = node_start.shape[0]
+    n = n_nodes
     while n > 0:
         n >>= 1
         depth += 1
-    stack_node = np.empty(depth, dtype=np.int64)
-    stack_dist = np.empty(depth, dtype=np.float64)
+    stack = np.empty(2 * depth, dtype=np.int64)
+    A = np.empty((group, K), dtype=np.float64)
+    AI = np.empty((group, K), dtype=np.int64)
+    QT = np.empty((n_features, group), dtype=np.float64)
+    thr = np.empty(group, dtype=np.float64)
+    bd = np.empty(group, dtype=np.float64)
+    act = np.empty(group, dtype=np.int64)
+    glo = np.empty(n_features, dtype=np.float64)
+    ghi = np.empty(n_features, dtype=np.float64)
     max_leaf = 0
-    for leaf in range(node_start.shape[0] // 2, node_start.shape[0]):
+    for leaf in range(n_internal, n_nodes):
         max_leaf = max(max_leaf, node_end[leaf] - node_start[leaf])
     buf = np.empty(max_leaf, dtype=np.float64)
-    qv = np.empty(n_features, dtype=np.float64)
     for t in range(start, stop):
         if query_is_train:
+            leaf = n_internal + t
+            first = node_start[leaf]
+            G = node_end[leaf] - first
             for f in range(n_features):
-                qv[f] = data_T[f, t]
-            row = idx[t]
+                glo[f] = bound_lo[leaf, f]
+                ghi[f] = bound_hi[leaf, f]
+                for g in range(G):
+                    QT[f, g] = data_T[f, first + g]
         else:
+            G = 1
             for f in range(n_features):
-                qv[f] = Q[t, f]
-            row = t
-        _kdtree_query_one(qv, data_T, idx, node_start, node_end, bound_lo, bound_hi,
-                          metric, p, w, K, heap_dist, heap_ind, stack_node,
-                          stack_dist, buf)
-        _heap_sort(heap_dist, heap_ind, K)
-        _write_row(heap_dist, heap_ind, K, row if query_is_train else -1,
-                   out_dist, out_ind, row, metric, p)
+                QT[f, 0] = Q[t, f]
+                glo[f] = Q[t, f]
+                ghi[f] = Q[t, f]
+        _kdtree_group(QT, G, glo, ghi, data_T, idx, node_start, node_end, bound_lo,
+                      bound_hi, n_features, by_point, metric, p, w, K, A, AI, thr, bd,
+                      act, stack, buf)
+        for g in range(G):
+            if query_is_train:
+                row = idx[first + g]
+                _write_row(A, AI, g, K, row, out_dist, out_ind, row, metric, p)
+            else:
+                _write_row(A, AI, g, K, -1, out_dist, out_ind, t, metric, p)
 
 
 # ---------------------------------------------------------------------------
@@ -486,8 +570,7 @@ def _kdtree_rows(Q, query_is_train, start, stop, data_T, idx, node_start, node_e
 @jit_inline
 def _brute_rows(Q, exclude_self, start, stop, Y, metric, p, w, K, out_dist, out_ind):
     """Queries ``start:stop`` against every row of ``Y``."""
-    heap_dist = np.empty(K, dtype=np.float64)
-    heap_ind = np.empty(K, dtype=np.int64)
+    heaps, heaps_ind, heap_dist, heap_ind = _heap_arrays(K)
     n_train = Y.shape[0]
     for t in range(start, stop):
         _heap_reset(heap_dist, heap_ind, K)
@@ -495,7 +578,7 @@ def _brute_rows(Q, exclude_self, start, stop, Y, metric, p, w, K, out_dist, out_
             r = _rdist_bounded(Q, t, Y, j, metric, p, w, heap_dist[0])
             _heap_offer(heap_dist, heap_ind, K, r, j)
         _heap_sort(heap_dist, heap_ind, K)
-        _write_row(heap_dist, heap_ind, K, t if exclude_self else -1,
+        _write_row(heaps, heaps_ind, 0, K, t if exclude_self else -1,
                    out_dist, out_ind, t, metric, p)
 
 
@@ -504,14 +587,20 @@ def _brute_rows(Q, exclude_self, start, stop, Y, metric, p, w, K, out_dist, out_
 
 
 class _MetricKernels(NamedTuple):
-    kdtree: object
-    kdtree_serial: object
-    brute: object
-    brute_serial: object
+    parallel: object
+    serial: object
 
 
-def _specialize(metric):
-    """The query kernels with ``metric`` fixed at compile time.
+def _name_kernels(kernels, suffix):
+    for name, kernel in kernels._asdict().items():
+        # distinct names for profiles and for Numba's on-disk cache files
+        py_func = getattr(kernel, "py_func", kernel)
+        py_func.__qualname__ = py_func.__name__ = f"_{suffix}_{name}"
+    return kernels
+
+
+def _specialize_brute(metric):
+    """The direct brute-force kernels with ``metric`` fixed at compile time.
 
     ``metric`` is a closure constant and the row loops are inlined, so every
     ``if metric == ...`` folds away: about twice as fast as a runtime argument
@@ -519,45 +608,68 @@ def _specialize(metric):
     """
 
     @jit_parallel
-    def kdtree(Q, query_is_train, n, data_T, idx, node_start, node_end, bound_lo,
-               bound_hi, p, w, K, out_dist, out_ind):
-        n_tasks = min(n, _MAX_TASKS)
-        for c in prange(n_tasks):
-            _kdtree_rows(Q, query_is_train, c * n // n_tasks, (c + 1) * n // n_tasks,
-                         data_T, idx, node_start, node_end, bound_lo, bound_hi, metric,
-                         p, w, K, out_dist, out_ind)
-
-    # A separate serial kernel: a prange loop costs tens of microseconds per call
-    # even on one thread, which would dominate one-row queries.
-    @jit
-    def kdtree_serial(Q, query_is_train, n, data_T, idx, node_start, node_end,
-                      bound_lo, bound_hi, p, w, K, out_dist, out_ind):
-        _kdtree_rows(Q, query_is_train, 0, n, data_T, idx, node_start, node_end,
-                     bound_lo, bound_hi, metric, p, w, K, out_dist, out_ind)
-
-    @jit_parallel
-    def brute(Q, exclude_self, Y, p, w, K, out_dist, out_ind):
+    def parallel(Q, exclude_self, Y, p, w, K, out_dist, out_ind):
         n = Q.shape[0]
         n_tasks = min(n, _MAX_TASKS)
         for c in prange(n_tasks):
             _brute_rows(Q, exclude_self, c * n // n_tasks, (c + 1) * n // n_tasks, Y,
                         metric, p, w, K, out_dist, out_ind)
 
+    # A separate serial kernel: a prange loop costs tens of microseconds per call
+    # even on one thread, which would dominate one-row queries.
     @jit
-    def brute_serial(Q, exclude_self, Y, p, w, K, out_dist, out_ind):
+    def serial(Q, exclude_self, Y, p, w, K, out_dist, out_ind):
         _brute_rows(Q, exclude_self, 0, Q.shape[0], Y, metric, p, w, K, out_dist,
                     out_ind)
 
-    names = ("kdtree", "kdtree_serial", "brute", "brute_serial")
-    for name, kernel in zip(names, (kdtree, kdtree_serial, brute, brute_serial)):
-        # distinct names for profiles and for Numba's on-disk cache files
-        py_func = getattr(kernel, "py_func", kernel)
-        py_func.__qualname__ = py_func.__name__ = f"_{name}_metric{metric}"
-    return _MetricKernels(kdtree, kdtree_serial, brute, brute_serial)
+    return _name_kernels(_MetricKernels(parallel, serial), f"brute_metric{metric}")
 
 
-#: Query kernels by metric code (PRECOMPUTED has its own).
-_KERNELS = {m: _specialize(m) for m in (EUCLIDEAN, MANHATTAN, CHEBYSHEV, MINKOWSKI)}
+#: Direct brute-force kernels by metric code (PRECOMPUTED has its own).
+_BRUTE_KERNELS = {m: _specialize_brute(m)
+                  for m in (EUCLIDEAN, MANHATTAN, CHEBYSHEV, MINKOWSKI)}
+
+#: Up to this many features the kd-tree kernels are compiled for the exact count:
+#: a row's distance is then unrolled and the loop over a leaf's rows vectorises
+#: (measured 20% faster on 5 features than the loop by feature).
+_FIXED_FEATURES_MAX = 8
+_TREE_KERNELS = {}
+
+
+def _specialize_tree(metric, n_fixed):
+    """kd-tree query kernels for ``metric``, and for exactly ``n_fixed`` features
+    (0: any count, read from the tree), both compile-time constants."""
+    by_point = n_fixed > 0
+
+    @jit_parallel
+    def parallel(Q, query_is_train, n, data_T, idx, node_start, node_end, bound_lo,
+                 bound_hi, p, w, K, out_dist, out_ind):
+        n_features = n_fixed if by_point else data_T.shape[0]
+        n_tasks = min(n, _MAX_TASKS)
+        for c in prange(n_tasks):
+            _kdtree_rows(Q, query_is_train, c * n // n_tasks, (c + 1) * n // n_tasks,
+                         data_T, idx, node_start, node_end, bound_lo, bound_hi,
+                         n_features, by_point, metric, p, w, K, out_dist, out_ind)
+
+    @jit
+    def serial(Q, query_is_train, n, data_T, idx, node_start, node_end, bound_lo,
+               bound_hi, p, w, K, out_dist, out_ind):
+        n_features = n_fixed if by_point else data_T.shape[0]
+        _kdtree_rows(Q, query_is_train, 0, n, data_T, idx, node_start, node_end,
+                     bound_lo, bound_hi, n_features, by_point, metric, p, w, K,
+                     out_dist, out_ind)
+
+    return _name_kernels(_MetricKernels(parallel, serial),
+                         f"kdtree_metric{metric}_features{n_fixed}")
+
+
+def _tree_kernels(metric, n_features):
+    """The kd-tree kernels for ``metric`` and ``n_features``, compiled on first use."""
+    key = (metric, n_features if n_features <= _FIXED_FEATURES_MAX else 0)
+    kernels = _TREE_KERNELS.get(key)
+    if kernels is None:
+        kernels = _TREE_KERNELS[key] = _specialize_tree(*key)
+    return kernels
 
 
 def kneighbors_kdtree(tree, Q, K, *, metric, p=2.0, w=None, exclude_self=False,
@@ -568,8 +680,8 @@ def kneighbors_kdtree(tree, Q, K, *, metric, p=2.0, w=None, exclude_self=False,
     ----------
     tree : KDTree
     Q : ndarray of float64, shape (m, d), C-contiguous, or None
-        None queries the training rows themselves (in tree order, for locality),
-        each leaving itself out when ``exclude_self``.
+        None queries the training rows themselves, a leaf's rows as one group
+        (``_kdtree_group``), each leaving itself out when ``exclude_self``.
     K : int
         Neighbours searched; ``K - 1`` are returned with ``exclude_self``.
     metric : int
@@ -588,15 +700,16 @@ def kneighbors_kdtree(tree, Q, K, *, metric, p=2.0, w=None, exclude_self=False,
         if not exclude_self:
             raise ValueError("training rows are queried without themselves")
         n_queries = n_train
+        n_tasks = tree.node_start.shape[0] - tree.node_start.shape[0] // 2  # leaves
         Q = np.empty((0, n_features), dtype=np.float64)
     else:
-        n_queries = Q.shape[0]
+        n_queries = n_tasks = Q.shape[0]
     k_out = K - 1 if query_is_train else K
     out_dist = np.empty((n_queries, k_out), dtype=np.float64)
     out_ind = np.empty((n_queries, k_out), dtype=np.int64)
-    kernels = _KERNELS[metric]
-    kernel = kernels.kdtree if n_threads > 1 else kernels.kdtree_serial
-    kernel(Q, query_is_train, n_queries, tree.data_T, tree.idx, tree.node_start,
+    kernels = _tree_kernels(metric, n_features)
+    kernel = kernels.parallel if n_threads > 1 else kernels.serial
+    kernel(Q, query_is_train, n_tasks, tree.data_T, tree.idx, tree.node_start,
            tree.node_end, tree.bound_lo, tree.bound_hi, float(p), w, K, out_dist,
            out_ind)
     return out_dist, out_ind
@@ -658,8 +771,7 @@ def _gemm_select(G, row0, Q, exclude_self, Y, up_norms, lo_norms, q_norms, c, c_
        kept rows; otherwise tau grows (to infinity at worst) and 2 is repeated;
     4. rows with L_j <= T + slack are the candidates; their exact distances decide.
     """
-    heap_dist = np.empty(K, dtype=np.float64)
-    heap_ind = np.empty(K, dtype=np.int64)
+    heaps, heaps_ind, heap_dist, heap_ind = _heap_arrays(K)
     n_train = Y.shape[0]
     stride = 16 if n_train >= 32 * K else 1
     r_first = K // 8 + 2 if stride > 1 else K
@@ -711,7 +823,7 @@ def _gemm_select(G, row0, Q, exclude_self, Y, up_norms, lo_norms, q_norms, c, c_
                 _heap_offer(heap_dist, heap_ind, K, _rdist(Q, t, Y, j, EUCLIDEAN, 2.0, w),
                             j)
         _heap_sort(heap_dist, heap_ind, K)
-        _write_row(heap_dist, heap_ind, K, t if exclude_self else -1,
+        _write_row(heaps, heaps_ind, 0, K, t if exclude_self else -1,
                    out_dist, out_ind, t, EUCLIDEAN, 2.0)
     return n_exact
 
@@ -898,8 +1010,8 @@ def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self
     if (metric != EUCLIDEAN or index is None
             or not (Q is Y or (_gemm_safe(Q, n_features) and _gemm_safe(
                 (Q - index.mean) * index.scale, n_features)))):
-        kernels = _KERNELS[metric]
-        kernel = kernels.brute if n_threads > 1 else kernels.brute_serial
+        kernels = _BRUTE_KERNELS[metric]
+        kernel = kernels.parallel if n_threads > 1 else kernels.serial
         kernel(Q, bool(exclude_self), Y, float(p), _weights(w, n_features), K,
                out_dist, out_ind)
         return out_dist, out_ind
@@ -925,15 +1037,14 @@ def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self
 
 @jit
 def _precomputed_rows(D, exclude_self, start, stop, K, out_dist, out_ind):
-    heap_dist = np.empty(K, dtype=np.float64)
-    heap_ind = np.empty(K, dtype=np.int64)
+    heaps, heaps_ind, heap_dist, heap_ind = _heap_arrays(K)
     n_train = D.shape[1]
     for t in range(start, stop):
         _heap_reset(heap_dist, heap_ind, K)
         for j in range(n_train):
             _heap_offer(heap_dist, heap_ind, K, D[t, j], j)
         _heap_sort(heap_dist, heap_ind, K)
-        _write_row(heap_dist, heap_ind, K, t if exclude_self else -1,
+        _write_row(heaps, heaps_ind, 0, K, t if exclude_self else -1,
                    out_dist, out_ind, t, PRECOMPUTED, 1.0)
 
 

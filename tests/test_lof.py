@@ -216,6 +216,35 @@ def test_kernels_serial_and_parallel_agree():
             assert_array_equal(x[1], y[1])
 
 
+@pytest.mark.parametrize("n_features", [3, 9])
+@pytest.mark.parametrize("metric", [NK.EUCLIDEAN, NK.MANHATTAN, NK.CHEBYSHEV,
+                                    NK.MINKOWSKI])
+def test_kdtree_groups_and_single_queries_equal_brute_force(n_features, metric):
+    """The kd-tree answers the training rows a leaf at a time (one walk per group)
+    and other queries one at a time, with kernels compiled for the exact feature
+    count up to 8 and for any count above: every way gives the direct brute
+    force's neighbours, ties (duplicate rows) included."""
+    rng = np.random.RandomState(n_features)
+    X = rng.randn(400, n_features)
+    X[::9] = X[3::9][:len(X[::9])]  # duplicates: exact ties, broken by index
+    Q = np.r_[rng.randn(30, n_features) * 2, X[:5]]
+    w = rng.uniform(0.5, 2.0, n_features)
+    expected_train = NK.kneighbors_brute(X, None, 12, metric=metric, p=1.5, w=w,
+                                         exclude_self=True)
+    expected_query = NK.kneighbors_brute(X, Q, 12, metric=metric, p=1.5, w=w)
+    for leaf_size in (1, 6, 40, 400):
+        tree = NK.build_kdtree(X, leaf_size)
+        for n_threads in (1, 2):
+            options = dict(metric=metric, p=1.5, w=w, n_threads=n_threads)
+            got_train = NK.kneighbors_kdtree(tree, None, 12, exclude_self=True,
+                                             **options)
+            got_query = NK.kneighbors_kdtree(tree, Q, 12, **options)
+            for got, expected in ((got_train, expected_train),
+                                  (got_query, expected_query)):
+                assert_array_equal(got[1], expected[1])
+                assert_array_equal(got[0], expected[0])
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_gemm_switches_to_float64_when_float32_is_too_coarse(monkeypatch, n_threads):
     """Two tight clusters far apart: float32 products cannot tell the points of a
