@@ -67,8 +67,9 @@ _NO_INDEX = np.iinfo(np.int64).max
 #: Queries per task handed to a thread (heaps are allocated once per task).
 _MAX_TASKS = 256
 #: Elements of a block of products held at once by one thread of the GEMM brute
-#: force (16 MiB in float32): never an n x n matrix.
-_BLOCK_ELEMENTS = 1 << 22
+#: force (4 MiB in float32, so that two threads' blocks stay in the cache between
+#: the product and the scan): never an n x n matrix.
+_BLOCK_ELEMENTS = 1 << 20
 
 
 class KDTree(NamedTuple):
@@ -753,6 +754,10 @@ def _sift_value(heap, size, value):
     return heap[0]
 
 
+#: Products scanned per chunk by the GEMM brute force's filter.
+_SCAN_CHUNK = np.uint64(32)
+
+
 @jit
 def _gemm_select(G, row0, Q, exclude_self, Y, up_norms, lo_norms, q_norms, c, c_abs, K,
                  out_dist, out_ind):
@@ -781,6 +786,7 @@ def _gemm_select(G, row0, Q, exclude_self, Y, up_norms, lo_norms, q_norms, c, c_
     w = np.empty(0, dtype=np.float64)
     n_exact = 0
     n_rows = np.uint64(n_train)
+    n_chunked = n_rows - n_rows % _SCAN_CHUNK
     for b in range(G.shape[0]):
         ub = np.uint64(b)
         t = row0 + b
@@ -797,7 +803,17 @@ def _gemm_select(G, row0, Q, exclude_self, Y, up_norms, lo_norms, q_norms, c, c_
                         tau = _sift_value(sample, r, u)
             limit = tau + slack
             n_kept = 0
-            for j in range(n_rows):
+            # by chunks: a chunk's count vectorises, and most chunks keep nothing
+            for j0 in range(np.uint64(0), n_chunked, _SCAN_CHUNK):
+                hits = 0
+                for e in range(_SCAN_CHUNK):
+                    hits += lo_norms[j0 + e] - 2.0 * np.float64(G[ub, j0 + e]) <= limit
+                if hits > 0:
+                    for j in range(j0, j0 + _SCAN_CHUNK):
+                        if lo_norms[j] - 2.0 * np.float64(G[ub, j]) <= limit:
+                            kept[n_kept] = j
+                            n_kept += 1
+            for j in range(n_chunked, n_rows):
                 if lo_norms[j] - 2.0 * np.float64(G[ub, j]) <= limit:
                     kept[n_kept] = j
                     n_kept += 1
