@@ -24,6 +24,9 @@ __all__ = ["LocalOutlierFactor"]
 #: Below this many query rows the kernels run on the calling thread: starting the
 #: thread pool costs more than it saves (the one-row, real-time case).
 PARALLEL_MIN_ROWS = 32
+#: From this many rows the scores come from parallel kernels instead of NumPy (the
+#: same values; below it a kernel launch costs more than NumPy's work).
+SCORE_KERNEL_MIN_ROWS = 2048
 
 #: Metric names accepted (scikit-learn's KDTree names, plus "precomputed") and the
 #: kernel's metric code for each.
@@ -491,10 +494,7 @@ class LocalOutlierFactor(BaseDetector):
         self._distances_fit_X_ = distances
         self._lrd = self._local_reachability_density(distances, indices)
 
-        # The same NumPy operations as scikit-learn, in the same order: the scores
-        # are then its scores to the last bit whenever the neighbours agree.
-        lrd_ratios_array = self._lrd[indices] / self._lrd[:, np.newaxis]
-        self.negative_outlier_factor_ = -np.mean(lrd_ratios_array, axis=1)
+        self.negative_outlier_factor_ = self._negative_outlier_factor(self._lrd, indices)
 
         if self.contamination == "auto":
             # inliers score around -1 (the higher, the less abnormal)
@@ -518,9 +518,37 @@ class LocalOutlierFactor(BaseDetector):
         ``reach_dist(x, o) = max(dist(x, o), k_distance(o))``; the 1e-10 keeps the
         density finite when a row has more than n_neighbors duplicates.
         """
+        if self._use_kernels(distances_X):
+            out = np.empty(distances_X.shape[0])
+            with num_threads(self.n_jobs):
+                NK.local_reachability_density(
+                    np.ascontiguousarray(distances_X), np.ascontiguousarray(neighbors_indices),
+                    self._distances_fit_X_, out)
+            return out
+        # The same NumPy operations as scikit-learn, in the same order (the kernels
+        # reproduce them): the scores are then its scores to the last bit whenever
+        # the neighbours agree.
         dist_k = self._distances_fit_X_[neighbors_indices, self.n_neighbors_ - 1]
         reach_dist_array = np.maximum(distances_X, dist_k)
         return 1.0 / (np.mean(reach_dist_array, axis=1) + 1e-10)
+
+    def _negative_outlier_factor(self, X_lrd, neighbors_indices_X):
+        """Minus the mean ratio of the neighbours' densities to the query's."""
+        if self._use_kernels(X_lrd):
+            out = np.empty(X_lrd.shape[0])
+            with num_threads(self.n_jobs):
+                NK.negative_outlier_factor(self._lrd, np.ascontiguousarray(
+                    neighbors_indices_X), X_lrd, out)
+            return out
+        lrd_ratios_array = self._lrd[neighbors_indices_X] / X_lrd[:, np.newaxis]
+        return -np.mean(lrd_ratios_array, axis=1)
+
+    def _use_kernels(self, values):
+        """Whether the float64 kernels (parallel, bit for bit NumPy's arithmetic)
+        compute the scores: for many rows, where they pay for their launch; float32
+        stays on NumPy, whose float32 sums they do not reproduce."""
+        return (values.shape[0] >= SCORE_KERNEL_MIN_ROWS and values.dtype == np.float64
+                and self._distances_fit_X_.dtype == np.float64)
 
     # ------------------------------------------------------------ neighbours
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
@@ -749,8 +777,7 @@ class LocalOutlierFactor(BaseDetector):
         if x_float32:
             distances_X = distances_X.astype(np.float32)
         X_lrd = self._local_reachability_density(distances_X, neighbors_indices_X)
-        lrd_ratios_array = self._lrd[neighbors_indices_X] / X_lrd[:, np.newaxis]
-        return -np.mean(lrd_ratios_array, axis=1)
+        return self._negative_outlier_factor(X_lrd, neighbors_indices_X)
 
     def _search_validated(self, X):
         """kneighbors(X, n_neighbors_) for X already validated."""

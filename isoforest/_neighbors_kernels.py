@@ -37,6 +37,7 @@ import numpy as np
 from numba import prange
 
 from ._config import jit, jit_inline, jit_parallel
+from ._zscore_kernels import pairwise_sum
 
 __all__ = [
     "EUCLIDEAN",
@@ -1087,3 +1088,43 @@ def kneighbors_precomputed(D, K, *, exclude_self=False, n_threads=1):
     kernel = _kneighbors_precomputed if n_threads > 1 else _kneighbors_precomputed_serial
     kernel(D, bool(exclude_self), K, out_dist, out_ind)
     return out_dist, out_ind
+
+
+# ---------------------------------------------------------------------------
+# LOF from the neighbours, with NumPy's arithmetic (scikit-learn computes these
+# with NumPy: ``np.mean(..., axis=1)`` of a C-contiguous row is ``0.0`` plus the
+# pairwise sum of the row, divided by its length)
+
+
+@jit_inline
+def _row_mean(buf, k):
+    return (0.0 + pairwise_sum(buf, 0, k)) / k
+
+
+@jit_parallel
+def local_reachability_density(distances, indices, fit_distances, out):
+    """``out[i] = 1 / (mean_j max(distances[i, j], k_distance(indices[i, j])) + 1e-10)``
+    with ``k_distance(o) = fit_distances[o, k - 1]``: scikit-learn's
+    ``_local_reachability_density``, bit for bit (float64)."""
+    n, k = indices.shape
+    n_tasks = min(n, _MAX_TASKS)
+    for c in prange(n_tasks):
+        buf = np.empty(k, dtype=np.float64)
+        for i in range(c * n // n_tasks, (c + 1) * n // n_tasks):
+            for j in range(k):
+                buf[j] = max(distances[i, j], fit_distances[indices[i, j], k - 1])
+            out[i] = 1.0 / (_row_mean(buf, k) + 1e-10)
+
+
+@jit_parallel
+def negative_outlier_factor(fit_lrd, indices, lrd, out):
+    """``out[i] = -mean_j (fit_lrd[indices[i, j]] / lrd[i])``: scikit-learn's
+    ``-np.mean(lrd_ratios_array, axis=1)``, bit for bit (float64)."""
+    n, k = indices.shape
+    n_tasks = min(n, _MAX_TASKS)
+    for c in prange(n_tasks):
+        buf = np.empty(k, dtype=np.float64)
+        for i in range(c * n // n_tasks, (c + 1) * n // n_tasks):
+            for j in range(k):
+                buf[j] = fit_lrd[indices[i, j]] / lrd[i]
+            out[i] = -_row_mean(buf, k)
