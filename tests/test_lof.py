@@ -245,6 +245,39 @@ def test_kdtree_groups_and_single_queries_equal_brute_force(n_features, metric):
                 assert_array_equal(got[0], expected[0])
 
 
+@pytest.mark.parametrize("k", [1, 7, 20, 130, 300])
+def test_score_kernels_are_numpys_arithmetic(k):
+    """The density and score kernels give scikit-learn's NumPy expressions to the
+    last bit (its row means are pairwise sums: k = 130 and 300 recurse)."""
+    rng = np.random.RandomState(k)
+    n = 3000
+    dist = np.sort(rng.rand(n, k) * rng.rand(n, 1) * 10, axis=1)
+    ind = rng.randint(0, n, size=(n, k))
+    lrd = 1.0 / (np.mean(np.maximum(dist, dist[ind, k - 1]), axis=1) + 1e-10)
+    nof = -np.mean(lrd[ind] / lrd[:, np.newaxis], axis=1)
+    got_lrd, got_nof = np.empty(n), np.empty(n)
+    NK.local_reachability_density(dist, ind, dist, got_lrd)
+    NK.negative_outlier_factor(got_lrd, ind, got_lrd, got_nof)
+    assert_array_equal(got_lrd, lrd)
+    assert_array_equal(got_nof, nof)
+
+
+def test_estimator_scores_many_rows_with_numpys_arithmetic():
+    from isoforest._lof import SCORE_KERNEL_MIN_ROWS
+
+    X = tie_free(31, SCORE_KERNEL_MIN_ROWS + 100, 3)
+    Q = tie_free(32, SCORE_KERNEL_MIN_ROWS + 5, 3)
+    est = LocalOutlierFactor(n_neighbors=10, novelty=True, n_jobs=2).fit(X)
+    dist, ind = est.kneighbors()
+    lrd = 1.0 / (np.mean(np.maximum(dist, dist[ind, 9]), axis=1) + 1e-10)
+    assert_array_equal(est.negative_outlier_factor_,
+                       -np.mean(lrd[ind] / lrd[:, np.newaxis], axis=1))
+    q_dist, q_ind = est.kneighbors(Q)
+    q_lrd = 1.0 / (np.mean(np.maximum(q_dist, dist[q_ind, 9]), axis=1) + 1e-10)
+    assert_array_equal(est.score_samples(Q),
+                       -np.mean(lrd[q_ind] / q_lrd[:, np.newaxis], axis=1))
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_gemm_switches_to_float64_when_float32_is_too_coarse(monkeypatch, n_threads):
     """Two tight clusters far apart: float32 products cannot tell the points of a
