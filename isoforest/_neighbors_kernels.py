@@ -33,8 +33,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from numba import prange
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from ._config import jit, jit_inline, jit_parallel
 from ._zscore_kernels import pairwise_sum
@@ -71,6 +73,18 @@ _MAX_TASKS = 256
 #: force (4 MiB in float32, so that two threads' blocks stay in the cache between
 #: the product and the scan): never an n x n matrix.
 _BLOCK_ELEMENTS = 1 << 20
+
+
+if numba.config.DISABLE_JIT:
+    def _trailing_zeros(x):
+        return np.uint64((int(x) & -int(x)).bit_length() - 1)
+else:
+    _trailing_zeros = trailing_zeros  # LLVM's cttz
+
+#: The own leaf of a group of training rows is ranked in one go (every pair of its
+#: rows compared, branch-free) up to this many rows; larger leaves are walked like
+#: any other.
+_RANK_OWN_LEAF_MAX = 64
 
 
 class KDTree(NamedTuple):
@@ -369,16 +383,20 @@ def _insert_sorted(a, ai, g, K, r, j):
 
 
 @jit_inline
-def _leaf_rdist(QT, g, data_T, start, m, n_features, by_point, metric, p, w, buf):
-    """``buf[t]`` = rdist from query ``QT[:, g]`` to tree row ``start + t``, t < m.
+def _leaf_rdist(QT, g, data_T, start, m, n_features, by_point, metric, p, w, buf,
+                bound):
+    """``buf[t]`` = rdist from query ``QT[:, g]`` to tree row ``start + t``, t < m
+    (at most 64); returns the mask of the rows with ``buf[t] <= bound``.
 
     Each row accumulates its features in order with ``_rdist``'s operations, so the
     values are ``_rdist``'s to the last bit. ``by_point`` (a compile-time constant,
     with ``n_features`` one too) sums a row's features in one go: unrolled, and the
-    loop over rows vectorises; otherwise feature by feature over the leaf's
-    contiguous rows (the inner loop vectorises whatever the feature count).
+    loop over rows, mask included, vectorises; otherwise feature by feature over
+    the leaf's contiguous rows (the inner loop vectorises whatever the feature
+    count), then the mask.
     """
     s0 = np.uint64(start)
+    mask = np.uint64(0)
     if by_point:
         for t in range(m):
             u = s0 + t
@@ -394,7 +412,8 @@ def _leaf_rdist(QT, g, data_T, start, m, n_features, by_point, metric, p, w, buf
                 else:
                     acc += w[f] * abs(d) ** p
             buf[t] = acc
-        return
+            mask |= np.uint64(acc <= bound) << t
+        return mask
     for t in range(m):
         buf[t] = 0.0
     for f in range(np.uint64(n_features)):
@@ -415,6 +434,37 @@ def _leaf_rdist(QT, g, data_T, start, m, n_features, by_point, metric, p, w, buf
             wf = w[f]
             for t in range(m):
                 buf[t] += wf * abs(q - data_T[f, s0 + t]) ** p
+    for t in range(m):
+        mask |= np.uint64(buf[t] <= bound) << t
+    return mask
+
+
+@jit_inline
+def _rank_own_leaf(QT, G, data_T, idx, start, n_features, by_point, metric, p, w, K,
+                   A, AI, thr, buf):
+    """Fill the arrays of each query of a group with its nearest pairs among the
+    group's own rows (tree rows ``start:start + G``): the rank of each pair is the
+    number of smaller (rdist, index) pairs, and the pair lands at that position (or
+    in the spare column ``K``). Branch-free, where inserting one by one mispredicts
+    on almost every row of the first leaf."""
+    s0 = np.uint64(start)
+    m = np.uint64(G)
+    for g in range(G):
+        _leaf_rdist(QT, g, data_T, start, m, n_features, by_point, metric, p, w, buf,
+                    np.inf)
+        for t in range(m):
+            r = buf[t]
+            j = idx[s0 + t]
+            rank = 0
+            for s in range(m):
+                rs = buf[s]
+                rank += (rs < r) | ((rs == r) & (idx[s0 + s] < j))
+            rank = min(rank, K)
+            A[g, rank] = r
+            AI[g, rank] = j
+        A[g, K] = np.inf
+        AI[g, K] = _NO_INDEX
+        thr[g] = A[g, K - 1]
 
 
 @jit_inline
@@ -424,9 +474,9 @@ def _box_gap_sq(lo_a, hi_a, lo_b, hi_b):
 
 
 @jit_inline
-def _kdtree_group(QT, G, glo, ghi, data_T, idx, node_start, node_end, bound_lo,
-                  bound_hi, n_features, by_point, metric, p, w, K, A, AI, thr, bd, act,
-                  stack, buf):
+def _kdtree_group(QT, G, glo, ghi, own_leaf, data_T, idx, node_start, node_end,
+                  bound_lo, bound_hi, n_features, by_point, metric, p, w, K, A, AI, thr,
+                  bd, act, stack, buf):
     """The K nearest (rdist, index) pairs of each query ``QT[:, g]``, g < G, sorted
     into rows of ``A``, ``AI``.
 
@@ -437,19 +487,28 @@ def _kdtree_group(QT, G, glo, ghi, data_T, idx, node_start, node_end, bound_lo,
     K-th pair is strictly nearer, for all of them when none is left. Per query this
     visits what a query walking alone would visit (its own bound prunes), while
     the branches and the box arithmetic are paid once per group. Ties are resolved
-    exactly by index.
+    exactly by index. ``own_leaf`` (-1: none) is the group's leaf when it holds the
+    group's queries: it is ranked first (``_rank_own_leaf``) when small enough.
+    ``A``, ``AI`` have a spare column ``K``.
     """
     for g in range(G):
         thr[g] = np.inf
-        for s in range(K):
+        for s in range(K + 1):
             A[g, s] = np.inf
             AI[g, s] = _NO_INDEX
+    if own_leaf >= 0 and G <= _RANK_OWN_LEAF_MAX:
+        _rank_own_leaf(QT, G, data_T, idx, node_start[own_leaf], n_features, by_point,
+                       metric, p, w, K, A, AI, thr, buf)
+    else:
+        own_leaf = -1
     n_internal = node_start.shape[0] // 2
     stack[0] = 0
     top = 1
     while top > 0:
         top -= 1
         node = stack[top]
+        if node == own_leaf:
+            continue
         un = np.uint64(node)
         for g in range(G):
             bd[g] = 0.0
@@ -474,20 +533,25 @@ def _kdtree_group(QT, G, glo, ghi, data_T, idx, node_start, node_end, bound_lo,
         if n_active == 0:
             continue
         if node >= n_internal:
-            start = node_start[un]
-            m = np.uint64(node_end[un] - start)
+            start = np.uint64(node_start[un])
+            stop = np.uint64(node_end[un])
             for c in range(n_active):
                 g = act[c]
-                _leaf_rdist(QT, g, data_T, start, m, n_features, by_point, metric, p, w,
-                            buf)
                 bound = thr[g]
-                for t in range(m):
-                    r = buf[t]
-                    if r <= bound:
-                        j = idx[np.uint64(start) + t]
-                        if r < bound or j < AI[g, K - 1]:
-                            _insert_sorted(A, AI, g, K, r, j)
-                            bound = A[g, K - 1]
+                s0 = start
+                while s0 < stop:  # by 64 rows (a leaf of 30 to 60 rows: once)
+                    mask = _leaf_rdist(QT, g, data_T, s0, min(stop - s0, np.uint64(64)),
+                                       n_features, by_point, metric, p, w, buf, bound)
+                    while mask != 0:  # the rows at or below the bound, in order
+                        t = _trailing_zeros(mask)
+                        mask &= mask - np.uint64(1)
+                        r = buf[t]
+                        if r <= bound:
+                            j = idx[s0 + t]
+                            if r < bound or j < AI[g, K - 1]:
+                                _insert_sorted(A, AI, g, K, r, j)
+                                bound = A[g, K - 1]
+                    s0 += np.uint64(64)
                 thr[g] = bound
         else:
             left = 2 * node + 1
@@ -526,21 +590,19 @@ def _kdtree_rows(Q, query_is_train, start, stop, data_T, idx, node_start, node_e
         n >>= 1
         depth += 1
     stack = np.empty(2 * depth, dtype=np.int64)
-    A = np.empty((group, K), dtype=np.float64)
-    AI = np.empty((group, K), dtype=np.int64)
+    A = np.empty((group, K + 1), dtype=np.float64)
+    AI = np.empty((group, K + 1), dtype=np.int64)
     QT = np.empty((n_features, group), dtype=np.float64)
     thr = np.empty(group, dtype=np.float64)
     bd = np.empty(group, dtype=np.float64)
     act = np.empty(group, dtype=np.int64)
     glo = np.empty(n_features, dtype=np.float64)
     ghi = np.empty(n_features, dtype=np.float64)
-    max_leaf = 0
-    for leaf in range(n_internal, n_nodes):
-        max_leaf = max(max_leaf, node_end[leaf] - node_start[leaf])
-    buf = np.empty(max_leaf, dtype=np.float64)
+    buf = np.empty(max(group, 64), dtype=np.float64)
     for t in range(start, stop):
+        own_leaf = -1
         if query_is_train:
-            leaf = n_internal + t
+            own_leaf = leaf = n_internal + t
             first = node_start[leaf]
             G = node_end[leaf] - first
             for f in range(n_features):
@@ -554,9 +616,9 @@ def _kdtree_rows(Q, query_is_train, start, stop, data_T, idx, node_start, node_e
                 QT[f, 0] = Q[t, f]
                 glo[f] = Q[t, f]
                 ghi[f] = Q[t, f]
-        _kdtree_group(QT, G, glo, ghi, data_T, idx, node_start, node_end, bound_lo,
-                      bound_hi, n_features, by_point, metric, p, w, K, A, AI, thr, bd,
-                      act, stack, buf)
+        _kdtree_group(QT, G, glo, ghi, own_leaf, data_T, idx,
+                      node_start, node_end, bound_lo, bound_hi, n_features, by_point,
+                      metric, p, w, K, A, AI, thr, bd, act, stack, buf)
         for g in range(G):
             if query_is_train:
                 row = idx[first + g]
