@@ -24,9 +24,9 @@ __all__ = ["LocalOutlierFactor"]
 #: Below this many query rows the kernels run on the calling thread: starting the
 #: thread pool costs more than it saves (the one-row, real-time case).
 PARALLEL_MIN_ROWS = 32
-#: From this many rows the scores come from parallel kernels instead of NumPy (the
-#: same values; below it a kernel launch costs more than NumPy's work).
-SCORE_KERNEL_MIN_ROWS = 2048
+#: From this many rows the score kernels run in parallel (below, launching the
+#: thread pool costs more than it saves).
+SCORE_PARALLEL_MIN_ROWS = 2048
 
 #: Metric names accepted (scikit-learn's KDTree names, plus "precomputed") and the
 #: kernel's metric code for each.
@@ -520,10 +520,13 @@ class LocalOutlierFactor(BaseDetector):
         """
         if self._use_kernels(distances_X):
             out = np.empty(distances_X.shape[0])
-            with num_threads(self.n_jobs):
-                NK.local_reachability_density(
-                    np.ascontiguousarray(distances_X), np.ascontiguousarray(neighbors_indices),
-                    self._distances_fit_X_, out)
+            args = (np.ascontiguousarray(distances_X),
+                    np.ascontiguousarray(neighbors_indices), self._distances_fit_X_, out)
+            if out.shape[0] < SCORE_PARALLEL_MIN_ROWS:
+                NK.local_reachability_density_serial(*args)
+            else:
+                with num_threads(self.n_jobs):
+                    NK.local_reachability_density(*args)
             return out
         # The same NumPy operations as scikit-learn, in the same order (the kernels
         # reproduce them): the scores are then its scores to the last bit whenever
@@ -536,19 +539,21 @@ class LocalOutlierFactor(BaseDetector):
         """Minus the mean ratio of the neighbours' densities to the query's."""
         if self._use_kernels(X_lrd):
             out = np.empty(X_lrd.shape[0])
-            with num_threads(self.n_jobs):
-                NK.negative_outlier_factor(self._lrd, np.ascontiguousarray(
-                    neighbors_indices_X), X_lrd, out)
+            args = (self._lrd, np.ascontiguousarray(neighbors_indices_X), X_lrd, out)
+            if out.shape[0] < SCORE_PARALLEL_MIN_ROWS:
+                NK.negative_outlier_factor_serial(*args)
+            else:
+                with num_threads(self.n_jobs):
+                    NK.negative_outlier_factor(*args)
             return out
         lrd_ratios_array = self._lrd[neighbors_indices_X] / X_lrd[:, np.newaxis]
         return -np.mean(lrd_ratios_array, axis=1)
 
     def _use_kernels(self, values):
-        """Whether the float64 kernels (parallel, bit for bit NumPy's arithmetic)
-        compute the scores: for many rows, where they pay for their launch; float32
+        """Whether the kernels (bit for bit NumPy's arithmetic, without its
+        temporaries and per-call overhead) compute the scores: in float64; float32
         stays on NumPy, whose float32 sums they do not reproduce."""
-        return (values.shape[0] >= SCORE_KERNEL_MIN_ROWS and values.dtype == np.float64
-                and self._distances_fit_X_.dtype == np.float64)
+        return values.dtype == np.float64 and self._distances_fit_X_.dtype == np.float64
 
     # ------------------------------------------------------------ neighbours
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):

@@ -933,8 +933,22 @@ _GEMM_MAX_ABS = 2.0**500
 _FLOAT32_MAX_SCALED = 2.0**40
 
 
+@jit
+def _max_abs(A):
+    """max |A| of a 2-D array (NaN-free: validated input), without temporaries."""
+    out = 0.0
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            out = max(out, abs(A[i, j]))
+    return out
+
+
+def _gemm_safe_max(max_abs, n_features):
+    return max_abs * 2.0 * np.sqrt(n_features) <= _GEMM_MAX_ABS
+
+
 def _gemm_safe(A, n_features):
-    return float(np.max(np.abs(A))) * 2.0 * np.sqrt(n_features) <= _GEMM_MAX_ABS
+    return _gemm_safe_max(_max_abs(A), n_features)
 
 
 class BruteIndex(NamedTuple):
@@ -1009,21 +1023,24 @@ def _threadpool_limits():
 class _GemmSearch:
     """One brute-force search: blocks of queries, a product and a scan per block."""
 
-    def __init__(self, Y, Q, K, index, exclude_self, out_dist, out_ind):
+    def __init__(self, Y, Q, K, index, exclude_self, out_dist, out_ind, Q_scaled=None,
+                 q_max_abs=0.0):
         self.Y, self.Q, self.K, self.index = Y, Q, K, index
         self.exclude_self = exclude_self
         self.query_is_train = Q is Y
+        self.Q_scaled = index.centered if self.query_is_train else Q_scaled
         self.out_dist, self.out_ind = out_dist, out_ind
         n_train = Y.shape[0]
         # float32 products (twice as fast) until the candidates show that the data
-        # need float64's tighter bound (then every later block uses float64)
-        self.dtype = np.float32
+        # need float64's tighter bound (then every later block uses float64); float64
+        # from the start for queries far outside the training rows' range
+        self.dtype = np.float32 if q_max_abs <= _FLOAT32_MAX_SCALED else np.float64
         self.block = max(1, min(Q.shape[0], _BLOCK_ELEMENTS // max(n_train, 1)))
         self._buffers = threading.local()  # one block of products per thread
 
     def _products(self, rows, dtype):
         """A (rows, n_train) array of ``dtype`` owned by the calling thread."""
-        name = np.dtype(dtype).name
+        name = dtype.__name__
         buf = getattr(self._buffers, name, None)
         if buf is None:
             buf = np.empty((self.block, self.Y.shape[0]), dtype=dtype)
@@ -1037,15 +1054,11 @@ class _GemmSearch:
         index, K = self.index, self.K
         dtype = self.dtype
         stop = min(start + self.block, self.Q.shape[0])
+        Qc64 = self.Q_scaled[start:stop]
         if self.query_is_train:
-            Qc64 = index.centered[start:stop]
             q_norms = index.sq_norms[start:stop]
         else:
-            Qc64 = (self.Q[start:stop] - index.mean) * index.scale
             q_norms = np.einsum("ij,ij->i", Qc64, Qc64)
-        if dtype == np.float32 and not self.query_is_train and not (
-                np.max(np.abs(Qc64)) <= _FLOAT32_MAX_SCALED):
-            dtype = np.float64  # queries far outside the training rows' range
         G = self._products(stop - start, dtype)
         if dtype == np.float32:
             Qc = index.centered32[start:stop] if self.query_is_train else Qc64.astype(
@@ -1053,7 +1066,7 @@ class _GemmSearch:
             np.dot(Qc, index.centered32.T, out=G)
         else:
             np.dot(Qc64, index.centered.T, out=G)
-        c, c_abs, up_norms, lo_norms = index.bounds[np.dtype(dtype).name]
+        c, c_abs, up_norms, lo_norms = index.bounds[dtype.__name__]
         kernel = _gemm_select_parallel if parallel else _gemm_select
         n_exact = kernel(G, start, self.Q, self.exclude_self, self.Y, up_norms, lo_norms,
                          np.ascontiguousarray(q_norms), c, c_abs, K, self.out_dist,
@@ -1086,16 +1099,23 @@ def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self
     k_out = K - 1 if exclude_self else K
     out_dist = np.empty((m, k_out), dtype=np.float64)
     out_ind = np.empty((m, k_out), dtype=np.int64)
-    if (metric != EUCLIDEAN or index is None
-            or not (Q is Y or (_gemm_safe(Q, n_features) and _gemm_safe(
-                (Q - index.mean) * index.scale, n_features)))):
+    Q_scaled, q_max_abs = None, 0.0
+    gemm = metric == EUCLIDEAN and index is not None
+    if gemm and Q is not Y:
+        gemm = _gemm_safe(Q, n_features)
+        if gemm:
+            Q_scaled = (Q - index.mean) * index.scale
+            q_max_abs = _max_abs(Q_scaled)
+            gemm = _gemm_safe_max(q_max_abs, n_features)
+    if not gemm:
         kernels = _BRUTE_KERNELS[metric]
         kernel = kernels.parallel if n_threads > 1 else kernels.serial
         kernel(Q, bool(exclude_self), Y, float(p), _weights(w, n_features), K,
                out_dist, out_ind)
         return out_dist, out_ind
 
-    search = _GemmSearch(Y, Q, K, index, bool(exclude_self), out_dist, out_ind)
+    search = _GemmSearch(Y, Q, K, index, bool(exclude_self), out_dist, out_ind,
+                         Q_scaled, q_max_abs)
     starts = search.starts()
     limits = _threadpool_limits() if n_threads > 1 and len(starts) > 1 else None
     if limits is None:
@@ -1163,8 +1183,7 @@ def _row_mean(buf, k):
     return (0.0 + pairwise_sum(buf, 0, k)) / k
 
 
-@jit_parallel
-def local_reachability_density(distances, indices, fit_distances, out):
+def _local_reachability_density(distances, indices, fit_distances, out):
     """``out[i] = 1 / (mean_j max(distances[i, j], k_distance(indices[i, j])) + 1e-10)``
     with ``k_distance(o) = fit_distances[o, k - 1]``: scikit-learn's
     ``_local_reachability_density``, bit for bit (float64)."""
@@ -1178,8 +1197,7 @@ def local_reachability_density(distances, indices, fit_distances, out):
             out[i] = 1.0 / (_row_mean(buf, k) + 1e-10)
 
 
-@jit_parallel
-def negative_outlier_factor(fit_lrd, indices, lrd, out):
+def _negative_outlier_factor(fit_lrd, indices, lrd, out):
     """``out[i] = -mean_j (fit_lrd[indices[i, j]] / lrd[i])``: scikit-learn's
     ``-np.mean(lrd_ratios_array, axis=1)``, bit for bit (float64)."""
     n, k = indices.shape
@@ -1190,3 +1208,10 @@ def negative_outlier_factor(fit_lrd, indices, lrd, out):
             for j in range(k):
                 buf[j] = fit_lrd[indices[i, j]] / lrd[i]
             out[i] = -_row_mean(buf, k)
+
+
+# parallel for many rows; serial for a few (no thread-pool launch: one-row latency)
+local_reachability_density = jit_parallel(_local_reachability_density)
+local_reachability_density_serial = jit(_local_reachability_density)
+negative_outlier_factor = jit_parallel(_negative_outlier_factor)
+negative_outlier_factor_serial = jit(_negative_outlier_factor)

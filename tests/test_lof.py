@@ -262,20 +262,23 @@ def test_score_kernels_are_numpys_arithmetic(k):
     assert_array_equal(got_nof, nof)
 
 
-def test_estimator_scores_many_rows_with_numpys_arithmetic():
-    from isoforest._lof import SCORE_KERNEL_MIN_ROWS
+@pytest.mark.parametrize("parallel", [False, True])
+def test_estimator_scores_with_numpys_arithmetic(parallel):
+    from isoforest._lof import SCORE_PARALLEL_MIN_ROWS
 
-    X = tie_free(31, SCORE_KERNEL_MIN_ROWS + 100, 3)
-    Q = tie_free(32, SCORE_KERNEL_MIN_ROWS + 5, 3)
+    n = SCORE_PARALLEL_MIN_ROWS + 100 if parallel else SCORE_PARALLEL_MIN_ROWS // 2
+    X = tie_free(31, n, 3)
+    Q = tie_free(32, n - 50, 3)
     est = LocalOutlierFactor(n_neighbors=10, novelty=True, n_jobs=2).fit(X)
     dist, ind = est.kneighbors()
     lrd = 1.0 / (np.mean(np.maximum(dist, dist[ind, 9]), axis=1) + 1e-10)
     assert_array_equal(est.negative_outlier_factor_,
                        -np.mean(lrd[ind] / lrd[:, np.newaxis], axis=1))
-    q_dist, q_ind = est.kneighbors(Q)
-    q_lrd = 1.0 / (np.mean(np.maximum(q_dist, dist[q_ind, 9]), axis=1) + 1e-10)
-    assert_array_equal(est.score_samples(Q),
-                       -np.mean(lrd[q_ind] / q_lrd[:, np.newaxis], axis=1))
+    for queries in (Q, Q[:1]):
+        q_dist, q_ind = est.kneighbors(queries)
+        q_lrd = 1.0 / (np.mean(np.maximum(q_dist, dist[q_ind, 9]), axis=1) + 1e-10)
+        assert_array_equal(est.score_samples(queries),
+                           -np.mean(lrd[q_ind] / q_lrd[:, np.newaxis], axis=1))
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
