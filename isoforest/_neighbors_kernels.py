@@ -693,35 +693,42 @@ def _specialize_brute(metric):
 _BRUTE_KERNELS = {m: _specialize_brute(m)
                   for m in (EUCLIDEAN, MANHATTAN, CHEBYSHEV, MINKOWSKI)}
 
-#: Up to this many features the kd-tree kernels are compiled for the exact count:
-#: a row's distance is then unrolled and the loop over a leaf's rows vectorises
-#: (measured 20% faster on 5 features than the loop by feature).
+#: Up to this many features the euclidean and manhattan kd-tree kernels are
+#: compiled for the exact count: a row's distance is then unrolled and the loop over
+#: a leaf's rows vectorises (measured 20% faster on 5 features than the loop by
+#: feature). Each variant costs ~10 s of compilation on first use, so the slower
+#: metrics (a power or a max per feature) keep one kernel for every count.
 _FIXED_FEATURES_MAX = 8
 _TREE_KERNELS = {}
 
 
 def _specialize_tree(metric, n_fixed):
     """kd-tree query kernels for ``metric``, and for exactly ``n_fixed`` features
-    (0: any count, read from the tree), both compile-time constants."""
+    (0: any count, read from the tree), both compile-time constants.
+
+    ``serial`` answers the tasks ``start:stop`` (leaves, or query rows); the
+    parallel kernel calls it per chunk of tasks rather than inlining the walk, so
+    each variant compiles the walk once (a second inlined copy in the parallel
+    kernel doubled the compile time, ~20 s per variant).
+    """
     by_point = n_fixed > 0
+
+    @jit
+    def serial(Q, query_is_train, start, stop, data_T, idx, node_start, node_end,
+               bound_lo, bound_hi, p, w, K, out_dist, out_ind):
+        n_features = n_fixed if by_point else data_T.shape[0]
+        _kdtree_rows(Q, query_is_train, start, stop, data_T, idx, node_start, node_end,
+                     bound_lo, bound_hi, n_features, by_point, metric, p, w, K,
+                     out_dist, out_ind)
 
     @jit_parallel
     def parallel(Q, query_is_train, n, data_T, idx, node_start, node_end, bound_lo,
                  bound_hi, p, w, K, out_dist, out_ind):
-        n_features = n_fixed if by_point else data_T.shape[0]
         n_tasks = min(n, _MAX_TASKS)
         for c in prange(n_tasks):
-            _kdtree_rows(Q, query_is_train, c * n // n_tasks, (c + 1) * n // n_tasks,
-                         data_T, idx, node_start, node_end, bound_lo, bound_hi,
-                         n_features, by_point, metric, p, w, K, out_dist, out_ind)
-
-    @jit
-    def serial(Q, query_is_train, n, data_T, idx, node_start, node_end, bound_lo,
-               bound_hi, p, w, K, out_dist, out_ind):
-        n_features = n_fixed if by_point else data_T.shape[0]
-        _kdtree_rows(Q, query_is_train, 0, n, data_T, idx, node_start, node_end,
-                     bound_lo, bound_hi, n_features, by_point, metric, p, w, K,
-                     out_dist, out_ind)
+            serial(Q, query_is_train, c * n // n_tasks, (c + 1) * n // n_tasks, data_T,
+                   idx, node_start, node_end, bound_lo, bound_hi, p, w, K, out_dist,
+                   out_ind)
 
     return _name_kernels(_MetricKernels(parallel, serial),
                          f"kdtree_metric{metric}_features{n_fixed}")
@@ -729,7 +736,8 @@ def _specialize_tree(metric, n_fixed):
 
 def _tree_kernels(metric, n_features):
     """The kd-tree kernels for ``metric`` and ``n_features``, compiled on first use."""
-    key = (metric, n_features if n_features <= _FIXED_FEATURES_MAX else 0)
+    fixed = n_features <= _FIXED_FEATURES_MAX and metric in (EUCLIDEAN, MANHATTAN)
+    key = (metric, n_features if fixed else 0)
     kernels = _TREE_KERNELS.get(key)
     if kernels is None:
         kernels = _TREE_KERNELS[key] = _specialize_tree(*key)
@@ -772,10 +780,12 @@ def kneighbors_kdtree(tree, Q, K, *, metric, p=2.0, w=None, exclude_self=False,
     out_dist = np.empty((n_queries, k_out), dtype=np.float64)
     out_ind = np.empty((n_queries, k_out), dtype=np.int64)
     kernels = _tree_kernels(metric, n_features)
-    kernel = kernels.parallel if n_threads > 1 else kernels.serial
-    kernel(Q, query_is_train, n_tasks, tree.data_T, tree.idx, tree.node_start,
-           tree.node_end, tree.bound_lo, tree.bound_hi, float(p), w, K, out_dist,
-           out_ind)
+    tree_args = (tree.data_T, tree.idx, tree.node_start, tree.node_end, tree.bound_lo,
+                 tree.bound_hi, float(p), w, K, out_dist, out_ind)
+    if n_threads > 1:
+        kernels.parallel(Q, query_is_train, n_tasks, *tree_args)
+    else:
+        kernels.serial(Q, query_is_train, 0, n_tasks, *tree_args)
     return out_dist, out_ind
 
 
