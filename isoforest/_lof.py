@@ -519,15 +519,9 @@ class LocalOutlierFactor(BaseDetector):
         density finite when a row has more than n_neighbors duplicates.
         """
         if self._use_kernels(distances_X):
-            out = np.empty(distances_X.shape[0])
-            args = (np.ascontiguousarray(distances_X),
-                    np.ascontiguousarray(neighbors_indices), self._distances_fit_X_, out)
-            if out.shape[0] < SCORE_PARALLEL_MIN_ROWS:
-                NK.local_reachability_density_serial(*args)
-            else:
-                with num_threads(self.n_jobs):
-                    NK.local_reachability_density(*args)
-            return out
+            return self._run_score_kernel(
+                NK.LOCAL_REACHABILITY_DENSITY, np.ascontiguousarray(distances_X),
+                np.ascontiguousarray(neighbors_indices), self._distances_fit_X_)
         # The same NumPy operations as scikit-learn, in the same order (the kernels
         # reproduce them): the scores are then its scores to the last bit whenever
         # the neighbours agree.
@@ -538,16 +532,21 @@ class LocalOutlierFactor(BaseDetector):
     def _negative_outlier_factor(self, X_lrd, neighbors_indices_X):
         """Minus the mean ratio of the neighbours' densities to the query's."""
         if self._use_kernels(X_lrd):
-            out = np.empty(X_lrd.shape[0])
-            args = (self._lrd, np.ascontiguousarray(neighbors_indices_X), X_lrd, out)
-            if out.shape[0] < SCORE_PARALLEL_MIN_ROWS:
-                NK.negative_outlier_factor_serial(*args)
-            else:
-                with num_threads(self.n_jobs):
-                    NK.negative_outlier_factor(*args)
-            return out
+            return self._run_score_kernel(NK.NEGATIVE_OUTLIER_FACTOR, self._lrd,
+                                          np.ascontiguousarray(neighbors_indices_X), X_lrd)
         lrd_ratios_array = self._lrd[neighbors_indices_X] / X_lrd[:, np.newaxis]
         return -np.mean(lrd_ratios_array, axis=1)
+
+    def _run_score_kernel(self, kernels, *args):
+        """One value per query row (``args[1]`` holds the neighbour indices), on
+        Numba's threads for many rows, on the calling thread for a few."""
+        out = np.empty(args[1].shape[0])
+        if out.shape[0] < SCORE_PARALLEL_MIN_ROWS:
+            kernels.serial(*args, out)
+        else:
+            with num_threads(self.n_jobs):
+                kernels.parallel(*args, out)
+        return out
 
     def _use_kernels(self, values):
         """Whether the kernels (bit for bit NumPy's arithmetic, without its

@@ -650,7 +650,9 @@ def _brute_rows(Q, exclude_self, start, stop, Y, metric, p, w, K, out_dist, out_
 # the query kernels, one set per metric
 
 
-class _MetricKernels(NamedTuple):
+class _KernelPair(NamedTuple):
+    """A kernel compiled twice: on Numba's threads, and on the calling thread."""
+
     parallel: object
     serial: object
 
@@ -686,7 +688,7 @@ def _specialize_brute(metric):
         _brute_rows(Q, exclude_self, 0, Q.shape[0], Y, metric, p, w, K, out_dist,
                     out_ind)
 
-    return _name_kernels(_MetricKernels(parallel, serial), f"brute_metric{metric}")
+    return _name_kernels(_KernelPair(parallel, serial), f"brute_metric{metric}")
 
 
 #: Direct brute-force kernels by metric code (PRECOMPUTED has its own).
@@ -730,7 +732,7 @@ def _specialize_tree(metric, n_fixed):
                    idx, node_start, node_end, bound_lo, bound_hi, p, w, K, out_dist,
                    out_ind)
 
-    return _name_kernels(_MetricKernels(parallel, serial),
+    return _name_kernels(_KernelPair(parallel, serial),
                          f"kdtree_metric{metric}_features{n_fixed}")
 
 
@@ -1221,7 +1223,9 @@ def _negative_outlier_factor(fit_lrd, indices, lrd, out):
 
 
 # parallel for many rows; serial for a few (no thread-pool launch: one-row latency)
-local_reachability_density = jit_parallel(_local_reachability_density)
-local_reachability_density_serial = jit(_local_reachability_density)
-negative_outlier_factor = jit_parallel(_negative_outlier_factor)
-negative_outlier_factor_serial = jit(_negative_outlier_factor)
+LOCAL_REACHABILITY_DENSITY = _KernelPair(jit_parallel(_local_reachability_density),
+                                            jit(_local_reachability_density))
+NEGATIVE_OUTLIER_FACTOR = _KernelPair(jit_parallel(_negative_outlier_factor),
+                                         jit(_negative_outlier_factor))
+local_reachability_density = LOCAL_REACHABILITY_DENSITY.parallel
+negative_outlier_factor = NEGATIVE_OUTLIER_FACTOR.parallel
