@@ -1201,9 +1201,11 @@ def _row_mean(buf, k):
     return (0.0 + pairwise_sum(buf, 0, k)) / k
 
 
-def _local_reachability_density(distances, indices, fit_distances, out):
-    """``out[i] = 1 / (mean_j max(distances[i, j], k_distance(indices[i, j])) + 1e-10)``
-    with ``k_distance(o) = fit_distances[o, k - 1]``: scikit-learn's
+def _local_reachability_density(distances, indices, k_distance, out):
+    """``out[i] = 1 / (mean_j max(distances[i, j], k_distance[indices[i, j]]) + 1e-10)``
+    with ``k_distance`` the training rows' distances to their k-th neighbour (the
+    last column of their ``distances``, contiguous: a gather from the whole matrix
+    touches a cache line per neighbour): scikit-learn's
     ``_local_reachability_density``, bit for bit (float64)."""
     n, k = indices.shape
     n_tasks = min(n, _MAX_TASKS)
@@ -1211,7 +1213,7 @@ def _local_reachability_density(distances, indices, fit_distances, out):
         buf = np.empty(k, dtype=np.float64)
         for i in range(c * n // n_tasks, (c + 1) * n // n_tasks):
             for j in range(k):
-                buf[j] = max(distances[i, j], fit_distances[indices[i, j], k - 1])
+                buf[j] = max(distances[i, j], k_distance[indices[i, j]])
             out[i] = 1.0 / (_row_mean(buf, k) + 1e-10)
 
 

@@ -256,7 +256,7 @@ def test_score_kernels_are_numpys_arithmetic(k):
     lrd = 1.0 / (np.mean(np.maximum(dist, dist[ind, k - 1]), axis=1) + 1e-10)
     nof = -np.mean(lrd[ind] / lrd[:, np.newaxis], axis=1)
     got_lrd, got_nof = np.empty(n), np.empty(n)
-    NK.local_reachability_density(dist, ind, dist, got_lrd)
+    NK.local_reachability_density(dist, ind, np.ascontiguousarray(dist[:, k - 1]), got_lrd)
     NK.negative_outlier_factor(got_lrd, ind, got_lrd, got_nof)
     assert_array_equal(got_lrd, lrd)
     assert_array_equal(got_nof, nof)
