@@ -452,7 +452,9 @@ def _rank_own_leaf(QT, G, data_T, idx, start, n_features, by_point, metric, p, w
     group's own rows (tree rows ``start:start + G``): the rank of each pair is the
     number of smaller (rdist, index) pairs, and the pair lands at that position (or
     in the spare column ``K``). Branch-free, where inserting one by one mispredicts
-    on almost every row of the first leaf."""
+    on almost every row of the first leaf. The counts compare rdists only (two
+    counts, < and <=, show whether the row ties another); a tie, rare, recounts
+    with the indices."""
     s0 = np.uint64(start)
     m = np.uint64(G)
     for g in range(G):
@@ -461,11 +463,18 @@ def _rank_own_leaf(QT, G, data_T, idx, start, n_features, by_point, metric, p, w
         for t in range(m):
             r = buf[t]
             j = idx[s0 + t]
-            rank = 0
+            below = 0
+            at_most = 0
             for s in range(m):
                 rs = buf[s]
-                rank += (rs < r) | ((rs == r) & (idx[s0 + s] < j))
-            rank = min(rank, K)
+                below += rs < r
+                at_most += rs <= r
+            if at_most != below + 1:  # tied with another row: ties go by index
+                below = 0
+                for s in range(m):
+                    rs = buf[s]
+                    below += (rs < r) | ((rs == r) & (idx[s0 + s] < j))
+            rank = min(below, K)
             A[g, rank] = r
             AI[g, rank] = j
         A[g, K] = np.inf
