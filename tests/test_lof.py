@@ -220,10 +220,12 @@ def test_kernels_serial_and_parallel_agree():
 @pytest.mark.parametrize("metric", [NK.EUCLIDEAN, NK.MANHATTAN, NK.CHEBYSHEV,
                                     NK.MINKOWSKI])
 def test_kdtree_groups_and_single_queries_equal_brute_force(n_features, metric):
-    """The kd-tree answers the training rows a leaf at a time (one walk per group)
-    and other queries one at a time, with kernels compiled for the exact feature
-    count up to 8 and for any count above: every way gives the direct brute
-    force's neighbours, ties (duplicate rows) included."""
+    """The kd-tree answers the training rows a group at a time (one walk per group:
+    a leaf, or a subtree of up to ``group_max`` rows, ranked first when at most 64
+    rows, walked like the others above) and other queries one at a time, with
+    kernels compiled for the exact feature count up to 8 and for any count above:
+    every way gives the direct brute force's neighbours, ties (duplicate rows)
+    included."""
     rng = np.random.RandomState(n_features)
     X = rng.randn(400, n_features)
     X[::9] = X[3::9][:len(X[::9])]  # duplicates: exact ties, broken by index
@@ -234,10 +236,10 @@ def test_kdtree_groups_and_single_queries_equal_brute_force(n_features, metric):
     expected_query = NK.kneighbors_brute(X, Q, 12, metric=metric, p=1.5, w=w)
     for leaf_size in (1, 6, 40, 400):
         tree = NK.build_kdtree(X, leaf_size)
-        for n_threads in (1, 2):
+        for n_threads, group_max in ((1, 0), (2, 0), (1, 32), (2, 64), (1, 1000)):
             options = dict(metric=metric, p=1.5, w=w, n_threads=n_threads)
             got_train = NK.kneighbors_kdtree(tree, None, 12, exclude_self=True,
-                                             **options)
+                                             group_max=group_max, **options)
             got_query = NK.kneighbors_kdtree(tree, Q, 12, **options)
             for got, expected in ((got_train, expected_train),
                                   (got_query, expected_query)):
