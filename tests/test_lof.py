@@ -763,3 +763,73 @@ def test_sklearn_estimator_checks(estimator, check):
         # the checks fit on tiny data: n_neighbors=20 is clipped, with its warning
         warnings.filterwarnings("ignore", message="n_neighbors .* is greater than")
         check(estimator)
+
+
+# ------------------------------------------------------- pure-Python kernel path
+_SUBPROCESS_LOF = """
+import json
+import sys
+
+import numba
+import numpy as np
+
+from isoforest._lof import LocalOutlierFactor
+
+data = np.load(sys.argv[1])
+out = {"jit_disabled": np.array(bool(numba.config.DISABLE_JIT))}
+for c, params in enumerate(json.loads(sys.argv[3])):
+    X = data[f"X{c}"]
+    est = LocalOutlierFactor(**params).fit(X)
+    dist, ind = est.kneighbors()
+    novelty = LocalOutlierFactor(novelty=True, **params).fit(X)
+    out[f"{c}/dist"], out[f"{c}/ind"] = dist, ind
+    out[f"{c}/nof"] = est.negative_outlier_factor_
+    out[f"{c}/score"] = novelty.score_samples(X[:7] + 0.25)
+np.savez(sys.argv[2], **out)
+"""
+
+#: kd-tree with a fixed feature count (euclidean, manhattan) and any count
+#: (chebyshev), small leaves grouped; the GEMM brute force (20 features).
+JIT_DISABLED_LOF = [
+    ({"n_neighbors": 5, "algorithm": "kd_tree", "leaf_size": 4}, 3),
+    ({"n_neighbors": 5, "algorithm": "kd_tree", "metric": "manhattan"}, 3),
+    ({"n_neighbors": 4, "algorithm": "kd_tree", "metric": "chebyshev"}, 10),
+    ({"n_neighbors": 6, "algorithm": "brute"}, 20),
+]
+
+
+def test_pure_python_kernels_equal_compiled(tmp_path):
+    """With NUMBA_DISABLE_JIT=1 the neighbour and score kernels run as plain Python
+    (``_trailing_zeros`` included): the same neighbours and scores, bit for bit."""
+    import os
+    import subprocess
+
+    rng = np.random.RandomState(21)
+    arrays = {}
+    for c, (_, d) in enumerate(JIT_DISABLED_LOF):
+        X = rng.randn(90, d)
+        X[10:12] = X[20]  # duplicates: ties broken by index
+        arrays[f"X{c}"] = X
+    np.savez(tmp_path / "data.npz", **arrays)
+    script = tmp_path / "lof.py"
+    script.write_text(_SUBPROCESS_LOF)
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    params = [p for p, _ in JIT_DISABLED_LOF]
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "data.npz"),
+         str(tmp_path / "out.npz"), json.dumps(params)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    got = np.load(tmp_path / "out.npz")
+    assert got["jit_disabled"]
+    for c, p in enumerate(params):
+        X = arrays[f"X{c}"]
+        est = LocalOutlierFactor(**p).fit(X)
+        dist, ind = est.kneighbors()
+        score = LocalOutlierFactor(novelty=True, **p).fit(X).score_samples(X[:7] + 0.25)
+        assert_array_equal(got[f"{c}/dist"], dist)
+        assert_array_equal(got[f"{c}/ind"], ind)
+        assert_array_equal(got[f"{c}/nof"], est.negative_outlier_factor_)
+        assert_array_equal(got[f"{c}/score"], score)
