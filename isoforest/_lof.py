@@ -492,7 +492,8 @@ class LocalOutlierFactor(BaseDetector):
         if was_float32:
             distances = distances.astype(np.float32)
         self._distances_fit_X_ = distances
-        self._fit_k_distance = None
+        # the k-distances, contiguous: the density kernel gathers them by neighbour
+        self._fit_k_distance = np.ascontiguousarray(distances[:, -1])
         self._lrd = self._local_reachability_density(distances, indices)
 
         self.negative_outlier_factor_ = self._negative_outlier_factor(self._lrd, indices)
@@ -522,23 +523,13 @@ class LocalOutlierFactor(BaseDetector):
         if self._use_kernels(distances_X):
             return self._run_score_kernel(
                 NK.LOCAL_REACHABILITY_DENSITY, np.ascontiguousarray(distances_X),
-                np.ascontiguousarray(neighbors_indices), self._k_distance())
+                np.ascontiguousarray(neighbors_indices), self._fit_k_distance)
         # The same NumPy operations as scikit-learn, in the same order (the kernels
         # reproduce them): the scores are then its scores to the last bit whenever
         # the neighbours agree.
         dist_k = self._distances_fit_X_[neighbors_indices, self.n_neighbors_ - 1]
         reach_dist_array = np.maximum(distances_X, dist_k)
         return 1.0 / (np.mean(reach_dist_array, axis=1) + 1e-10)
-
-    def _k_distance(self):
-        """The training rows' distances to their k-th neighbour, contiguous (kept
-        once made: one-row scoring must not copy a column per call)."""
-        k_distance = self.__dict__.get("_fit_k_distance")
-        if k_distance is None or k_distance.shape[0] != self._distances_fit_X_.shape[0]:
-            k_distance = np.ascontiguousarray(
-                self._distances_fit_X_[:, self.n_neighbors_ - 1])
-            self._fit_k_distance = k_distance
-        return k_distance
 
     def _negative_outlier_factor(self, X_lrd, neighbors_indices_X):
         """Minus the mean ratio of the neighbours' densities to the query's."""

@@ -727,10 +727,9 @@ def _specialize_tree(metric, n_fixed):
     (0: any count, read from the tree), both compile-time constants.
 
     ``serial`` answers the tasks ``start:stop`` (groups of training rows, or query
-    rows); the
-    parallel kernel calls it per chunk of tasks rather than inlining the walk, so
-    each variant compiles the walk once (a second inlined copy in the parallel
-    kernel doubled the compile time, ~20 s per variant).
+    rows); the parallel kernel calls it per chunk of tasks rather than inlining the
+    walk, so each variant compiles the walk once (a second inlined copy in the
+    parallel kernel doubled the compile time, ~20 s per variant).
     """
     by_point = n_fixed > 0
 
