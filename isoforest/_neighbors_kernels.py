@@ -30,9 +30,10 @@ Splits are at the median of the widest feature.
 
 Querying the training rows (``fit``), a leaf's rows (or a small subtree's, when the
 leaves are small: ``_GROUP_ROWS_MAX``) form a group that walks the tree once
-(``_kdtree_group``); other queries walk it one by one. Either way each query
-prunes with its own K-th pair, so the results do not depend on the grouping, the
-leaf size or the thread count.
+(``_kdtree_group``); other queries walk it one by one, or, from
+``_GROUP_QUERIES_MIN`` rows, as the groups of a kd-tree built over them. Either way
+each query prunes with its own K-th pair, so the results do not depend on the
+grouping, the leaf size or the thread count.
 """
 
 import threading
@@ -589,19 +590,21 @@ def _kdtree_group(QT, G, glo, ghi, own_leaf, data_T, idx, node_start, node_end,
 
 
 @jit_inline
-def _kdtree_rows(Q, group_first, start, stop, data_T, idx, node_start, node_end,
-                 bound_lo, bound_hi, n_features, by_point, metric, p, w, K, out_dist,
-                 out_ind):
-    """With ``group_first >= 0``, the training rows of the group nodes
-    ``group_first + start:stop`` (each row answering to ``out[idx[t]]`` without
-    itself); otherwise the rows ``start:stop`` of ``Q``, one at a time (answers in
-    the same rows of ``out``)."""
+def _kdtree_rows(Q, group_first, own, start, stop, src_T, src_idx, src_start, src_end,
+                 src_lo, src_hi, data_T, idx, node_start, node_end, bound_lo, bound_hi,
+                 n_features, by_point, metric, p, w, K, out_dist, out_ind):
+    """With ``group_first >= 0``, the rows of the group nodes
+    ``group_first + start:stop`` of a source tree (``src_*``, as ``KDTree``) as
+    groups, each row answering to ``out[src_idx[t]]``: the training tree itself with
+    ``own`` (each row without itself, the group's own node ranked first), or a tree
+    over the queries. Otherwise the rows ``start:stop`` of ``Q``, one at a time
+    (answers in the same rows of ``out``)."""
     n_nodes = node_start.shape[0]
-    query_is_train = group_first >= 0
+    grouped = group_first >= 0
     group = 1
-    if query_is_train:
+    if grouped:
         for node in range(group_first + start, group_first + stop):
-            group = max(group, node_end[node] - node_start[node])
+            group = max(group, src_end[node] - src_start[node])
     depth = 2
     n = n_nodes
     while n > 0:
@@ -619,15 +622,17 @@ def _kdtree_rows(Q, group_first, start, stop, data_T, idx, node_start, node_end,
     buf = np.empty(max(group, 64), dtype=np.float64)
     for t in range(start, stop):
         own_leaf = -1
-        if query_is_train:
-            own_leaf = node = group_first + t
-            first = node_start[node]
-            G = node_end[node] - first
+        if grouped:
+            node = group_first + t
+            if own:
+                own_leaf = node
+            first = src_start[node]
+            G = src_end[node] - first
             for f in range(n_features):
-                glo[f] = bound_lo[node, f]
-                ghi[f] = bound_hi[node, f]
+                glo[f] = src_lo[node, f]
+                ghi[f] = src_hi[node, f]
                 for g in range(G):
-                    QT[f, g] = data_T[f, first + g]
+                    QT[f, g] = src_T[f, first + g]
         else:
             G = 1
             for f in range(n_features):
@@ -638,9 +643,10 @@ def _kdtree_rows(Q, group_first, start, stop, data_T, idx, node_start, node_end,
                       node_start, node_end, bound_lo, bound_hi, n_features, by_point,
                       metric, p, w, K, A, AI, thr, bd, act, stack, buf)
         for g in range(G):
-            if query_is_train:
-                row = idx[first + g]
-                _write_row(A, AI, g, K, row, out_dist, out_ind, row, metric, p)
+            if grouped:
+                row = src_idx[first + g]
+                _write_row(A, AI, g, K, row if own else -1, out_dist, out_ind, row,
+                           metric, p)
             else:
                 _write_row(A, AI, g, K, -1, out_dist, out_ind, t, metric, p)
 
@@ -673,6 +679,15 @@ class _KernelPair(NamedTuple):
 
     parallel: object
     serial: object
+
+
+class _TreeKernels(NamedTuple):
+    """The kd-tree query kernels of one (metric, feature count): ``_KernelPair``'s
+    two, and ``rows`` for the rows of a few queries on the calling thread."""
+
+    parallel: object
+    serial: object
+    rows: object
 
 
 def _name_kernels(kernels, suffix):
@@ -734,23 +749,37 @@ def _specialize_tree(metric, n_fixed):
     by_point = n_fixed > 0
 
     @jit
-    def serial(Q, group_first, start, stop, data_T, idx, node_start, node_end,
-               bound_lo, bound_hi, p, w, K, out_dist, out_ind):
+    def serial(Q, group_first, own, start, stop, src_T, src_idx, src_start, src_end,
+               src_lo, src_hi, data_T, idx, node_start, node_end, bound_lo, bound_hi, p,
+               w, K, out_dist, out_ind):
         n_features = n_fixed if by_point else data_T.shape[0]
-        _kdtree_rows(Q, group_first, start, stop, data_T, idx, node_start, node_end,
+        _kdtree_rows(Q, group_first, own, start, stop, src_T, src_idx, src_start,
+                     src_end, src_lo, src_hi, data_T, idx, node_start, node_end,
                      bound_lo, bound_hi, n_features, by_point, metric, p, w, K,
                      out_dist, out_ind)
 
     @jit_parallel
-    def parallel(Q, group_first, n, data_T, idx, node_start, node_end, bound_lo,
-                 bound_hi, p, w, K, out_dist, out_ind):
+    def parallel(Q, group_first, own, n, src_T, src_idx, src_start, src_end, src_lo,
+                 src_hi, data_T, idx, node_start, node_end, bound_lo, bound_hi, p, w, K,
+                 out_dist, out_ind):
         n_tasks = min(n, _MAX_TASKS)
         for c in prange(n_tasks):
-            serial(Q, group_first, c * n // n_tasks, (c + 1) * n // n_tasks, data_T,
-                   idx, node_start, node_end, bound_lo, bound_hi, p, w, K, out_dist,
-                   out_ind)
+            serial(Q, group_first, own, c * n // n_tasks, (c + 1) * n // n_tasks, src_T,
+                   src_idx, src_start, src_end, src_lo, src_hi, data_T, idx, node_start,
+                   node_end, bound_lo, bound_hi, p, w, K, out_dist, out_ind)
 
-    return _name_kernels(_KernelPair(parallel, serial),
+    # One-row queries: six arrays fewer to unbox per call (a few microseconds). The
+    # scalars passed on are runtime values: literals would compile the walk again.
+    @jit
+    def rows(Q, data_T, idx, node_start, node_end, bound_lo, bound_hi, p, w, K,
+             out_dist, out_ind):
+        n = Q.shape[0]
+        zero = n - n
+        serial(Q, zero - 1, zero != 0, zero, n, data_T, idx, node_start, node_end,
+               bound_lo, bound_hi, data_T, idx, node_start, node_end, bound_lo,
+               bound_hi, p, w, K, out_dist, out_ind)
+
+    return _name_kernels(_TreeKernels(parallel, serial, rows),
                          f"kdtree_metric{metric}_features{n_fixed}")
 
 
@@ -784,10 +813,15 @@ def _group_level(tree, group_max):
 #: leaf_size 4 took 534 ms in groups of up to 32 rows and 709 ms leaf by leaf;
 #: leaf_size 8 the same either way, 447 ms with groups of up to 64.
 _GROUP_ROWS_MAX = 32
+#: From this many rows, queries that are not training rows are grouped too: a
+#: kd-tree is built over them (leaf size ``_QUERY_LEAF_SIZE``, like the training
+#: tree's default) and its leaves walk the training tree as groups.
+_GROUP_QUERIES_MIN = 256
+_QUERY_LEAF_SIZE = 30
 
 
 def kneighbors_kdtree(tree, Q, K, *, metric, p=2.0, w=None, exclude_self=False,
-                      n_threads=1, group_max=_GROUP_ROWS_MAX):
+                      n_threads=1, group_max=_GROUP_ROWS_MAX, group_queries=None):
     """Exact K nearest training rows of each row of ``Q`` with a ``KDTree``.
 
     Parameters
@@ -804,9 +838,13 @@ def kneighbors_kdtree(tree, Q, K, *, metric, p=2.0, w=None, exclude_self=False,
     n_threads : int
         Above 1, run in parallel on Numba's threads (the caller sets their number).
     group_max : int
-        With ``Q=None``, the groups are the nodes of the shallowest tree level
-        whose nodes hold at most this many rows (the leaves if none does). Any
-        grouping gives the same answers.
+        The groups are the nodes of the shallowest tree level whose nodes hold at
+        most this many rows (the leaves if none does): of the training tree with
+        ``Q=None``, of a tree built over ``Q`` when its rows are grouped.
+    group_queries : bool or None
+        Whether the rows of ``Q`` walk the tree in groups (the leaves of a kd-tree
+        over them) rather than one by one; None: from ``_GROUP_QUERIES_MIN`` rows.
+        Any grouping gives the same answers.
 
     Returns
     -------
@@ -815,25 +853,36 @@ def kneighbors_kdtree(tree, Q, K, *, metric, p=2.0, w=None, exclude_self=False,
     n_features, n_train = tree.data_T.shape
     w = _weights(w, n_features)
     query_is_train = Q is None
+    source, own = tree, query_is_train
     if query_is_train:
         if not exclude_self:
             raise ValueError("training rows are queried without themselves")
         n_queries = n_train
-        group_first, n_tasks = _group_level(tree, group_max)
         Q = np.empty((0, n_features), dtype=np.float64)
     else:
-        group_first = -1  # Q's rows, one by one
-        n_queries = n_tasks = Q.shape[0]
+        n_queries = Q.shape[0]
+        if group_queries is None:
+            group_queries = n_queries >= _GROUP_QUERIES_MIN
+        if group_queries and n_queries > 0:
+            source = build_kdtree(Q, _QUERY_LEAF_SIZE)
+    if source is tree and not query_is_train:
+        group_first, n_tasks = -1, n_queries  # Q's rows, one by one
+    else:
+        group_first, n_tasks = _group_level(source, group_max)
     k_out = K - 1 if query_is_train else K
     out_dist = np.empty((n_queries, k_out), dtype=np.float64)
     out_ind = np.empty((n_queries, k_out), dtype=np.int64)
     kernels = _tree_kernels(metric, n_features)
-    tree_args = (tree.data_T, tree.idx, tree.node_start, tree.node_end, tree.bound_lo,
-                 tree.bound_hi, float(p), w, K, out_dist, out_ind)
+    args = (source.data_T, source.idx, source.node_start, source.node_end,
+            source.bound_lo, source.bound_hi, tree.data_T, tree.idx, tree.node_start,
+            tree.node_end, tree.bound_lo, tree.bound_hi, float(p), w, K, out_dist,
+            out_ind)
     if n_threads > 1:
-        kernels.parallel(Q, group_first, n_tasks, *tree_args)
+        kernels.parallel(Q, group_first, own, n_tasks, *args)
+    elif group_first < 0:
+        kernels.rows(Q, *args[6:])
     else:
-        kernels.serial(Q, group_first, 0, n_tasks, *tree_args)
+        kernels.serial(Q, group_first, own, 0, n_tasks, *args)
     return out_dist, out_ind
 
 

@@ -222,14 +222,14 @@ def test_kernels_serial_and_parallel_agree():
 def test_kdtree_groups_and_single_queries_equal_brute_force(n_features, metric):
     """The kd-tree answers the training rows a group at a time (one walk per group:
     a leaf, or a subtree of up to ``group_max`` rows, ranked first when at most 64
-    rows, walked like the others above) and other queries one at a time, with
-    kernels compiled for the exact feature count up to 8 and for any count above:
-    every way gives the direct brute force's neighbours, ties (duplicate rows)
-    included."""
+    rows, walked like the others above) and other queries one at a time or grouped
+    by a tree over them, with kernels compiled for the exact feature count up to 8
+    and for any count above: every way gives the direct brute force's neighbours,
+    ties (duplicate rows) included."""
     rng = np.random.RandomState(n_features)
     X = rng.randn(400, n_features)
     X[::9] = X[3::9][:len(X[::9])]  # duplicates: exact ties, broken by index
-    Q = np.r_[rng.randn(30, n_features) * 2, X[:5]]
+    Q = np.r_[rng.randn(200, n_features) * 2, X[:5]]
     w = rng.uniform(0.5, 2.0, n_features)
     expected_train = NK.kneighbors_brute(X, None, 12, metric=metric, p=1.5, w=w,
                                          exclude_self=True)
@@ -241,8 +241,11 @@ def test_kdtree_groups_and_single_queries_equal_brute_force(n_features, metric):
             got_train = NK.kneighbors_kdtree(tree, None, 12, exclude_self=True,
                                              group_max=group_max, **options)
             got_query = NK.kneighbors_kdtree(tree, Q, 12, **options)
+            got_grouped = NK.kneighbors_kdtree(tree, Q, 12, group_queries=True,
+                                               group_max=group_max, **options)
             for got, expected in ((got_train, expected_train),
-                                  (got_query, expected_query)):
+                                  (got_query, expected_query),
+                                  (got_grouped, expected_query)):
                 assert_array_equal(got[1], expected[1])
                 assert_array_equal(got[0], expected[0])
 
