@@ -853,36 +853,38 @@ def kneighbors_kdtree(tree, Q, K, *, metric, p=2.0, w=None, exclude_self=False,
     n_features, n_train = tree.data_T.shape
     w = _weights(w, n_features)
     query_is_train = Q is None
-    source, own = tree, query_is_train
+    source = tree  # where the groups' rows come from
     if query_is_train:
         if not exclude_self:
             raise ValueError("training rows are queried without themselves")
         n_queries = n_train
         Q = np.empty((0, n_features), dtype=np.float64)
+        group_first, n_tasks = _group_level(tree, group_max)
     else:
         n_queries = Q.shape[0]
         if group_queries is None:
             group_queries = n_queries >= _GROUP_QUERIES_MIN
         if group_queries and n_queries > 0:
             source = build_kdtree(Q, _QUERY_LEAF_SIZE)
-    if source is tree and not query_is_train:
-        group_first, n_tasks = -1, n_queries  # Q's rows, one by one
-    else:
-        group_first, n_tasks = _group_level(source, group_max)
+            group_first, n_tasks = _group_level(source, group_max)
+        else:
+            group_first, n_tasks = -1, n_queries  # Q's rows, one by one
     k_out = K - 1 if query_is_train else K
     out_dist = np.empty((n_queries, k_out), dtype=np.float64)
     out_ind = np.empty((n_queries, k_out), dtype=np.int64)
     kernels = _tree_kernels(metric, n_features)
-    args = (source.data_T, source.idx, source.node_start, source.node_end,
-            source.bound_lo, source.bound_hi, tree.data_T, tree.idx, tree.node_start,
-            tree.node_end, tree.bound_lo, tree.bound_hi, float(p), w, K, out_dist,
-            out_ind)
+    tree_args = (tree.data_T, tree.idx, tree.node_start, tree.node_end, tree.bound_lo,
+                 tree.bound_hi, float(p), w, K, out_dist, out_ind)
+    source_args = (source.data_T, source.idx, source.node_start, source.node_end,
+                   source.bound_lo, source.bound_hi)
     if n_threads > 1:
-        kernels.parallel(Q, group_first, own, n_tasks, *args)
+        kernels.parallel(Q, group_first, query_is_train, n_tasks, *source_args,
+                         *tree_args)
     elif group_first < 0:
-        kernels.rows(Q, *args[6:])
+        kernels.rows(Q, *tree_args)
     else:
-        kernels.serial(Q, group_first, own, 0, n_tasks, *args)
+        kernels.serial(Q, group_first, query_is_train, 0, n_tasks, *source_args,
+                       *tree_args)
     return out_dist, out_ind
 
 
