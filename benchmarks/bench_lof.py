@@ -32,7 +32,7 @@ ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, ROOT)
 
-from isoforest._lof import LocalOutlierFactor  # noqa: E402
+from isoforest.neighbors._lof import LocalOutlierFactor  # noqa: E402
 from run import interleaved  # noqa: E402
 
 N_NEIGHBORS = 20

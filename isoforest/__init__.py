@@ -1,12 +1,16 @@
 """isoforest: classic anomaly detection on a Numba core, with scikit-learn's answers.
 
 >>> from isoforest import IsolationForest
+
+The package is laid out by family: ``isoforest.forest`` (isolation forests),
+``isoforest.neighbors`` (LOF), ``isoforest.stats`` (z-scores), ``isoforest.io`` (model
+files and tabular data), with ``cli`` and ``stream`` as the command-line front ends.
 """
 
-from ._iforest import IsolationForest
-from ._lof import LocalOutlierFactor
-from ._io import ModelFileError, load_model, save_model
-from ._zscore import ZScoreDetector, zscore
+from .forest import IsolationForest
+from .io import ModelFileError, load_model, save_model
+from .neighbors import LocalOutlierFactor
+from .stats import ZScoreDetector, zscore
 from ._validation import InvalidParameterError, NotFittedError
 
 __version__ = "0.1.0"

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from ._io import ModelFileError, load_model, save_model
+from .io._model_files import ModelFileError, load_model, save_model
 
 __all__ = ["main"]
 

@@ -1,7 +1,7 @@
 """z-scores the slow way: plain-Python twins of isoforest's z-score kernels.
 
 Written from the definitions, one small function per idea, so that the tests can
-compare ``isoforest/_zscore_kernels.py`` (and ``isoforest.zscore``,
+compare ``isoforest/stats/_kernels.py`` (and ``isoforest.zscore``,
 ``isoforest.ZScoreDetector``) against something readable:
 
 * the mean ``sum(x) / n`` and the variance ``sum((x - mean)**2) / n * n / (n - ddof)``,

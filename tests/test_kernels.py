@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from isoforest import _iforest_kernels as K
-from isoforest._forest import average_path_length
-from isoforest._sampling import MAX_INT, draw_tree, sample_without_replacement
+from isoforest.forest import _kernels as K
+from isoforest.forest._arrays import average_path_length
+from isoforest.forest._sampling import MAX_INT, draw_tree, sample_without_replacement
 
 
 def xorshift_reference(state, n):
@@ -138,7 +138,7 @@ def test_float64_compared_after_float32_rounding():
 # ---------------------------------------------------------------------------
 # the Numba replica of NumPy's legacy RandomState draws
 
-from isoforest import _mt19937 as MT  # noqa: E402
+from isoforest.forest import _mt19937 as MT  # noqa: E402
 
 SEEDS = [0, 1, 5489, 123456, 2**31 - 2, 2**32 - 1]
 
@@ -255,7 +255,7 @@ def test_rows_gathered_ahead_or_per_tree_build_the_same_forest(monkeypatch, rand
     import copy
 
     from isoforest import IsolationForest
-    from isoforest import _iforest
+    from isoforest.forest import _iforest as _iforest
 
     X = np.random.RandomState(2).randn(3000, 7)
     X[::50, 3] = np.nan

@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from isoforest import _neighbors_kernels as NK
-from isoforest._lof import LocalOutlierFactor
+from isoforest.neighbors import _kernels as NK
+from isoforest.neighbors._lof import LocalOutlierFactor
 from isoforest._validation import InvalidParameterError, NotFittedError
 from reference import lof_naive as naive
 
@@ -269,7 +269,7 @@ def test_score_kernels_are_numpys_arithmetic(k):
 
 @pytest.mark.parametrize("parallel", [False, True])
 def test_estimator_scores_with_numpys_arithmetic(parallel):
-    from isoforest._lof import SCORE_PARALLEL_MIN_ROWS
+    from isoforest.neighbors._lof import SCORE_PARALLEL_MIN_ROWS
 
     n = SCORE_PARALLEL_MIN_ROWS + 100 if parallel else SCORE_PARALLEL_MIN_ROWS // 2
     X = tie_free(31, n, 3)
@@ -776,7 +776,7 @@ import sys
 import numba
 import numpy as np
 
-from isoforest._lof import LocalOutlierFactor
+from isoforest.neighbors._lof import LocalOutlierFactor
 
 data = np.load(sys.argv[1])
 out = {"jit_disabled": np.array(bool(numba.config.DISABLE_JIT))}

@@ -32,7 +32,7 @@ IMPORT_FROM = "from sklearn import metrics, neighbors\n"
 IMPORT_TO = (
     "from sklearn import metrics\n"
     "import types as _types\n"
-    "from isoforest._lof import LocalOutlierFactor as _IsoforestLOF\n"
+    "from isoforest.neighbors._lof import LocalOutlierFactor as _IsoforestLOF\n"
     "neighbors = _types.SimpleNamespace(LocalOutlierFactor=_IsoforestLOF)\n"
 )
 
@@ -86,7 +86,7 @@ def test_sklearn_lof_suite(tmp_path):
         pytest.skip(f"{SKLEARN_TEST} not shipped with this scikit-learn")
     test_file = _prepare(tmp_path)
     source = test_file.read_text()
-    assert "from isoforest._lof import LocalOutlierFactor" in source
+    assert "from isoforest.neighbors._lof import LocalOutlierFactor" in source
     for name in DESELECTED:
         assert f"def {name}(" in source, f"{name} is no longer in scikit-learn's tests"
 

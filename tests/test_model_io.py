@@ -24,7 +24,7 @@ import pytest
 
 import isoforest
 from isoforest import IsolationForest, ModelFileError, ZScoreDetector, load_model, save_model
-from isoforest._io import _digest
+from isoforest.io._model_files import _digest
 
 try:
     import pandas as pd
@@ -575,7 +575,7 @@ FUZZ_SCRIPT = textwrap.dedent(r"""
     import json, sys, zipfile
     import numpy as np
     from isoforest import IsolationForest, load_model, ModelFileError
-    from isoforest._io import _digest
+    from isoforest.io._model_files import _digest
 
     paths, work, n_each = sys.argv[1:-2], sys.argv[-2], int(sys.argv[-1])
     rng = np.random.RandomState(20240601)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from isoforest import IsolationForest
-from isoforest._sampling import sample_without_replacement as kernel_swr
+from isoforest.forest._sampling import sample_without_replacement as kernel_swr
 from reference.iforest_naive import (
     DBL_EPSILON,
     effective_max_samples,
@@ -357,7 +357,7 @@ _SUBPROCESS_FIT = textwrap.dedent(
     import numpy as np
     from numba.core.dispatcher import Dispatcher
     from isoforest import IsolationForest
-    from isoforest import _iforest_kernels as K
+    from isoforest.forest import _kernels as K
 
     data = np.load(sys.argv[1])
     out = {

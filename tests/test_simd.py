@@ -1,4 +1,4 @@
-"""The AVX-512 walk (``isoforest._simd``) against the scalar complete-tree kernel.
+"""The AVX-512 walk (``isoforest.forest._simd``) against the scalar complete-tree kernel.
 
 Both score the same padded complete trees; the sums must agree bit for bit, for
 every depth, for feature counts held in registers and gathered, partial groups of
@@ -9,8 +9,8 @@ every depth, for feature counts held in registers and gathered, partial groups o
 import numpy as np
 import pytest
 
-from isoforest import _iforest_kernels as K
-from isoforest import _simd
+from isoforest.forest import _kernels as K
+from isoforest.forest import _simd as _simd
 
 pytestmark = pytest.mark.skipif(not _simd.AVAILABLE,
                                 reason="the vector kernel needs AVX-512 and Numba's JIT")

@@ -28,7 +28,7 @@ IMPORT_TO = "from isoforest import IsolationForest\n"
 # test_iforest_average_path_length checks isoforest's c(n) instead of re-testing
 # scikit-learn's.
 HELPER_FROM = "from sklearn.ensemble._iforest import _average_path_length\n"
-HELPER_TO = "from isoforest._forest import average_path_length as _average_path_length\n"
+HELPER_TO = "from isoforest.forest._arrays import average_path_length as _average_path_length\n"
 
 #: Tests deselected, each with the reason. Only tests that inspect scikit-learn's
 #: private helpers are here.

@@ -44,7 +44,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from isoforest import NotFittedError, ZScoreDetector, zscore
-from isoforest import _zscore_kernels as K
+from isoforest.stats import _kernels as K
 from reference import zscore_naive as N
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ F32_TOL = 2e-5
 #: Known bug (see test_zscores_constant_column_silent): zscores() warns on a value equal
 #: to a constant column's centre. Silenced here, narrowly, so the rest stays readable.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:invalid value encountered in multiply:RuntimeWarning:isoforest._zscore")
+    "ignore:invalid value encountered in multiply:RuntimeWarning:isoforest.stats._zscore")
 HYPOTHESIS = settings(derandomize=True, deadline=None, max_examples=120,
                       suppress_health_check=[HealthCheck.too_slow])
 
@@ -1075,7 +1075,7 @@ _SUBPROCESS = textwrap.dedent(
     import numpy as np
     from numba.core.dispatcher import Dispatcher
     from isoforest import ZScoreDetector, zscore
-    from isoforest import _zscore_kernels as K
+    from isoforest.stats import _kernels as K
 
     X = np.load(sys.argv[1])
     out = {

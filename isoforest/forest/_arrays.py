@@ -7,7 +7,7 @@ format work without special cases.
 
 import numpy as np
 
-from ._iforest_kernels import (
+from ._kernels import (
     COMPLETE_MAX_DEPTH,
     global_features,
     node_depths,
@@ -105,7 +105,7 @@ class ForestArrays:
         """The padded, branch-free layout used for fast scoring (None if too deep).
 
         Returns ``(depth, feature, threshold32, nan_right, leaf)``: see
-        ``isoforest._iforest_kernels.score_complete``.
+        ``isoforest.forest._kernels.score_complete``.
         """
         if self.n_trees == 0:
             return None
@@ -175,7 +175,7 @@ class TreeView:
         Depth of the deepest leaf (root at depth 0, as in scikit-learn).
     feature, threshold, children_left, children_right, n_node_samples,
     weighted_n_node_samples, impurity, missing_go_to_left : ndarray
-        See ``isoforest._forest.NODE_FIELDS``.
+        See ``isoforest.forest._arrays.NODE_FIELDS``.
     """
 
     def __init__(self, forest, index):

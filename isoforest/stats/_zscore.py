@@ -4,10 +4,10 @@ import operator
 
 import numpy as np
 
-from . import _zscore_kernels as K
-from ._base import BaseDetector, Interval, NoneConstraint, Options, available_if
-from ._config import effective_n_jobs, num_threads
-from ._validation import check_finite, check_is_fitted, validate_data
+from . import _kernels as K
+from .._base import BaseDetector, Interval, NoneConstraint, Options, available_if
+from .._config import effective_n_jobs, num_threads
+from .._validation import check_finite, check_is_fitted, validate_data
 
 __all__ = ["zscore", "ZScoreDetector"]
 

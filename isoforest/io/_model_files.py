@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from ._forest import NODE_FIELDS, ForestArrays
+from ..forest._arrays import NODE_FIELDS, ForestArrays
 
 __all__ = ["ModelFileError", "save_model", "load_model"]
 
@@ -88,9 +88,9 @@ def save_model(model, path, extra=None):
         JSON-serialisable information stored beside the model (the command line
         keeps its column names and standardisation here).
     """
-    from ._iforest import IsolationForest
-    from ._lof import LocalOutlierFactor
-    from ._zscore import ZScoreDetector
+    from ..forest._iforest import IsolationForest
+    from ..neighbors._lof import LocalOutlierFactor
+    from ..stats._zscore import ZScoreDetector
 
     if isinstance(model, IsolationForest):
         arrays, fitted = _iforest_payload(model)
@@ -250,9 +250,9 @@ def load_model(path, return_extra=False):
     ModelFileError
         If the file is not a valid model (truncated, tampered, other version).
     """
-    from ._iforest import IsolationForest
-    from ._lof import LocalOutlierFactor
-    from ._zscore import ZScoreDetector
+    from ..forest._iforest import IsolationForest
+    from ..neighbors._lof import LocalOutlierFactor
+    from ..stats._zscore import ZScoreDetector
 
     meta, entries = _read(path)
     fitted = meta.get("fitted")

@@ -8,10 +8,10 @@ from types import MethodType
 
 import numpy as np
 
-from . import _neighbors_kernels as NK
-from ._base import BOOLEAN, BaseDetector, InstanceOf, Interval, NoneConstraint, Options
-from ._config import effective_n_jobs, num_threads
-from ._validation import (
+from . import _kernels as NK
+from .._base import BOOLEAN, BaseDetector, InstanceOf, Interval, NoneConstraint, Options
+from .._config import effective_n_jobs, num_threads
+from .._validation import (
     _check_feature_names,
     check_array,
     check_is_fitted,
@@ -230,7 +230,7 @@ class LocalOutlierFactor(BaseDetector):
     Examples
     --------
     >>> import numpy as np
-    >>> from isoforest._lof import LocalOutlierFactor
+    >>> from isoforest.neighbors._lof import LocalOutlierFactor
     >>> X = [[-1.1], [0.2], [101.1], [0.3]]
     >>> clf = LocalOutlierFactor(n_neighbors=2)
     >>> clf.fit_predict(X)

@@ -8,7 +8,7 @@ variance is formed as SciPy forms it: ``mean(d**2) * n / (n - ddof)``.
 import numpy as np
 from numba import prange
 
-from ._config import jit, jit_parallel
+from .._config import jit, jit_parallel
 
 @jit
 def _pairwise_leaf(a, lo, n):

@@ -45,8 +45,8 @@ import numpy as np
 from numba import prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from ._config import jit, jit_inline, jit_parallel
-from ._zscore_kernels import pairwise_sum
+from .._config import jit, jit_inline, jit_parallel
+from ..stats._kernels import pairwise_sum
 
 __all__ = [
     "EUCLIDEAN",

@@ -13,7 +13,7 @@ in [0, 2**32)) followed by the read position.
 
 import numpy as np
 
-from ._config import jit, jit_inline
+from .._config import jit, jit_inline
 
 N = 624
 M = 397

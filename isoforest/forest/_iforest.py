@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 
-from . import _iforest_kernels as K
+from . import _kernels as K
 from . import _simd
-from ._base import (
+from .._base import (
     BOOLEAN,
     BaseDetector,
     InstanceOf,
@@ -19,10 +19,10 @@ from ._base import (
     random_state_constraints,
     verbose_constraints,
 )
-from ._config import effective_n_jobs, num_threads
-from ._forest import ForestArrays, IsolationTree, average_path_length
+from .._config import effective_n_jobs, num_threads
+from ._arrays import ForestArrays, IsolationTree, average_path_length
 from ._sampling import MAX_INT, bagging_indices, draw_tree
-from ._validation import (
+from .._validation import (
     check_is_fitted,
     check_random_state,
     check_sample_weight,

@@ -1,0 +1,12 @@
+"""The isolation forests: estimators, their Numba kernels and the flat forest arrays.
+
+``_iforest`` is the estimator (validation, draws, orchestration), ``_kernels`` the
+Numba kernels it calls (NumPy and Numba only), ``_arrays`` the fitted forest as flat
+arrays, ``_sampling`` / ``_mt19937`` scikit-learn's random draws, and ``_simd`` the
+AVX-512 scoring walk.
+"""
+
+from ._arrays import ForestArrays, average_path_length
+from ._iforest import IsolationForest
+
+__all__ = ["IsolationForest", "ForestArrays", "average_path_length"]
