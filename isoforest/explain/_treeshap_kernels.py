@@ -37,11 +37,6 @@ from numba import prange
 
 from .._config import jit, jit_parallel
 
-#: Rows explained together: each tree's arrays and tables are walked for the whole
-#: block while they sit in cache. The block size does not change any result.
-BLOCK_ROWS = 32
-
-
 @jit
 def path_slots(tree_offsets, global_feature, children_left, children_right, max_depth,
                node_bit, node_k):
@@ -137,8 +132,8 @@ def leaf_phi(k, z, s0, mask, value, tq, wq, g, pre, suf, out):
 
 
 def _fill_tables_py(tree_offsets, global_feature, children_left, children_right, cover,
-                    leaf_value, max_depth, leaf_of_node, leaf_table, slot_feature,
-                    slot_z, width, table, tq, wq, tree_base):
+                    leaf_value, max_depth, leaf_of_node, leaf_slot, leaf_table,
+                    slot_feature, slot_z, table, tq, wq, tree_base):
     """Per leaf: its slot features and zero fractions, and (where ``leaf_table >= 0``)
     its ``2**k x k`` table from ``leaf_phi``; per tree, ``tree_base`` = the cover-
     weighted mean of its leaf values, ``v({})``. Trees run in parallel."""
@@ -185,7 +180,7 @@ def _fill_tables_py(tree_offsets, global_feature, children_left, children_right,
             left = children_left[base + node]
             if left == -1:
                 leaf = leaf_of_node[base + node]
-                s0 = leaf * width
+                s0 = leaf_slot[leaf]
                 p = leaf_value[base + node]
                 for s in range(k):
                     slot_feature[s0 + s] = path_feat[d, s]
@@ -196,7 +191,7 @@ def _fill_tables_py(tree_offsets, global_feature, children_left, children_right,
                 if off >= 0:
                     for mask in range(1 << k):
                         leaf_phi(k, slot_z, s0, mask, leaf_value[base + node], tq, wq,
-                                 g, pre, suf, table[off + mask * width:])
+                                 g, pre, suf, table[off + mask * k:])
                 continue
             stack_node[top] = children_right[base + node]
             stack_depth[top] = d + 1
@@ -213,35 +208,36 @@ fill_tables_serial = jit(_fill_tables_py)
 
 
 def _tree_shap_py(X, int_start, int_node, int_feature, int_threshold, int_nan_left,
-                  int_bit, int_left, int_right, leaf_start, leaf_node, leaf_k, leaf_table,
-                  leaf_values, slot_feature, slot_z, width, table, tq, wq, max_nodes, out):
+                  int_bit, int_left, int_right, leaf_start, leaf_node, leaf_k, leaf_slot,
+                  leaf_table, leaf_values, slot_feature, slot_z, table, tq, wq, max_nodes,
+                  max_k, block_rows, out):
     """``out[i, f] = sum over trees, in tree order, of feature f's TreeSHAP value``
     (unscaled: the caller divides by the number of trees).
 
-    Each leaf owns ``width`` slots (``slot_feature`` pads with dummy columns from
-    ``n_features`` on, whose table entries are 0), so every leaf adds the same number
-    of values: a loop of fixed length, which the branch predictor learns. Rows are
-    split into blocks of ``BLOCK_ROWS``; each row's sums run in the same order
-    whatever the thread count.
+    A tree's leaves come sorted by slot count, so the loop over a leaf's ``k``
+    values keeps the same length for long runs (the branch predictor learns it).
+    Rows are split into blocks of ``block_rows``, each tree walked for the whole
+    block while its tables sit in cache; each row's sums run in the same order
+    whatever the block size or thread count.
     """
     n, n_features = X.shape
     n_trees = int_start.shape[0] - 1
     n_q = tq.shape[0]
-    n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
+    n_blocks = (n + block_rows - 1) // block_rows
     for b in prange(n_blocks):
-        r0 = b * BLOCK_ROWS
-        r1 = min(n, r0 + BLOCK_ROWS)
+        r0 = b * block_rows
+        r1 = min(n, r0 + block_rows)
         m = r1 - r0
         xb = np.empty((m, n_features), dtype=np.float32)
         for r in range(m):
             for j in range(n_features):
                 xb[r, j] = np.float32(X[r0 + r, j])
-        acc = np.zeros((m, n_features + width))
+        acc = np.zeros((m, n_features))
         fail = np.zeros(max_nodes, dtype=np.int64)
-        g = np.empty((width + 1, n_q))
-        pre = np.empty((width + 1, n_q))
+        g = np.empty((max_k + 1, n_q))
+        pre = np.empty((max_k + 1, n_q))
         suf = np.empty(n_q)
-        entries = np.zeros(width + 1)
+        entries = np.zeros(max_k + 1)
         for t in range(n_trees):
             i0 = int_start[t]
             i1 = int_start[t + 1]
@@ -264,17 +260,18 @@ def _tree_shap_py(X, int_start, int_node, int_feature, int_threshold, int_nan_le
                     fail[int_left[j]] = fm | (bit * right)
                     fail[int_right[j]] = fm | (bit * (1 - right))
                 for lf in range(l0, l1):
+                    k = leaf_k[lf]
                     mask = fail[leaf_node[lf]]
+                    s0 = leaf_slot[lf]
                     off = leaf_table[lf]
-                    s0 = lf * width
                     if off >= 0:
-                        off += mask * width
-                        for s in range(width):
+                        off += mask * k
+                        for s in range(k):
                             a[slot_feature[s0 + s]] += table[off + s]
                     else:
-                        leaf_phi(leaf_k[lf], slot_z, s0, mask, leaf_values[lf], tq, wq, g,
-                                 pre, suf, entries)
-                        for s in range(width):
+                        leaf_phi(k, slot_z, s0, mask, leaf_values[lf], tq, wq, g, pre, suf,
+                                 entries)
+                        for s in range(k):
                             a[slot_feature[s0 + s]] += entries[s]
         for r in range(m):
             for j in range(n_features):
