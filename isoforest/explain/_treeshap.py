@@ -54,12 +54,19 @@ class TreeShapTables:
     base_value : float
         ``v({})`` of the mean path length: the cover-weighted mean over leaves,
         averaged over trees.
+    n_units, n_pairs : int
+        Units explained per row (a pair of sibling leaves or a single leaf) and how
+        many of them are pairs.
+    k_table : int
+        Units with at most this many path features are tabulated; the others
+        (beyond ``TABLE_BUDGET``) are computed per row.
     n_table_entries : int
         Size of ``table`` (float64 entries).
     """
 
     def __init__(self, forest, n_features, n_jobs=None):
         self.forest = forest
+        self.n_features = int(n_features)
         f = forest
         n_trees = f.n_trees
         offsets = f.tree_offsets
@@ -85,55 +92,91 @@ class TreeShapTables:
         self.int_left = np.ascontiguousarray(f.children_left[ints])
         self.int_right = np.ascontiguousarray(f.children_right[ints])
 
-        # Leaves sorted by slot count within each tree (node order among equals), so
-        # the kernel's loop over a leaf's values keeps its length for long runs.
+        # Leaves in node order, with their slots (features and zero fractions).
         leaves = np.flatnonzero(~internal)
-        leaves = leaves[np.lexsort((node_k[leaves], tree_of[leaves]))]
-        self.leaf_start = np.searchsorted(tree_of[leaves], np.arange(n_trees + 1))
-        self.leaf_start = self.leaf_start.astype(np.int64)
-        self.leaf_node = np.ascontiguousarray(local[leaves])
-        self.leaf_k = np.ascontiguousarray(node_k[leaves])
-        self.leaf_values = np.ascontiguousarray(f.leaf_value[leaves])
+        leaf_k = node_k[leaves]
+        leaf_value = np.ascontiguousarray(f.leaf_value[leaves])
         leaf_of_node = np.full(f.n_nodes, -1, dtype=np.int64)
         leaf_of_node[leaves] = np.arange(leaves.size)
-        self.max_k = int(self.leaf_k.max()) if leaves.size else 0
+        self.max_k = int(leaf_k.max()) if leaves.size else 0
         if self.max_k > MAX_SLOTS:
             raise ValueError(f"A root path splits on {self.max_k} distinct features; "
                              f"TreeSHAP here handles at most {MAX_SLOTS}.")
-        self.leaf_slot = np.zeros(leaves.size, dtype=np.int64)
-        np.cumsum(self.leaf_k[:-1], out=self.leaf_slot[1:])
-        n_slots = int(self.leaf_k.sum())
-        self.n_features = int(n_features)
+        leaf_slot = np.zeros(leaves.size, dtype=np.int64)
+        np.cumsum(leaf_k[:-1], out=leaf_slot[1:])
+        self.slot_feature = np.zeros(int(leaf_k.sum()), dtype=np.int64)
+        self.slot_z = np.zeros(self.slot_feature.size, dtype=np.float64)
+        tree_base = np.zeros(n_trees, dtype=np.float64)
+        with num_threads(n_jobs):
+            (K.leaf_slots if n_trees > 1 else K.leaf_slots_serial)(
+                offsets, f.global_feature, f.children_left, f.children_right,
+                f.weighted_n_node_samples, f.leaf_value, max_depth, leaf_of_node, leaf_slot,
+                self.slot_feature, self.slot_z, tree_base)
 
-        # Tabulate the leaves with the fewest slots first, as far as the budget goes.
-        k_capped = np.minimum(self.leaf_k, MAX_TABLE_SLOTS)
-        size = np.where(self.leaf_k <= MAX_TABLE_SLOTS,
-                        (np.int64(1) << k_capped) * self.leaf_k, 0)
-        per_k = np.bincount(self.leaf_k, weights=size, minlength=MAX_SLOTS + 1)
+        # Units: each pair of sibling leaves, and every other leaf alone.
+        left = np.where(internal, f.children_left + offsets[tree_of], 0)
+        right = np.where(internal, f.children_right + offsets[tree_of], 0)
+        pair = internal & ~internal[left] & ~internal[right]
+        parents = np.flatnonzero(pair)
+        paired = np.zeros(f.n_nodes, dtype=bool)
+        paired[left[parents]] = True
+        paired[right[parents]] = True
+        singles = np.flatnonzero(~internal & ~paired)
+        u_node = np.concatenate([singles, parents])
+        u_a = np.concatenate([leaf_of_node[singles], leaf_of_node[left[parents]]])
+        u_b = np.concatenate([np.full(singles.size, -1, dtype=np.int64),
+                              leaf_of_node[right[parents]]])
+        u_k = leaf_k[u_a]
+        u_kp = np.concatenate([u_k[:singles.size], node_k[parents]])
+        u_bit = np.concatenate([np.zeros(singles.size, dtype=np.int64), node_bit[parents]])
+
+        # Tabulate the units with the fewest slots first, as far as the budget goes;
+        # a pair beyond it is explained as two single leaves.
+        is_pair = u_b >= 0
+        rows = np.where(is_pair, np.int64(2) << np.minimum(u_kp, MAX_TABLE_SLOTS),
+                        np.int64(1) << np.minimum(u_k, MAX_TABLE_SLOTS))
+        size = np.where(u_k <= MAX_TABLE_SLOTS, rows * u_k, 0)
+        per_k = np.bincount(u_k, weights=size, minlength=MAX_SLOTS + 1)
         k_table = -1
         while k_table < MAX_TABLE_SLOTS and per_k[: k_table + 2].sum() <= TABLE_BUDGET:
             k_table += 1
-        tabulated = self.leaf_k <= k_table
-        sizes = np.where(tabulated, size, 0)
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self.leaf_table = np.where(tabulated, starts, -1).astype(np.int64)
-        self.n_table_entries = int(sizes.sum())
         self.k_table = k_table
+        split = is_pair & (u_k > k_table)
+        if split.any():
+            keep = ~split
+            extra = leaf_of_node[right[u_node[split]]]
+            u_a = np.concatenate([u_a[keep], u_a[split], extra])
+            u_node = np.concatenate([u_node[keep], left[u_node[split]], right[u_node[split]]])
+            u_b = np.concatenate([u_b[keep], np.full(2 * split.sum(), -1, dtype=np.int64)])
+            u_kp = np.concatenate([u_kp[keep], leaf_k[u_a[keep.sum():]]])
+            u_bit = np.concatenate([u_bit[keep], np.zeros(2 * split.sum(), dtype=np.int64)])
+            size = np.concatenate([size[keep], np.zeros(2 * split.sum(), dtype=np.int64)])
+            u_k = leaf_k[u_a]
+        tabulated = u_k <= k_table
+        # sorted by tree, then slot count, then node
+        order = np.lexsort((u_node, u_k, tree_of[u_node]))
+        u_node, u_a, u_b, u_k = u_node[order], u_a[order], u_b[order], u_k[order]
+        u_kp, u_bit = u_kp[order], u_bit[order]
+        sizes = np.where(tabulated, size, 0)[order].astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.unit_table = np.where(tabulated[order], starts, -1).astype(np.int64)
+        self.unit_start = np.searchsorted(tree_of[u_node], np.arange(n_trees + 1))
+        self.unit_start = self.unit_start.astype(np.int64)
+        self.unit_node = np.ascontiguousarray(local[u_node])
+        self.unit_k = np.ascontiguousarray(u_k)
+        self.unit_slot = np.ascontiguousarray(leaf_slot[u_a])
+        self.unit_value = np.ascontiguousarray(leaf_value[u_a])
+        self.n_units = int(u_node.size)
+        self.n_pairs = int((u_b >= 0).sum())
+        self.n_table_entries = int(sizes.sum())
 
         # The integrand has degree k - 1 <= max_k - 1.
         self.tq, self.wq = gauss_legendre_01(max(1, (self.max_k + 1) // 2))
-        self.slot_feature = np.zeros(n_slots, dtype=np.int64)
-        self.slot_z = np.zeros(n_slots, dtype=np.float64)
         self.table = np.zeros(self.n_table_entries, dtype=np.float64)
-        tree_base = np.zeros(n_trees, dtype=np.float64)
-        fill = K.fill_tables if n_trees > 1 else K.fill_tables_serial
-        # Each tree is filled by one thread on its own; the thread count changes
-        # nothing in the tables.
         with num_threads(n_jobs):
-            fill(offsets, f.global_feature, f.children_left, f.children_right,
-                 f.weighted_n_node_samples, f.leaf_value, max_depth, leaf_of_node,
-                 self.leaf_slot, self.leaf_table, self.slot_feature, self.slot_z,
-                 self.table, self.tq, self.wq, tree_base)
+            (K.fill_tables if self.n_units > 1 else K.fill_tables_serial)(
+                u_a, u_b, u_bit, u_kp, self.unit_table, leaf_k, leaf_slot, leaf_value,
+                self.slot_z, self.table, self.tq, self.wq, self.max_k)
         self.tree_base = tree_base
         self.base_value = float(tree_base.sum() / n_trees) if n_trees else 0.0
         self.max_nodes = int(np.diff(offsets).max()) if n_trees else 1
@@ -147,8 +190,8 @@ class TreeShapTables:
             return out
         args = (X, self.int_start, self.int_node, self.int_feature, self.int_threshold,
                 self.int_nan_left, self.int_bit, self.int_left, self.int_right,
-                self.leaf_start, self.leaf_node, self.leaf_k, self.leaf_slot,
-                self.leaf_table, self.leaf_values, self.slot_feature, self.slot_z,
+                self.unit_start, self.unit_node, self.unit_k, self.unit_slot,
+                self.unit_table, self.unit_value, self.slot_feature, self.slot_z,
                 self.table, self.tq, self.wq, self.max_nodes, self.max_k)
         threads = effective_n_jobs(n_jobs)
         if threads > 1 and X.shape[0] >= PARALLEL_MIN_ROWS:
