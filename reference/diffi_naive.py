@@ -140,7 +140,8 @@ def single_tree_decision(model, tree, paths):
     plus ``c(leaf size)``, minus one: scikit-learn's order of operations)."""
     h = np.array([(len(p) + c(int(tree.n_node_samples[p[-1]]))) - 1.0 for p in paths])
     c_psi = np.array([c(int(model.max_samples_))])
-    return -(2 ** (-h / c_psi)) - model.offset_
+    with np.errstate(divide="ignore", invalid="ignore"):  # c(1) = 0: NaN, neither side
+        return -(2 ** (-h / c_psi)) - model.offset_
 
 
 def diffi_global(model, X):

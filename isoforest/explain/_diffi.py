@@ -218,8 +218,8 @@ def diffi_global(model, X, n_jobs=None):
     # Each tree's decision function at each leaf, with the NumPy operations of the
     # reference's decision_function_single_tree, so ties fall the same way.
     c_psi = average_path_length([model.max_samples_])
-    scores = 2 ** (-f.leaf_value / (1 * c_psi))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # c_psi = 0 for one row
+        scores = 2 ** (-f.leaf_value / (1 * c_psi))
         decision = -scores - model.offset_
     node_class = np.zeros(f.n_nodes, dtype=np.int8)
     node_class[decision < 0] = -1
