@@ -38,6 +38,11 @@ def _dense_rows(X):
     return np.ascontiguousarray(X)
 
 
+def _max_path(forest):
+    """Longest root-to-leaf path of the forest in nodes (the kernels' buffer size)."""
+    return int(forest.depth.max()) if forest.depth.size else 1
+
+
 def _tree_max_depth(model):
     """h_max of each tree: the height limit it was grown with,
     ``ceil(log2(max(max_samples_, 2)))``."""
@@ -118,8 +123,8 @@ def diffi_local(model, X, n_jobs=None):
         kernel = K.local_diffi if threads > 1 else K.local_diffi_serial
         for start, stop, block in model._iter_chunks(X):
             kernel(block, f.tree_offsets, f.global_feature, f.threshold,
-                   f.children_left, f.children_right, f.missing_go_to_left, f.depth,
-                   hmax, out[start:stop])
+                   f.children_left, f.children_right, f.missing_go_to_left,
+                   _max_path(f), hmax, out[start:stop])
     return out
 
 
@@ -232,9 +237,10 @@ def diffi_global(model, X, n_jobs=None):
     iic_in = np.empty(f.n_nodes, dtype=np.float64)
     routing = (f.tree_offsets, f.global_feature, f.threshold, f.children_left,
                f.children_right, f.missing_go_to_left)
+    max_path = _max_path(f)
     with num_threads(n_jobs) as threads:
         kernel = K.diffi_subsets if threads > 1 else K.diffi_subsets_serial
-        kernel(X, sample_index, sample_offsets, *routing, node_class, leaves,
+        kernel(X, sample_index, sample_offsets, *routing, max_path, node_class, leaves,
                n_out, n_in, iic_out, iic_in)
 
     n_features = model.n_features_in_
@@ -242,7 +248,7 @@ def diffi_global(model, X, n_jobs=None):
     cfi_in = np.zeros(n_features, dtype=np.float64)
     count_out = np.zeros(n_features, dtype=np.int64)
     count_in = np.zeros(n_features, dtype=np.int64)
-    K.diffi_accumulate(X, sample_index, sample_offsets, *routing, f.depth, node_class,
+    K.diffi_accumulate(X, sample_index, sample_offsets, *routing, max_path, node_class,
                        leaves, n_out, n_in, iic_out, iic_in, cfi_out, cfi_in,
                        count_out, count_in)
     with np.errstate(divide="ignore", invalid="ignore"):

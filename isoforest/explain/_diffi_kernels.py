@@ -4,9 +4,11 @@ This module imports NumPy, Numba and ``isoforest._config`` only; the caller
 (``isoforest.explain._diffi``) validates every argument. Arrays are those of
 ``isoforest.forest._arrays.ForestArrays``: ``tree_offsets``, ``global_feature``
 (column of X, -2 at leaves), ``threshold``, ``children_left`` / ``children_right``
-(tree-local ids, -1 at leaves), ``missing_go_to_left`` and ``depth`` (root = 1).
+(tree-local ids, -1 at leaves) and ``missing_go_to_left``; ``max_path`` is the
+largest node depth of the forest (root = 1), the length of a path buffer.
 
-Rows are routed exactly as ``isoforest.forest._kernels._find_leaf`` routes them:
+Rows are routed exactly as ``isoforest.forest._kernels._find_leaf`` routes them
+(the walk is repeated in :func:`_path`, which also records the nodes visited):
 the value is rounded to float32, NaN follows ``missing_go_to_left``, otherwise
 ``float32(x) <= threshold`` goes left. Every sum is a running sum in the order the
 authors' reference code adds its terms (trees in order, rows in order, the nodes of a
@@ -25,37 +27,43 @@ TREE_LEAF = -1
 IIC_UNDEFINED = -1.0
 
 
-@jit_inline
-def _child(x, node, base, feature, threshold, children_left, children_right,
-           missing_go_to_left):
-    """Flat id of the child of flat ``node`` that row ``x`` goes to."""
-    v = np.float32(x[feature[node]])
-    if np.isnan(v):
-        if missing_go_to_left[node]:
-            return base + children_left[node]
-        return base + children_right[node]
-    if np.float64(v) <= threshold[node]:
-        return base + children_left[node]
-    return base + children_right[node]
+@jit
+def _path(x, base, feature, threshold, children_left, children_right,
+          missing_go_to_left, path):
+    """Walk row ``x`` down the tree rooted at flat node ``base``, writing the flat ids
+    of the nodes it visits (root first, leaf last) into ``path``; return their number.
 
-
-@jit_inline
-def _leaf(x, base, feature, threshold, children_left, children_right,
-          missing_go_to_left):
+    One call per row and tree, the walk inlined in its loop: a helper called per node
+    costs several times the walk itself (array arguments are reference-counted at
+    each call). ``path`` must hold the forest's largest depth (root = 1).
+    """
     node = base
+    k = 0
     while children_left[node] != TREE_LEAF:
-        node = _child(x, node, base, feature, threshold, children_left, children_right,
-                      missing_go_to_left)
-    return node
+        path[k] = node
+        k += 1
+        v = np.float32(x[feature[node]])
+        if np.isnan(v):
+            if missing_go_to_left[node]:
+                node = base + children_left[node]
+            else:
+                node = base + children_right[node]
+        elif np.float64(v) <= threshold[node]:
+            node = base + children_left[node]
+        else:
+            node = base + children_right[node]
+    path[k] = node
+    return k + 1
 
 
 def _local_diffi_py(X, tree_offsets, feature, threshold, children_left, children_right,
-                    missing_go_to_left, depth, tree_max_depth, out):
+                    missing_go_to_left, max_path, tree_max_depth, out):
     """Local DIFFI of every row of ``X`` into ``out`` (n_rows, n_features), zeroed.
 
     For tree ``t`` with the row's leaf at ``h`` edges from the root, every internal
     node on the path credits its split column with ``1/h - 1/tree_max_depth[t]``
     (and one count); ``out[i, j]`` = credits / counts (0 for a column never split).
+    ``max_path`` is the forest's largest node depth (root = 1).
     """
     n_rows = X.shape[0]
     n_features = X.shape[1]
@@ -63,31 +71,27 @@ def _local_diffi_py(X, tree_offsets, feature, threshold, children_left, children
     n_blocks = (n_rows + _ROW_BLOCK - 1) // _ROW_BLOCK
     for b in prange(n_blocks):
         counter = np.zeros(n_features, dtype=np.int64)
+        path = np.empty(max_path, dtype=np.int64)
         for i in range(b * _ROW_BLOCK, min((b + 1) * _ROW_BLOCK, n_rows)):
             x = X[i]
-            cfi = out[i]
             counter[:] = 0
             for t in range(n_trees):
-                base = tree_offsets[t]
-                leaf = _leaf(x, base, feature, threshold, children_left, children_right,
-                             missing_go_to_left)
-                leaf_depth = depth[leaf] - 1
+                k = _path(x, tree_offsets[t], feature, threshold, children_left,
+                          children_right, missing_go_to_left, path)
+                leaf_depth = k - 1  # edges from the root
                 if leaf_depth == 0:
                     continue  # the root is a leaf: no split on the path
                 # (1 / leaf_depth) - (1 / max_depth), in the reference's order
                 credit = 1.0 / leaf_depth - 1.0 / tree_max_depth[t]
-                node = base
-                while node != leaf:
-                    j = feature[node]
-                    cfi[j] += credit
+                for q in range(leaf_depth):
+                    j = feature[path[q]]
+                    out[i, j] += credit
                     counter[j] += 1
-                    node = _child(x, node, base, feature, threshold, children_left,
-                                  children_right, missing_go_to_left)
             for j in range(n_features):
                 if counter[j] != 0:
-                    cfi[j] = cfi[j] / counter[j]
+                    out[i, j] = out[i, j] / counter[j]
                 else:
-                    cfi[j] = 0.0
+                    out[i, j] = 0.0
 
 
 local_diffi = jit_parallel(_local_diffi_py)
@@ -115,8 +119,8 @@ def _iic(n, n_left, n_right):
 
 
 def _diffi_subsets_py(X, sample_index, sample_offsets, tree_offsets, feature, threshold,
-                      children_left, children_right, missing_go_to_left, node_class,
-                      leaves, n_out, n_in, iic_out, iic_in):
+                      children_left, children_right, missing_go_to_left, max_path,
+                      node_class, leaves, n_out, n_in, iic_out, iic_in):
     """Per tree: route its in-bag rows, count them per node by class, make the IICs.
 
     ``sample_index[sample_offsets[t]:sample_offsets[t + 1]]`` are tree ``t``'s in-bag
@@ -129,24 +133,19 @@ def _diffi_subsets_py(X, sample_index, sample_offsets, tree_offsets, feature, th
     n_trees = tree_offsets.shape[0] - 1
     for t in prange(n_trees):
         base = tree_offsets[t]
+        path = np.empty(max_path, dtype=np.int64)
         for r in range(sample_offsets[t], sample_offsets[t + 1]):
-            x = X[sample_index[r]]
-            leaf = _leaf(x, base, feature, threshold, children_left, children_right,
-                         missing_go_to_left)
+            k = _path(X[sample_index[r]], base, feature, threshold, children_left,
+                      children_right, missing_go_to_left, path)
+            leaf = path[k - 1]
             leaves[r] = leaf
             c = node_class[leaf]
-            if c == 0:
-                continue
-            node = base
-            while True:
-                if c < 0:
-                    n_out[node] += 1
-                else:
-                    n_in[node] += 1
-                if node == leaf:
-                    break
-                node = _child(x, node, base, feature, threshold, children_left,
-                              children_right, missing_go_to_left)
+            if c < 0:
+                for q in range(k):
+                    n_out[path[q]] += 1
+            elif c > 0:
+                for q in range(k):
+                    n_in[path[q]] += 1
         for node in range(base, tree_offsets[t + 1]):
             if children_left[node] == TREE_LEAF:
                 iic_out[node] = IIC_UNDEFINED
@@ -164,7 +163,7 @@ diffi_subsets_serial = jit(_diffi_subsets_py)
 
 @jit
 def diffi_accumulate(X, sample_index, sample_offsets, tree_offsets, feature, threshold,
-                     children_left, children_right, missing_go_to_left, depth,
+                     children_left, children_right, missing_go_to_left, max_path,
                      node_class, leaves, n_out, n_in, iic_out, iic_in,
                      cfi_out, cfi_in, count_out, count_in):
     """Cumulative importances and counts of both subsets (``diffi_ib``'s loops).
@@ -176,19 +175,20 @@ def diffi_accumulate(X, sample_index, sample_offsets, tree_offsets, feature, thr
     purpose, so the result is the same bits for any thread count.
     """
     n_trees = tree_offsets.shape[0] - 1
+    path = np.empty(max_path, dtype=np.int64)
     for t in range(n_trees):
         base = tree_offsets[t]
         if n_out[base] == 0 or n_in[base] == 0:
             continue
         for r in range(sample_offsets[t], sample_offsets[t + 1]):
-            leaf = leaves[r]
-            c = node_class[leaf]
+            c = node_class[leaves[r]]
             if c == 0:
                 continue
-            x = X[sample_index[r]]
-            h = depth[leaf] - 1
-            node = base
-            while node != leaf:
+            k = _path(X[sample_index[r]], base, feature, threshold, children_left,
+                      children_right, missing_go_to_left, path)
+            h = k - 1
+            for q in range(h):  # the leaf (last) has no IIC
+                node = path[q]
                 j = feature[node]
                 if c < 0:
                     lam = iic_out[node]
@@ -200,5 +200,3 @@ def diffi_accumulate(X, sample_index, sample_offsets, tree_offsets, feature, thr
                     if lam != IIC_UNDEFINED:
                         cfi_in[j] += (1.0 / h) * lam
                         count_in[j] += 1
-                node = _child(x, node, base, feature, threshold, children_left,
-                              children_right, missing_go_to_left)
