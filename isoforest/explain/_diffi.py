@@ -95,8 +95,9 @@ def diffi_local(model, X, n_jobs=None):
     - the paper applies local DIFFI to predicted outliers; it is computed here for
       every row (select ``model.predict(X) == -1`` to follow the paper);
     - with ``max_features < 1`` a tree's split feature is mapped to its column of
-      X through ``estimators_features_`` (the reference indexes with the tree's
-      own feature id, which is only right when every tree sees all columns);
+      X through ``estimators_features_`` (the reference hands every tree all
+      columns and indexes with the tree's own feature id, so it runs only when
+      every tree sees all columns);
     - rows are routed as scoring routes them: values rounded to float32, NaN to
       the side recorded at the split.
 
