@@ -474,9 +474,13 @@ def test_diffi_methods():
     model = IsolationForest(random_state=0, n_estimators=20).fit(X)
     e = explain(model, X[:10], method="diffi")
     assert e.method == "diffi"
-    assert_allclose(e.values, diffi.diffi_local(model, X[:10]))
+    assert_array_equal(e.values, diffi.diffi_local(model, X[:10]))
+    assert_array_equal(e.data, X[:10])
     assert_array_equal(e.base_values, np.zeros(10))
-    assert_allclose(feature_importances(model, X[:10]), diffi.diffi_global(model, X[:10]))
+    # global DIFFI reads each tree's in-bag rows: X must be the training data
+    assert_array_equal(feature_importances(model, X), diffi.diffi_global(model, X))
+    assert_array_equal(feature_importances(model, X, method="diffi"),
+                       diffi.diffi_global(model, X))
 
 
 def test_import_isoforest_stays_light():

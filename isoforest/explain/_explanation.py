@@ -275,10 +275,12 @@ def feature_importances(model, X, method="diffi"):
     model : isoforest.IsolationForest
         A fitted forest.
     X : array-like of shape (n_samples, n_features)
-        Rows the importances are measured on.
+        For ``"diffi"``: the training data the model was fitted on (global DIFFI
+        reads each tree's in-bag rows from it). For ``"tree_shap"``: any rows.
     method : {"diffi", "tree_shap"}, default="diffi"
-        ``"diffi"``: DIFFI's global importances (Carletti, Terzi & Susto 2023);
-        ``"tree_shap"``: the mean absolute TreeSHAP value of each feature.
+        ``"diffi"``: DIFFI's global importances (Carletti, Terzi & Susto 2023,
+        ``isoforest.explain._diffi.diffi_global``); ``"tree_shap"``: the mean
+        absolute TreeSHAP value of each feature over the rows.
 
     Returns
     -------
