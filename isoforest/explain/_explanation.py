@@ -200,9 +200,13 @@ def explain(model, X, *, method="tree_shap", n_jobs=None):
       rises as ``E[h(x)]`` falls);
     - the cover that weights a split's two children when a feature is unknown is
       ``weighted_n_node_samples``, drawn rows with repeats counted, as shap's
-      ``TreeExplainer`` uses for a scikit-learn IsolationForest. The values equal
-      shap's ``TreeExplainer(sklearn_model).shap_values(X)`` to 1e-12 (shap explains
-      the same mean; it scales each tree by ``1 / n_estimators``).
+      ``TreeExplainer`` uses for a scikit-learn IsolationForest (its
+      ``node_sample_weight``). The values equal shap's
+      ``TreeExplainer(sklearn_model).shap_values(X.astype(np.float32))`` to about
+      1e-14 (shap explains the same mean: each tree's output is scaled by
+      ``1 / n_estimators``). Rows go left when ``float32(x) <= threshold``, as in
+      scikit-learn's trees; shap compares float64 rows in float64, so a float64
+      value that rounds onto a threshold can take the other branch there.
     - ``base_values`` is the cover-weighted mean over leaves, the same for all rows.
       Without bootstrap or sample weights it equals shap's ``expected_value``. With
       them (``weighted_n_node_samples != n_node_samples``) shap's ``expected_value``
