@@ -8,6 +8,8 @@ files and tabular data), with ``cli`` and ``stream`` as the command-line front e
 """
 
 from .forest import IsolationForest
+from .forest._export import export_graphviz
+from .forest._export import export_text
 from .io import ModelFileError, load_model, save_model
 from .neighbors import LocalOutlierFactor
 from .stats import ZScoreDetector, zscore
@@ -17,6 +19,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "IsolationForest",
+    "export_text",
+    "export_graphviz",
     "LocalOutlierFactor",
     "ZScoreDetector",
     "zscore",
