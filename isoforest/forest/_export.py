@@ -18,7 +18,9 @@ TREE_UNDEFINED = -2
 # --------------------------------------------------------------------- helpers
 def _check_model(model):
     """A fitted isoforest IsolationForest (NotFittedError otherwise)."""
-    if not hasattr(model, "_check_fitted") or not hasattr(model, "forest_"):
+    from ._iforest import IsolationForest
+
+    if not isinstance(model, IsolationForest):
         raise TypeError(
             f"Expected an isoforest.IsolationForest, got {type(model).__name__}."
         )
