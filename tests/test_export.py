@@ -296,7 +296,7 @@ def test_export_text_defaults_and_errors():
     X, _ = _data(12, nan=False)
     ours = IsolationForest(n_estimators=2, random_state=0).fit(X)
     text = export_text(ours)
-    assert text.startswith("|--- feature_")
+    assert text.startswith("|--- x")
     leaves = ours.forest_.n_node_samples[:ours.forest_.tree_offsets[1]][
         ours.estimators_[0].tree_.children_left == -1]
     assert text.count("value: [") + text.count("truncated branch") <= len(leaves)
@@ -365,7 +365,7 @@ def test_export_graphviz_structure_and_highlight():
             assert f"leaf: depth {depth[n]}" in label and label.endswith(
                 f"= {h:.3f}") or "rows here" in label
         else:
-            assert label.startswith(f"feature_{tree.feature[n]} <= ")
+            assert label.startswith(f"x{tree.feature[n]} <= ")
     for i, leaf in enumerate(leaf_of):
         assert re.search(rf"rows here: [^\"]*\b{i}\b", nodes[leaf][0])
 

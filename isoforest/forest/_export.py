@@ -40,7 +40,7 @@ def _check_tree(forest, tree):
 
 def resolve_feature_names(model, feature_names=None):
     """Names of the columns of X: given, else ``feature_names_in_``, else
-    ``feature_{j}`` (scikit-learn's ``export_text`` default)."""
+    ``x{j}`` (as ``isoforest.explain`` names them)."""
     n = int(model.n_features_in_)
     if feature_names is not None:
         names = [str(v) for v in feature_names]
@@ -51,7 +51,7 @@ def resolve_feature_names(model, feature_names=None):
         return names
     if getattr(model, "feature_names_in_", None) is not None:
         return [str(v) for v in model.feature_names_in_]
-    return [f"feature_{j}" for j in range(n)]
+    return [f"x{j}" for j in range(n)]
 
 
 def node_path_values(forest):
@@ -235,7 +235,7 @@ def export_text(model, tree=0, feature_names=None, decimals=3, max_depth=10,
     feature_names : list of str, default=None
         Names of the columns of X (``n_features_in_`` of them). Defaults to
         ``feature_names_in_`` when the model was fitted on a data frame, else
-        ``feature_{j}`` for column ``j``.
+        ``x{j}`` for column ``j``.
     decimals : int, default=3
         Decimals printed for thresholds and leaf values.
     max_depth : int, default=10
@@ -268,7 +268,7 @@ def export_text(model, tree=0, feature_names=None, decimals=3, max_depth=10,
     >>> X = np.random.RandomState(0).randn(8, 2)
     >>> model = IsolationForest(n_estimators=2, random_state=0).fit(X)
     >>> print(export_text(model, max_depth=1))  # doctest: +ELLIPSIS
-    |--- feature_... <= ...
+    |--- x... <= ...
     |   |--- ...
     """
     forest = _check_model(model)
