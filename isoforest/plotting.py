@@ -333,9 +333,11 @@ def plot_contributions(explanation, row=0, max_display=10, kind="waterfall", ax=
         what = "E[h(x)]" if method == "tree_shap" else "output"
         ax.axvline(base, color="0.4", linestyle=":", linewidth=1)
         ax.axvline(output, color="0.1", linestyle="--", linewidth=1)
-        top = len(contrib) - 0.45
-        ax.text(base, top, " base", fontsize=8, color="0.35", va="bottom")
-        ax.text(output, top, f" {what}", fontsize=8, color="0.1", va="bottom")
+        # name the two lines under the lowest bar, inside the axes
+        ax.set_ylim(-1.0, len(contrib) - 0.4)
+        for x, text, color in ((base, "base", "0.35"), (output, what, "0.1")):
+            ax.text(x, -0.75, f" {text} ", fontsize=8, color=color, va="center",
+                    ha="left" if x == max(base, output) else "right")
         ax.set_title(f"row {row}: base {base:.3f} -> {what} = {output:.3f}")
         lo = min(base, output, *(left + np.minimum(contrib, 0)))
         hi = max(base, output, *(left + np.maximum(contrib, 0)))
@@ -426,7 +428,7 @@ def plot_importances(importances, feature_names=None, ax=None, max_display=20):
 
 # -------------------------------------------------------------- plot_score_map
 def plot_score_map(model, X, explanation=None, ax=None, resolution=200, max_annotate=5,
-                   colorbar=True):
+                   colorbar=True, row_labels=None):
     """``score_samples`` over the plane of a 2-feature model, with the rows on it.
 
     The map covers the bounding box of ``X`` (plus a margin); red is anomalous
@@ -452,6 +454,9 @@ def plot_score_map(model, X, explanation=None, ax=None, resolution=200, max_anno
         At most this many explained rows get an arrow.
     colorbar : bool, default=True
         Add a colour bar for the score.
+    row_labels : list of str, default=None
+        Names of the explained rows in the labels (e.g. their row numbers in X);
+        ``row i`` for the i-th explained row when None.
 
     Returns
     -------
@@ -516,10 +521,16 @@ def plot_score_map(model, X, explanation=None, ax=None, resolution=200, max_anno
             ax.annotate("", xy=tuple(data[i]), xytext=tuple(start), zorder=5,
                         arrowprops=dict(arrowstyle="-|>", color="k", lw=1.6,
                                         shrinkA=0, shrinkB=3))
-            ax.annotate(f"row {i}: {enames[j]} {values[i, j]:+.2f}", tuple(data[i]),
-                        xytext=(6, 6), textcoords="offset points", fontsize=8,
+            # the label goes towards the middle of the map, so it stays inside
+            right = data[i, 0] > 0.5 * (lo[0] + hi[0])
+            up = data[i, 1] > 0.5 * (lo[1] + hi[1])
+            who = f"row {i}" if row_labels is None else str(row_labels[i])
+            ax.annotate(f"{who}: {enames[j]} {values[i, j]:+.2f}", tuple(data[i]),
+                        xytext=(-8 if right else 8, -8 if up else 8),
+                        textcoords="offset points", fontsize=8,
+                        ha="right" if right else "left", va="top" if up else "bottom",
                         zorder=6, bbox=dict(boxstyle="round,pad=0.2", fc="white",
-                                            ec="0.3", alpha=0.85))
+                                            ec="0.3", alpha=0.9))
         ax.scatter(data[:, 0], data[:, 1], s=60, facecolors="none", edgecolors="k",
                    linewidths=1.2, zorder=4, label="explained rows")
     ax.set_xlim(lo[0], hi[0])
@@ -527,5 +538,6 @@ def plot_score_map(model, X, explanation=None, ax=None, resolution=200, max_anno
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     ax.set_title("score map")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=3, fontsize=8,
+              frameon=False)
     return ax
