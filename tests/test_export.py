@@ -251,6 +251,19 @@ def test_decision_path_equals_sklearn_trees(params):
         np.testing.assert_array_equal(block[np.arange(len(X_test)), leaves[:, t]], 1)
 
 
+def test_decision_path_in_chunks(monkeypatch):
+    """Rows gathered a few at a time give the same matrix."""
+    import isoforest.forest._export as export
+
+    X, X_test = _data(15)
+    ours = IsolationForest(n_estimators=6, random_state=1).fit(X)
+    whole, _ = ours.decision_path(X_test)
+    monkeypatch.setattr(export, "DECISION_PATH_CHUNK", 100)  # ~1 row per chunk
+    chunked, _ = ours.decision_path(X_test)
+    np.testing.assert_array_equal(chunked.indices, whole.indices)
+    np.testing.assert_array_equal(chunked.indptr, whole.indptr)
+
+
 def test_decision_path_sparse_input_and_errors():
     sp = pytest.importorskip("scipy.sparse")
     X, _ = _data(10, nan=False)

@@ -92,6 +92,10 @@ def test_plot_tree_max_depth_and_big_trees(model_2d, tmp_path):
     ax = plot_tree(model, tree=1, X=X[:2], label_limit=5)
     assert 0 < len(_texts(ax)) < model.estimators_[1].tree_.node_count
     _save(ax, tmp_path, "tree_big.png")
+    # rows ending below the drawn depth are marked at the cut subtree they enter
+    ax = plot_tree(model, tree=1, X=X[:3], max_depth=1)
+    assert sum(t.startswith("row ") for t in _texts(ax)) >= 1
+    assert all(y >= -1 for seg in ax.collections[0].get_segments() for _, y in seg)
 
 
 def test_plot_tree_errors(model_2d):

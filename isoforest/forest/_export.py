@@ -13,6 +13,8 @@ __all__ = ["to_sklearn", "decision_path", "export_text", "export_graphviz",
 
 TREE_LEAF = -1
 TREE_UNDEFINED = -2
+#: decision_path gathers at most about this many ancestor ids at a time
+DECISION_PATH_CHUNK = 2**22
 
 
 # --------------------------------------------------------------------- helpers
@@ -207,8 +209,15 @@ def decision_path(model, X):
     np.cumsum(lengths.sum(axis=1), out=indptr[1:])
     n_nodes = forest.n_nodes
     index_dtype = np.int32 if max(n_nodes, int(indptr[-1])) < 2**31 else np.int64
-    mask = np.arange(anc.shape[1]) < lengths[..., None]
-    indices = anc[leaves][mask].astype(index_dtype)
+    levels = np.arange(anc.shape[1])
+    # a chunk of rows at a time: anc[leaves] is (rows, trees, max_depth) before masking
+    step = max(1, DECISION_PATH_CHUNK // max(1, anc.shape[1] * leaves.shape[1]))
+    indices = np.empty(int(indptr[-1]), dtype=index_dtype)
+    for start in range(0, leaves.shape[0], step):
+        stop = min(start + step, leaves.shape[0])
+        block = leaves[start:stop]
+        mask = levels < lengths[start:stop, :, None]
+        indices[indptr[start]:indptr[stop]] = anc[block][mask]
     data = np.ones(indices.shape[0], dtype=np.int64)
     indicator = csr_matrix((data, indices, indptr.astype(index_dtype)),
                            shape=(leaves.shape[0], n_nodes))
