@@ -9,6 +9,8 @@ with ``cli`` and ``stream`` as the command-line front ends.
 """
 
 from .forest import IsolationForest
+from .forest._export import export_graphviz
+from .forest._export import export_text
 from .explain import Explanation, explain, feature_importances
 from .io import ModelFileError, load_model, save_model
 from .neighbors import LocalOutlierFactor
@@ -19,6 +21,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "IsolationForest",
+    "export_text",
+    "export_graphviz",
     "LocalOutlierFactor",
     "ZScoreDetector",
     "zscore",

@@ -3,7 +3,9 @@
 Generates the classic walkthrough data (two Gaussian clusters plus uniform
 outliers), fits an Isolation Forest, prints the most anomalous rows, times fit and
 scoring next to scikit-learn's when it is installed (and checks the scores are
-identical), and writes a PNG of the score map when matplotlib is installed.
+identical), explains the most anomalous row (TreeSHAP contributions of each
+feature to its mean path length), and writes PNGs of the score map and of that
+explanation when matplotlib is installed.
 """
 
 import argparse
@@ -13,7 +15,7 @@ import time
 
 import numpy as np
 
-from . import IsolationForest
+from . import IsolationForest, explain
 
 
 def make_data(n_inliers=2000, n_outliers=100, seed=42):
@@ -76,6 +78,21 @@ def main(argv=None):
         print(f"{i:6d} {X[i, 0]:8.3f} {X[i, 1]:8.3f} {scores[i]:9.4f} "
               f"{'outlier' if y[i] else 'inlier':>8}")
 
+    # Why is the most anomalous row anomalous? TreeSHAP splits its mean path length
+    # E[h(x)] into a base value plus one contribution per feature; negative ones
+    # shortened the path (made the row easier to isolate).
+    worst = int(order[0])
+    names = ["x0", "x1"]
+    explanation = explain(clf, X[[worst]], method="tree_shap")
+    contrib = explanation.values[0]
+    print(f"\nWhy row {worst} is the most anomalous (TreeSHAP of its mean path length):")
+    print(f"  base value (mean path length of the training rows): "
+          f"{explanation.base_values[0]:.3f}")
+    for j in np.argsort(contrib):
+        print(f"  {names[j]} = {X[worst, j]:7.3f}   contribution {contrib[j]:+.3f}")
+    print(f"  E[h(x)] = base + contributions = {explanation.base_values[0] + contrib.sum():.3f}"
+          f"  (path_lengths mean: {clf.path_lengths(X[[worst]]).mean():.3f})")
+
     # Timing next to scikit-learn, same data, same parameters, one process.
     rng = np.random.RandomState(0)
     Xt = rng.randn(args.rows, 10)
@@ -109,22 +126,23 @@ def main(argv=None):
     except ImportError:
         print("\nmatplotlib not installed: no score map written")
         return 0
+    from .plotting import plot_contributions, plot_score_map
+
     os.makedirs(args.out, exist_ok=True)
-    xx, yy = np.meshgrid(np.linspace(-5, 5, 300), np.linspace(-5, 5, 300))
-    zz = clf.decision_function(np.c_[xx.ravel(), yy.ravel()]).reshape(xx.shape)
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
-    cs = ax.contourf(xx, yy, zz, levels=30, cmap="RdBu")
-    ax.contour(xx, yy, zz, levels=[0], colors="k", linewidths=1.5)
-    fig.colorbar(cs, ax=ax, label="decision_function (negative = outlier)")
-    ax.scatter(X[y == 0, 0], X[y == 0, 1], s=6, c="white", edgecolors="k",
-               linewidths=0.3, label="inliers")
-    ax.scatter(X[y == 1, 0], X[y == 1, 1], s=14, c="gold", edgecolors="k",
-               linewidths=0.4, label="planted outliers")
+    plot_score_map(clf, X, explanation=explanation, ax=ax, resolution=300,
+                   row_labels=[f"row {worst}"])
     ax.set_title("isoforest.IsolationForest: score map")
-    ax.legend(loc="upper left")
     path = os.path.join(args.out, "score_map.png")
     fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
     print(f"\nscore map written to {path}")
+    ax = plot_contributions(explanation, row=0)
+    ax.set_title(f"row {worst}: " + ax.get_title().split(": ", 1)[1])
+    path = os.path.join(args.out, "explanation.png")
+    ax.figure.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(ax.figure)
+    print(f"explanation of row {worst} written to {path}")
     return 0
 
 

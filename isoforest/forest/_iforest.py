@@ -654,6 +654,95 @@ class IsolationForest(BaseDetector):
         model.offset_ = fitted.offset_
         return model
 
+    def to_sklearn(self):
+        """A genuine fitted ``sklearn.ensemble.IsolationForest`` with these trees.
+
+        Each tree becomes an ``ExtraTreeRegressor`` whose ``tree_`` is a real
+        ``sklearn.tree._tree.Tree`` holding the very same nodes, so scikit-learn
+        (and libraries that read its trees: ``shap.TreeExplainer``, ``skl2onnx``)
+        score the model exactly as isoforest does, bit for bit. The inverse of
+        :meth:`from_sklearn`.
+
+        Returns
+        -------
+        model : sklearn.ensemble.IsolationForest
+            Fitted, with ``estimators_``, ``estimators_features_``, ``offset_``,
+            ``max_samples_``, ``n_features_in_`` (and ``feature_names_in_``) and the
+            private attributes its scoring reads.
+
+        Raises
+        ------
+        ImportError
+            If scikit-learn is not installed.
+
+        Notes
+        -----
+        scikit-learn's scores read only the trees' structure, thresholds and
+        ``n_node_samples`` (through depths and ``c(n)``), never ``tree_.value``.
+        Its trees store there the mean of the dummy uniform target they were
+        trained on, which isoforest does not keep. The exported trees store instead
+        the path length each node stands for: ``depth + c(n_node_samples)`` at a
+        leaf and the ``n_node_samples``-weighted mean of its leaves' path lengths at
+        an internal node, so ``estimators_[t].predict(X[:, estimators_features_[t]])``
+        is the path length of each row in tree ``t`` (``path_lengths(X)[:, t]``).
+        These are the values ``shap``'s ``IsoTree`` recomputes for scikit-learn's
+        isolation trees.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from isoforest import IsolationForest
+        >>> X = np.random.RandomState(0).randn(300, 3)
+        >>> ours = IsolationForest(n_estimators=10, random_state=0).fit(X)
+        >>> sk = ours.to_sklearn()
+        >>> type(sk).__module__
+        'sklearn.ensemble._iforest'
+        >>> bool(np.array_equal(sk.score_samples(X), ours.score_samples(X)))
+        True
+        """
+        from ._export import to_sklearn
+
+        return to_sklearn(self)
+
+    def decision_path(self, X):
+        """Nodes each row passes through, in every tree (scikit-learn's convention).
+
+        scikit-learn's ``IsolationForest`` has no ``decision_path``; this follows
+        ``RandomForestRegressor.decision_path``: the per-tree indicators
+        ``estimators_[t].decision_path(X[:, estimators_features_[t]])`` side by side.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        indicator : scipy.sparse.csr_matrix of shape (n_samples, n_nodes)
+            ``indicator[i, j]`` is 1 when row ``i`` passes through node ``j``
+            (nodes of all trees numbered one after the other).
+        n_nodes_ptr : ndarray of int64, shape (n_estimators + 1,)
+            Columns ``n_nodes_ptr[t]:n_nodes_ptr[t + 1]`` belong to tree ``t``
+            (the same array as ``forest_.tree_offsets``).
+
+        Raises
+        ------
+        ImportError
+            If SciPy is not installed (the result is a SciPy sparse matrix).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from isoforest import IsolationForest
+        >>> X = np.random.RandomState(0).randn(100, 2)
+        >>> model = IsolationForest(n_estimators=5, random_state=0).fit(X)
+        >>> indicator, ptr = model.decision_path(X[:3])
+        >>> indicator.shape == (3, int(ptr[-1]))
+        True
+        """
+        from ._export import decision_path
+
+        return decision_path(self, X)
+
     # ----------------------------------------------------- fitted views
     @property
     def forest_(self):
