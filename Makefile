@@ -4,10 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: help demo test test-fast test-boundscheck bench bench-data bench-grid clean
+.PHONY: help demo study test test-fast test-boundscheck bench bench-data bench-grid clean
 
 help:
 	@echo "make demo   - fit an Isolation Forest on generated data, print and plot it"
+	@echo "make study  - a walkthrough of how Isolation Forest scores, one figure per idea"
 	@echo "make test   - run the test suite (plus a NUMBA_BOUNDSCHECK=1 pass of the kernels)"
 	@echo "make bench  - speed benchmarks against scikit-learn and isotree"
 	@echo "make bench-data - the 2008 paper's table on ODDS/ADBench data sets"
@@ -27,6 +28,9 @@ $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.stamp-test
 	$(BIN)/python -m isoforest.demo --out demo_output
 
+study: $(VENV)/.stamp-test
+	$(BIN)/python -m reference.study --out study_output
+
 test: $(VENV)/.stamp-test
 	$(BIN)/python -m pytest -q
 	$(MAKE) test-boundscheck
@@ -36,7 +40,8 @@ test: $(VENV)/.stamp-test
 test-boundscheck: $(VENV)/.stamp-test
 	NUMBA_BOUNDSCHECK=1 ISOFOREST_CACHE=0 $(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/test_golden.py tests/test_reference_iforest.py tests/test_kernels.py \
-		tests/test_lof.py tests/test_zscore.py tests/test_model_io.py tests/test_simd.py -k "not sklearn_compatible"
+		tests/test_lof.py tests/test_zscore.py tests/test_model_io.py tests/test_simd.py \
+		tests/test_explain.py tests/test_diffi.py -k "not sklearn_compatible"
 
 test-fast: $(VENV)/.stamp-test
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -45,10 +50,11 @@ test-fast: $(VENV)/.stamp-test
 bench: $(VENV)/.stamp-bench
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/bench_zscore.py
-	if [ -f benchmarks/bench_lof.py ]; then $(BIN)/python benchmarks/bench_lof.py; fi
+	$(BIN)/python benchmarks/bench_lof.py
+	$(BIN)/python benchmarks/bench_explain.py
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache .hypothesis
+	rm -rf $(VENV) demo_output study_output .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Real data (ODDS/ADBench .npz files): DATA=dir overrides ../shared/datasets.
