@@ -40,6 +40,13 @@ PARALLEL_MIN_ROWS = 256
 GATHER_AHEAD_BYTES = 64 * 2**20
 #: Rows converted at a time when X must be cast or densified before scoring.
 CHUNK_ROWS = 16384
+#: Up to this many rows, a plain C-contiguous float64 array is scored on the short
+#: path (``IsolationForest._score_few``): no generic validation, one serial kernel.
+FEW_ROWS = 8
+_FLOAT64 = np.dtype(np.float64)
+#: The base of ``2 ** x`` as an array: np.power converts a Python float base on
+#: every call, which costs more than the power of one element.
+_TWO = np.array([2.0])
 
 
 class IsolationForest(BaseDetector):
@@ -575,6 +582,9 @@ class IsolationForest(BaseDetector):
         """``n_trees * c(max_samples)`` as scikit-learn computes it (a 1-element
         array); stored at fit because recomputing it costs more than scoring a row."""
         self._denominator = self._forest.n_trees * average_path_length([self._max_samples])
+        # Made here, with the model, not lazily by a scoring call: scoring must not
+        # change the estimator's __dict__ (scikit-learn's check_dict_unchanged).
+        self._few_rows = self._few_rows_setup()
 
     def _score(self, X):
         """score_samples on validated X (no feature-name checks)."""
@@ -608,8 +618,128 @@ class IsolationForest(BaseDetector):
         -------
         scores : ndarray of shape (n_samples,)
             ``-2 ** (-mean path length / c(max_samples_))``, in [-1, 0).
+
+        Notes
+        -----
+        A few rows (up to ``FEW_ROWS``) given as a C-contiguous float64 ndarray with
+        ``n_features_in_`` columns, to a model fitted without feature names, take a
+        short path: the checks such an array could fail are the generic path's
+        (there are none left: NaN and inf are accepted, as in fit), and one serial
+        kernel walks eight trees at a time. The scores are the same bits.
         """
+        if type(X) is np.ndarray:
+            p = self._score_few(X)
+            if p is not None:
+                return np.negative(p[0], p[1])
         return self._score(self._validate_for_scoring(X))
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers, positive for inliers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        if type(X) is np.ndarray:
+            p = self._score_few(X)
+            if p is not None:
+                # score - offset_ = (-p) - offset_ = (-offset_) - p, bit for bit
+                # (signed zeros included); element by element: a ufunc costs more
+                # than a few scalar steps.
+                p, out = p
+                neg_offset = -self.offset_
+                for i in range(p.shape[0]):
+                    out[i] = neg_offset - p[i]
+                return out
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Label rows: -1 for outliers (``decision_function < 0``), +1 for inliers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows to label.
+
+        Returns
+        -------
+        is_inlier : ndarray of shape (n_samples,)
+        """
+        if type(X) is np.ndarray:
+            p = self._score_few(X)
+            if p is not None:
+                neg_offset = -self.offset_
+                return np.array([-1 if neg_offset - v < 0 else 1 for v in p[0].tolist()],
+                                dtype=int)
+        decision = self.decision_function(X)
+        is_inlier = np.ones_like(decision, dtype=int)
+        is_inlier[decision < 0] = -1
+        return is_inlier
+
+    def _score_few(self, X):
+        """``(p, buffer)``: ``p = -score_samples(X)`` (``2 ** (-mean path length /
+        c)``) of X, an ndarray, on the short path, and a spare array of its shape
+        for the caller's result; or None where the short path does not apply (the
+        caller then takes the generic one).
+
+        It applies to 1..FEW_ROWS rows of C-contiguous native float64 with
+        ``n_features_in_`` columns, a fitted model without ``feature_names_in_``:
+        for such an array ``validate_data(reset=False)`` checks nothing that can fail
+        and changes nothing (no copy, no cast; NaN and inf are accepted), so
+        skipping it changes no result, warning or error. Anything else, the unfitted
+        model included, goes the generic way and gets its errors from there.
+        """
+        d = self.__dict__
+        fast = d.get("_few_rows")
+        if fast is None or fast[0] is not d.get("_denominator") or fast[1] is not d.get(
+                "_forest"):
+            fast = self._few_rows_setup()  # a model from an old pickle; not stored
+            if fast is None:
+                return None
+        _, _, complete, a, b, c, e, f, g, h, den = fast
+        if (
+            X.ndim != 2
+            or X.dtype is not _FLOAT64
+            or X.shape[1] != d.get("n_features_in_")
+            or not 0 < X.shape[0] <= FEW_ROWS
+            or "offset_" not in d  # not fitted: the generic path raises
+            or "feature_names_in_" in d  # the generic path warns about an ndarray
+            or not X.flags.c_contiguous
+        ):
+            return None
+        out = np.empty(X.shape[0])
+        if complete:
+            K.score_few_complete(X, a, b, c, e, f, g, den, out)
+        else:
+            K.score_few_nodes(X, a, b, c, e, f, g, h, den, out)
+        # The same ufunc as _score on the same values: the same bits (NumPy's
+        # vectorised pow, which can differ from libm's pow or Numba's in the last
+        # bit, so it is not done in the kernel). Not in place: a ufunc writing over
+        # its input costs twice the time of one element here.
+        return np.power(_TWO, out), out
+
+    def _few_rows_setup(self):
+        """The fitted arrays ``_score_few`` passes to its kernel, with the
+        denominator and forest they come from (``_set_denominator`` stores them:
+        every fit, ``from_sklearn`` and model load ends with it, so an identity
+        check on both finds a stale entry); None without a forest."""
+        d = self.__dict__
+        forest, denominator = d.get("_forest"), d.get("_denominator")
+        if forest is None or denominator is None:
+            return None
+        den = float(denominator[0])
+        if forest.complete is not None:
+            depth, feat, thr, nan_right, leaf = forest.complete
+            return (denominator, forest, True, depth, feat, thr, nan_right, leaf,
+                    forest.n_trees, None, den)
+        return (denominator, forest, False, forest.tree_offsets, forest.global_feature,
+                forest.threshold, forest.children_left, forest.children_right,
+                forest.missing_go_to_left, forest.leaf_value, den)
 
     # -------------------------------------------------------------- study
     def apply(self, X):
