@@ -101,7 +101,12 @@ def _fit_both(params, X, fit_kwargs=None, source_cls=ChunkedSource):
         if params.get("random_state", 0) is None:
             np.random.seed(11)
         b = IsolationForest(**p2)._fit_source(src, **fit_kwargs)
-    assert [str(x.message) for x in w1] == [str(x.message) for x in w2]
+    # fit's own warnings (UserWarning); NumPy's RuntimeWarnings of the pure-Python
+    # kernels under NUMBA_DISABLE_JIT differ in number with the rows read
+    def user(ws):
+        return [str(x.message) for x in ws if x.category is UserWarning]
+
+    assert user(w1) == user(w2)
     return a, b, src
 
 
