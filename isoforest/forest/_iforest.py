@@ -625,7 +625,7 @@ class IsolationForest(BaseDetector):
         ``n_features_in_`` columns, to a model fitted without feature names, take a
         short path: the checks such an array could fail are the generic path's
         (there are none left: NaN and inf are accepted, as in fit), and one serial
-        kernel walks eight trees at a time. The scores are the same bits.
+        kernel walks 16 trees at a time. The scores are the same bits.
         """
         if type(X) is np.ndarray:
             p = self._score_few(X)
