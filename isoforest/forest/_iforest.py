@@ -26,6 +26,7 @@ from .._validation import (
     check_is_fitted,
     check_random_state,
     check_sample_weight,
+    is_dask_collection,
     is_sparse,
     validate_data,
 )
@@ -192,6 +193,10 @@ class IsolationForest(BaseDetector):
         self : IsolationForest
             The fitted estimator.
         """
+        if is_dask_collection(X):
+            from .. import _dask
+
+            return _dask.fit_forest(self, X, sample_weight)
         self._validate_params()
         X = validate_data(self, X, reset=True)
         n_samples, n_features = X.shape
@@ -525,6 +530,10 @@ class IsolationForest(BaseDetector):
         scores : ndarray of shape (n_samples,)
             ``-2 ** (-mean path length / c(max_samples_))``, in [-1, 0).
         """
+        if is_dask_collection(X):
+            from .. import _dask
+
+            return _dask.lazy_method(self, X, "score_samples")
         return self._score(self._validate_for_scoring(X))
 
     # -------------------------------------------------------------- study
