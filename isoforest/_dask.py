@@ -171,23 +171,31 @@ def _as_float(est, rows, n_features):
                        dtype="float")
 
 
-def _dummy_target_at(random_state, n_samples, drawn):
-    """``check_random_state(random_state).uniform(size=n_samples)[drawn]``, drawn in
-    chunks so the caller never holds ``n_samples`` values (the legacy stream of
-    ``uniform`` is the same whether drawn at once or in pieces)."""
-    from ._validation import check_random_state
-
-    rng = check_random_state(random_state)
+def _dummy_target_at(state, n_samples, drawn):
+    """``RandomState(state).uniform(size=n_samples)[drawn]`` (``state`` from
+    ``get_state``, or None only to advance ``rng``), drawn in chunks so the caller
+    never holds ``n_samples`` values: the legacy ``uniform`` stream is the same drawn
+    at once or in pieces."""
+    rng = np.random.RandomState()
+    rng.set_state(state)
     out = np.empty(len(drawn), dtype=np.float64)
-    step = 1 << 20
     j = 0
-    for start in range(0, n_samples, step):
-        stop = min(start + step, n_samples)
+    for start in range(0, n_samples, _UNIFORM_STEP):
+        stop = min(start + _UNIFORM_STEP, n_samples)
         vals = rng.uniform(size=stop - start)
         k = np.searchsorted(drawn, stop, side="left")
         out[j:k] = vals[drawn[j:k] - start]
         j = k
     return out
+
+
+def _skip_uniform(rng, n_samples):
+    """Advance ``rng`` past ``uniform(size=n_samples)`` without holding the values."""
+    for start in range(0, n_samples, _UNIFORM_STEP):
+        rng.uniform(size=min(_UNIFORM_STEP, n_samples - start))
+
+
+_UNIFORM_STEP = 1 << 20
 
 
 def fit_forest(est, X, sample_weight=None):
@@ -264,6 +272,14 @@ def fit_source(est, source):
     est._max_features = max_features
     est._n_samples = n_samples
 
+    # In-memory fit draws the dummy target uniform(size=n_samples) first and the tree
+    # seeds after it, from the same generator when random_state is not an int.
+    int_seed = isinstance(est.random_state, numbers.Integral)
+    uniform_state = None
+    if not int_seed:
+        rng = check_random_state(est.random_state)
+        uniform_state = rng.get_state()
+        _skip_uniform(rng, n_samples)
     random_state = check_random_state(est.random_state)
     keep = est.warm_start and getattr(est, "_forest", None) is not None
     if keep and est._forest.features.shape[1] != max_features:
@@ -306,11 +322,11 @@ def fit_source(est, source):
         drawn = np.unique(rows[valid])
         assert len(drawn) == n_drawn
         # The dummy regression target at the drawn rows, by rank among them.
-        if isinstance(est.random_state, numbers.Integral):
+        if int_seed:
             y_drawn = np.empty(n_drawn, dtype=np.float64)
             uniform_bits(int(est.random_state), bits, y_drawn)
         else:
-            y_drawn = _dummy_target_at(est.random_state, n_samples, drawn)
+            y_drawn = _dummy_target_at(uniform_state, n_samples, drawn)
         X_drawn = _as_float(est, source.take(drawn), n_features)
         if X_drawn.dtype not in (np.float32, np.float64):
             X_drawn = X_drawn.astype(np.float32)
