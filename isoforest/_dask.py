@@ -78,8 +78,14 @@ def _block_len(block):
     return len(block)
 
 
-class DaskSource:
-    """Rows of a dask array or data frame, read on demand (the RowSource protocol).
+def _row_source_base():
+    from .forest._source import RowSource
+
+    return RowSource
+
+
+class DaskSource(_row_source_base()):
+    """Rows of a dask array or data frame, read on demand (a ``RowSource``).
 
     Attributes ``n_samples``, ``n_features`` and ``feature_names``; ``take(rows)``
     returns the requested rows (sorted, unique, int64) as a float array in that
@@ -144,227 +150,85 @@ class DaskSource:
             import pandas as pd
 
             out = pd.concat(pieces) if pieces else self._meta
+            self.bytes_taken += int(out.memory_usage(index=False).sum())
         else:
             out = np.concatenate(pieces, axis=0) if pieces else self._meta
+            self.bytes_taken += int(out.nbytes)
         self.rows_taken += len(out)
-        self.bytes_taken += int(np.asarray(out).nbytes) if not self.frame else int(
-            out.memory_usage(index=False).sum())
-        return out
+        return self._as_float(out)
+
+    def _as_float(self, rows):
+        """Rows as ``fit`` validates X: float32/float64 kept, others cast to float32."""
+        from ._validation import check_array
+
+        if len(rows) == 0:
+            return np.empty((0, self.n_features), dtype=np.float32)
+        return check_array(rows, estimator_name="IsolationForest", accept_sparse=False,
+                           dtype="float")
 
     def iter_blocks(self):
         """Yield each partition in order, computed one at a time."""
         for p in range(len(self.lengths)):
             if self.frame:
-                yield self._parts[p].compute()
+                block = self._parts[p].compute()
             else:
-                yield _take_block([b.compute() for b in self._blocks[p]], slice(None))
+                block = _take_block([b.compute() for b in self._blocks[p]], slice(None))
+            if len(block):
+                yield self._as_float(block)
 
 
 # ----------------------------------------------------------------------- fitting
-def _as_float(est, rows, n_features):
-    """Validated float rows (the dtype rules of ``validate_data`` for fit)."""
-    from ._validation import check_array
-
-    if len(rows) == 0:
-        return np.empty((0, n_features), dtype=np.float32)
-    return check_array(rows, estimator_name=type(est).__name__, accept_sparse=False,
-                       dtype="float")
-
-
-def _dummy_target_at(state, n_samples, drawn):
-    """``RandomState(state).uniform(size=n_samples)[drawn]`` (``state`` from
-    ``get_state``, or None only to advance ``rng``), drawn in chunks so the caller
-    never holds ``n_samples`` values: the legacy ``uniform`` stream is the same drawn
-    at once or in pieces."""
-    rng = np.random.RandomState()
-    rng.set_state(state)
-    out = np.empty(len(drawn), dtype=np.float64)
-    j = 0
-    for start in range(0, n_samples, _UNIFORM_STEP):
-        stop = min(start + _UNIFORM_STEP, n_samples)
-        vals = rng.uniform(size=stop - start)
-        k = np.searchsorted(drawn, stop, side="left")
-        out[j:k] = vals[drawn[j:k] - start]
-        j = k
-    return out
-
-
-def _skip_uniform(rng, n_samples):
-    """Advance ``rng`` past ``uniform(size=n_samples)`` without holding the values."""
-    for start in range(0, n_samples, _UNIFORM_STEP):
-        rng.uniform(size=min(_UNIFORM_STEP, n_samples - start))
-
-
-_UNIFORM_STEP = 1 << 20
-
-
-def fit_forest(est, X, sample_weight=None):
-    """``IsolationForest.fit`` on a dask collection: the forest ``fit(X.compute())``
-    builds, bit for bit, reading only the drawn rows."""
-    if sample_weight is not None:
-        raise TypeError(
-            "IsolationForest.fit on dask input does not take sample_weight: its rows "
-            "are drawn by RandomState.choice over all weights at once. Compute X, or "
-            "fit without weights."
-        )
-    est._validate_params()
-    source = DaskSource(X)
-    return fit_source(est, source)
-
-
-def fit_source(est, source):
-    """Fit an IsolationForest from a RowSource (``n_samples``, ``n_features``,
-    ``feature_names``, ``take``): the draws of ``fit`` replayed, then only the drawn
-    rows read. Stands in for ``IsolationForest._fit_source`` until that seam lands."""
+def _warn_full_permutation(est, n_samples):
+    """A float ``max_samples`` between 1% and 99% of the rows makes scikit-learn's
+    draw a full permutation of all ``n_samples`` rows, made on the caller."""
     import numbers
 
-    from .forest import _kernels as K
-    from .forest._arrays import ForestArrays
-    from .forest._mt19937 import uniform_bits
-    from .forest._sampling import MAX_INT
-    from ._config import effective_n_jobs, num_threads
-    from ._validation import _check_min_shape, check_random_state
-
-    n_samples, n_features = source.n_samples, source.n_features
-    _check_min_shape((n_samples, n_features), type(est).__name__)
-    if source.feature_names is not None:
-        est.feature_names_in_ = source.feature_names
-    else:
-        est.__dict__.pop("feature_names_in_", None)
-    est.n_features_in_ = n_features
-
-    if isinstance(est.max_samples, str):
-        max_samples = min(256, n_samples)
-    elif isinstance(est.max_samples, numbers.Integral):
-        if est.max_samples > n_samples:
-            warnings.warn(
-                "max_samples (%s) is greater than the "
-                "total number of samples (%s). max_samples "
-                "will be set to n_samples for estimation." % (est.max_samples, n_samples)
-            )
-            max_samples = n_samples
-        else:
-            max_samples = int(est.max_samples)
-    else:
-        max_samples = int(est.max_samples * n_samples)
-    if max_samples < 1:
-        raise ValueError("Sample weights must contain at least one non-zero number.")
-    ratio = max_samples / n_samples
-    if not est.bootstrap and 0.01 < ratio < 0.99 and n_samples > (1 << 22):
+    ms = est.max_samples
+    if isinstance(ms, str) or isinstance(ms, numbers.Integral) or est.bootstrap:
+        return
+    ratio = int(ms * n_samples) / max(n_samples, 1)
+    if 0.01 < ratio < 0.99 and n_samples > PERMUTATION_WARN_ROWS:
         warnings.warn(
             "max_samples=%r draws %d of %d rows: scikit-learn's draw is then a full "
-            "permutation of all rows, made on the caller (%.1f GB per tree at a time), "
-            "and the drawn rows themselves travel to the caller. Use an int "
-            "max_samples or a smaller fraction to keep the caller's memory small."
-            % (est.max_samples, max_samples, n_samples, n_samples * 8 / 1e9),
-            ResourceWarning,
+            "permutation of all rows, made on the caller (%.2f GB per tree), and the "
+            "drawn rows themselves travel to the caller. Use an int max_samples or a "
+            "smaller fraction to keep the caller's memory small."
+            % (ms, int(ms * n_samples), n_samples, n_samples * 8 / 1e9),
+            ResourceWarning, stacklevel=4,
         )
-    est.max_samples_ = max_samples
-    max_depth = int(np.ceil(np.log2(max(max_samples, 2))))
-    if isinstance(est.max_features, numbers.Integral):
-        max_features = int(est.max_features)
-    else:
-        max_features = int(est.max_features * n_features)
-    if max_features > n_features:
-        raise ValueError("max_features must be <= n_features")
-    max_features = max(1, max_features)
-    est._max_samples = max_samples
-    est._max_features = max_features
-    est._n_samples = n_samples
 
-    # In-memory fit draws the dummy target uniform(size=n_samples) first and the tree
-    # seeds after it, from the same generator when random_state is not an int.
-    int_seed = isinstance(est.random_state, numbers.Integral)
-    uniform_state = None
-    if not int_seed:
-        rng = check_random_state(est.random_state)
-        uniform_state = rng.get_state()
-        _skip_uniform(rng, n_samples)
-    random_state = check_random_state(est.random_state)
-    keep = est.warm_start and getattr(est, "_forest", None) is not None
-    if keep and est._forest.features.shape[1] != max_features:
-        keep = False
-    if not keep:
-        est._forest = None
-        est._seeds_all = np.empty(0, dtype=np.int64)
-        est._tree_max_depth = np.empty(0, dtype=np.int64)
-        est._estimators_cache = None
-    n_existing = 0 if est._forest is None else est._forest.n_trees
-    n_more = est.n_estimators - n_existing
-    if n_more < 0:
-        raise ValueError(
-            "n_estimators=%d must be larger or equal to "
-            "len(estimators_)=%d when warm_start==True" % (est.n_estimators, n_existing)
-        )
-    if n_more == 0:
-        warnings.warn("Warm-start fitting without increasing n_estimators does not fit new trees.")
-    else:
-        if n_existing > 0:
-            random_state.randint(MAX_INT, size=n_existing)
-        seeds = np.asarray(random_state.randint(MAX_INT, size=n_more), dtype=np.int64)
-        n_trees = n_more
-        features = np.empty((n_trees, max_features), dtype=np.int64)
-        rows = np.empty((n_trees, max_samples), dtype=np.int64)
-        counts = np.zeros((n_trees, max_samples), dtype=np.float64)
-        n_rows = np.empty(n_trees, dtype=np.int64)
-        tree_seeds = np.empty(n_trees, dtype=np.int64)
-        rand_r_states = np.empty(n_trees, dtype=np.int64)
-        parallel = effective_n_jobs(est.n_jobs) > 1 and n_trees > 1
-        with num_threads(est.n_jobs):
-            (K.draw_trees if parallel else K.draw_trees_serial)(
-                seeds, n_samples, n_features, max_samples, max_features,
-                bool(est.bootstrap), features, rows, counts, n_rows, tree_seeds,
-                rand_r_states)
-        bits = np.zeros(n_samples // 64 + 1, dtype=np.uint64)
-        prefix = np.empty(bits.shape[0], dtype=np.int64)
-        n_drawn = K.mark_rows(rows, n_rows, bits, prefix)
-        valid = np.arange(max_samples)[None, :] < n_rows[:, None]
-        drawn = np.unique(rows[valid])
-        assert len(drawn) == n_drawn
-        # The dummy regression target at the drawn rows, by rank among them.
-        if int_seed:
-            y_drawn = np.empty(n_drawn, dtype=np.float64)
-            uniform_bits(int(est.random_state), bits, y_drawn)
-        else:
-            y_drawn = _dummy_target_at(uniform_state, n_samples, drawn)
-        X_drawn = _as_float(est, source.take(drawn), n_features)
-        if X_drawn.dtype not in (np.float32, np.float64):
-            X_drawn = X_drawn.astype(np.float32)
-        X_drawn = np.ascontiguousarray(X_drawn)
-        # Rows renumbered by rank among the drawn ones: X_drawn[rank] is X[row] and
-        # y_drawn[rank] the target at row, so the kernels see the same values in the
-        # same order as for in-memory X (ranks keep the rows increasing).
-        ranked_rows = np.zeros_like(rows)
-        ranked_rows[valid] = np.searchsorted(drawn, rows[valid])
-        gather = n_trees * max_samples * max_features * 4 <= 64 * 2**20
-        Xall = np.empty((n_trees, max_samples, max_features) if gather else (1, 1, 1),
-                        dtype=np.float32)
-        capacity = max(2 * max_samples - 1, 1)
-        out = est._new_node_arrays(n_trees * capacity)
-        node_counts = np.zeros(n_trees, dtype=np.int64)
-        with num_threads(est.n_jobs):
-            (K.prepare_trees if parallel else K.prepare_trees_serial)(
-                X_drawn, features, ranked_rows, n_rows, Xall, gather, -1, bits,
-                np.empty(0, np.float64))
-            (K.build_trees if parallel else K.build_trees_serial)(
-                X_drawn, Xall, gather, y_drawn, False, bits, prefix, features,
-                ranked_rows, counts, n_rows, rand_r_states, max_depth, capacity,
-                out["feature"], out["threshold"], out["children_left"],
-                out["children_right"], out["n_node_samples"],
-                out["weighted_n_node_samples"], out["impurity"],
-                out["missing_go_to_left"], node_counts)
-        node_offsets = np.arange(n_trees + 1, dtype=np.int64) * capacity
-        new = est._compact(out, node_offsets, node_counts, features)
-        est._forest = ForestArrays.concatenate([est._forest, new])
-        est._seeds_all = np.concatenate([est._seeds_all, seeds]).astype(np.int64)
-        est._tree_max_depth = np.concatenate(
-            [est._tree_max_depth, np.full(n_more, max_depth, dtype=np.int64)])
-        est._tree_seeds = np.concatenate(
-            [getattr(est, "_tree_seeds", np.empty(0, np.int64))[:n_existing], tree_seeds])
-    est._set_denominator()
-    est._seeds = est._seeds_all[n_existing:] if n_more else est._seeds_all[:0]
-    est._sample_weight = None
+
+#: Above this many rows, a full permutation on the caller gets a warning (32 MB).
+PERMUTATION_WARN_ROWS = 1 << 22
+
+
+def fit_forest(est, X, sample_weight=None, source=None):
+    """``IsolationForest.fit`` on a dask collection: the forest ``fit(X.compute())``
+    builds, bit for bit, reading only the drawn rows.
+
+    The draws run on the caller through ``IsolationForest._fit_forest`` with a
+    :class:`DaskSource`; a float ``contamination`` takes the exact percentile of the
+    scores computed on the workers (``exact_percentile``) instead of streaming every
+    row to the caller. ``sample_weight`` (any array-like or dask array) is brought to
+    the caller: ``n_samples`` floats, as scikit-learn's weighted draw needs them all.
+    """
+    from .forest._source import source_feature_names, source_shape
+
+    est._validate_params()
+    if source is None:
+        source = DaskSource(X)
+    n_samples, n_features = source_shape(source, type(est).__name__)
+    names = source_feature_names(source, n_features)
+    if names is not None:
+        est.feature_names_in_ = names
+    elif hasattr(est, "feature_names_in_"):
+        del est.feature_names_in_
+    est.n_features_in_ = n_features
+    if sample_weight is not None and is_dask_collection(sample_weight):
+        sample_weight = np.asarray(sample_weight.compute())
+    _warn_full_permutation(est, n_samples)
     est.__dict__.pop("offset_", None)
+    est._fit_forest(None, source, n_samples, n_features, sample_weight)
     if est.contamination == "auto":
         est.offset_ = -0.5
     else:

@@ -99,7 +99,8 @@ def test_fit_identical_for_any_chunking(client, chunks):
     dict(max_samples=100, max_features=0.6),
     dict(max_samples=0.3, bootstrap=True),
     dict(max_samples=2000),  # every row drawn
-    dict(random_state="instance"),  # the dummy target drawn in pieces on the caller
+    dict(random_state="instance"),  # the dummy target before the seeds, as in memory
+    dict(sample_weight=True),  # weights come to the caller; rows still taken
 ])
 def test_fit_identical_for_parameters(client, params):
     X = data(1500, 4, seed=1)
@@ -107,10 +108,16 @@ def test_fit_identical_for_parameters(client, params):
     if params.get("random_state") == "instance":
         ref = IsolationForest(n_estimators=10, random_state=np.random.RandomState(7)).fit(X)
         got = IsolationForest(n_estimators=10, random_state=np.random.RandomState(7))
+        got.fit(da.from_array(X, chunks=(400, 2)))
+    elif params.pop("sample_weight", False):
+        w = np.random.RandomState(3).rand(len(X))
+        ref = IsolationForest(n_estimators=10, random_state=0).fit(X, sample_weight=w)
+        got = IsolationForest(n_estimators=10, random_state=0)
+        got.fit(da.from_array(X, chunks=(400, 2)), sample_weight=da.from_array(w, 400))
     else:
         ref = IsolationForest(n_estimators=10, random_state=0, **params).fit(X)
         got = IsolationForest(n_estimators=10, random_state=0, **params)
-    got.fit(da.from_array(X, chunks=(400, 2)))
+        got.fit(da.from_array(X, chunks=(400, 2)))
     assert_same_forest(got, ref)
 
 
@@ -162,7 +169,7 @@ def test_only_drawn_rows_reach_the_caller(client):
     source = _dask.DaskSource(X)
     est = IsolationForest(random_state=0, n_estimators=50, max_samples=256)
     est._validate_params()
-    _dask.fit_source(est, source)
+    _dask.fit_forest(est, X, source=source)
     drawn = np.unique(np.concatenate(est.estimators_samples_))
     assert source.rows_taken == len(drawn) <= 50 * 256
     assert source.bytes_taken == len(drawn) * 10 * 8
@@ -187,7 +194,7 @@ def test_large_float_max_samples_warns():
 
     with pytest.raises(AssertionError), pytest.warns(ResourceWarning, match="permutation"):
         est.n_estimators = 1
-        _dask.fit_source(est, Rows())
+        _dask.fit_forest(est, None, source=Rows())
 
 
 # ------------------------------------------------------ exact percentile
