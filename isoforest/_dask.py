@@ -579,3 +579,112 @@ def fit_zscore(est, X, partial):
         scores = lazy_method(est, X, "score_samples")
         est.offset_ = exact_percentile(scores, 100.0 * est.contamination)
     return est
+
+
+# -------------------------------------------------------------- command line
+def _score_partition(part, model, extra):
+    """A partition with the command line's added fields: ``anomaly_score`` (higher
+    is more anomalous, NaN where not scored) and ``is_anomaly`` (1, 0, or -1 where
+    not scored); rows with missing values dropped under the 'drop' rule."""
+    cols = extra["columns"]
+    X = part[cols].to_numpy(dtype=np.float64, na_value=np.nan)
+    if extra.get("center") is not None:
+        X = (X - np.asarray(extra["center"])) / np.asarray(extra["scale"])
+    incomplete = np.isnan(X).any(axis=1)
+    scored = np.ones(len(X), bool) if extra.get("method") == "iforest" else ~incomplete
+    score = np.full(len(X), np.nan)
+    flag = np.full(len(X), -1, dtype=np.int8)
+    if scored.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            s = _call_with_threads(model, "score_samples", X[scored])
+        score[scored] = -s
+        flag[scored] = s - model.offset_ < 0
+    out = part.assign(anomaly_score=score, is_anomaly=flag)
+    if extra.get("missing", "drop") == "drop":
+        out = out[~incomplete]
+    return out
+
+
+def _read_pattern(pattern):
+    import dask.dataframe as dd
+
+    low = pattern.lower()
+    if low.endswith((".parquet", ".pq")) or low.endswith("/"):
+        return dd.read_parquet(pattern), "parquet"
+    if low.endswith((".csv", ".tsv", ".txt")):
+        return dd.read_csv(pattern, sep="\t" if low.endswith(".tsv") else ","), "csv"
+    raise ValueError(f"cannot tell the format of {pattern!r}: use .parquet or .csv names")
+
+
+def score_files(model, extra, pattern, out_dir, scheduler=None):
+    """Score every file matching ``pattern`` on a dask cluster, one output file per
+    input partition in ``out_dir`` (``isoforest score ... --scheduler``).
+
+    Parameters
+    ----------
+    model : fitted detector
+    extra : dict
+        The command line's settings saved with the model (``columns``, ``method``,
+        ``missing``, ``center`` / ``scale``).
+    pattern : str
+        A glob of Parquet or CSV files (``'data/*.parquet'``).
+    out_dir : str
+        Output directory: ``part.N.parquet`` (or ``.csv``), one per input partition,
+        in input order.
+    scheduler : str or None
+        ``'local'`` starts a LocalCluster on this machine; an address
+        (``tcp://host:8786``) connects to a running scheduler; None uses dask's
+        default scheduler.
+
+    Returns
+    -------
+    summary : dict
+        ``rows`` written, ``anomalies``, ``partitions``.
+    """
+    _import_dask()
+    import os
+
+    import pandas as pd
+
+    client = cluster = None
+    if scheduler:
+        from distributed import Client, LocalCluster
+
+        if scheduler == "local":
+            cluster = LocalCluster(dashboard_address=None)
+            client = Client(cluster)
+        else:
+            client = Client(scheduler, timeout=60)
+    try:
+        ddf, fmt = _read_pattern(pattern)
+        missing = [c for c in extra["columns"] if c not in ddf.columns]
+        if missing:
+            raise ValueError(f"input lacks the model's column(s): {', '.join(missing)}")
+        if getattr(model, "novelty", True) is False:
+            raise ValueError(
+                "a LocalOutlierFactor saved by 'detect' (novelty=False) scores only its "
+                "own training rows; fit one with 'isoforest fit --method lof' to score "
+                "new files")
+        dmodel = _import_dask()[0].delayed(model, pure=True, traverse=False)
+        meta = ddf._meta.assign(anomaly_score=pd.Series(dtype=np.float64),
+                                is_anomaly=pd.Series(dtype=np.int8))
+        scored = ddf.map_partitions(_score_partition, dmodel, extra, meta=meta)
+        os.makedirs(out_dir, exist_ok=True)
+        if fmt == "parquet":
+            scored.to_parquet(out_dir, write_index=False)
+        else:
+            scored.to_csv(os.path.join(out_dir, "part.*.csv"), index=False)
+        summary = scored[["is_anomaly"]].map_partitions(
+            lambda p: pd.DataFrame({"rows": [len(p)],
+                                    "anomalies": [int((p["is_anomaly"] == 1).sum())]}),
+            meta=pd.DataFrame({"rows": pd.Series(dtype=np.int64),
+                               "anomalies": pd.Series(dtype=np.int64)})).compute()
+        return {"rows": int(summary["rows"].sum()),
+                "anomalies": int(summary["anomalies"].sum()),
+                "partitions": int(ddf.npartitions)}
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()

@@ -331,3 +331,36 @@ def test_worker_killed_during_scoring(client):
     assert np.array_equal(got, model.score_samples(X))
     client.wait_for_workers(2, timeout=60)
     assert victim not in client.run(os.getpid).values()
+
+
+# ---------------------------------------------------------- command line
+def test_cli_scores_files_through_dask(client, tmp_path, capsys):
+    from isoforest import cli
+
+    rng = np.random.RandomState(0)
+    frames = []
+    for i in range(3):
+        df = pd.DataFrame(rng.randn(300, 3), columns=["a", "b", "c"])
+        df["id"] = np.arange(300) + 300 * i
+        df.to_parquet(tmp_path / f"d{i}.parquet", index=False)
+        frames.append(df)
+    whole = pd.concat(frames)
+    whole.to_csv(tmp_path / "all.csv", index=False)
+    model = str(tmp_path / "m.iso")
+    assert cli.main(["fit", str(tmp_path / "all.csv"), "--model", model,
+                     "--columns", "a,b,c"]) == 0
+    out = tmp_path / "out"
+    assert cli.main(["score", model, str(tmp_path / "d*.parquet"), "--out", str(out),
+                     "--scheduler", client.scheduler.address]) == 0
+    assert sorted(os.listdir(out)) == ["part.0.parquet", "part.1.parquet",
+                                       "part.2.parquet"]
+    got = pd.read_parquet(out)
+    from isoforest import load_model
+
+    m = load_model(model)
+    s = m.score_samples(whole[["a", "b", "c"]].to_numpy())
+    assert np.array_equal(got["id"].to_numpy(), whole["id"].to_numpy())
+    assert np.array_equal(got["anomaly_score"].to_numpy(), -s)
+    assert np.array_equal(got["is_anomaly"].to_numpy(), (s - m.offset_ < 0).astype(np.int8))
+    assert cli.main(["score", model, str(tmp_path / "nothing*.parquet"), "--out",
+                     str(out), "--scheduler", client.scheduler.address]) == 1
