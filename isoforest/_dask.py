@@ -1,23 +1,21 @@
 """Dask collections in, the same models and scores out (optional extra ``isoforest[dask]``).
 
-Loaded only when an estimator meets a dask collection (``is_dask_collection`` below
-looks at the object's type without importing dask). What runs where:
+Loaded only when an estimator meets a dask collection
+(``isoforest._validation.is_dask_collection`` looks at the object's type first and
+never imports dask). What runs where:
 
-* **Fit, on the caller**: the bagging draws (scikit-learn's streams, replayed exactly
-  as for NumPy input) and the tree building. The caller never holds ``X``: it learns
-  the partitions' row counts, then asks each partition holding drawn rows for those
-  rows only (one small task per such partition) -- at most ``n_estimators *
-  max_samples`` rows travel.
-* **On the workers**: the row counts, the drawn rows, and all scoring
-  (``score_samples``, ``decision_function``, ``predict``), lazily, one task per
-  partition, with the model embedded once per graph as a single key.
-* A float ``contamination`` needs the exact percentile of the training scores: the
-  workers score their partitions and return only histograms, then the few values
-  around the wanted order statistics (see ``exact_percentile``).
+* **On the caller** (fit): the bagging draws, replayed exactly as for NumPy input
+  (``IsolationForest._fit_forest`` with a :class:`DaskSource`), and the tree
+  building. The caller never holds ``X``: it learns the partitions' row counts, then
+  asks each partition holding drawn rows for those rows only (one small task per such
+  partition) -- at most ``n_estimators * max_samples`` rows travel.
+* **On the workers**: the row counts, the drawn rows, all scoring (``score_samples``,
+  ``decision_function``, ``predict``: lazy, one task per partition, the model one key
+  per graph), z-score moments (merged by a tree of Chan et al. updates), and the
+  histograms of the exact percentile behind a float ``contamination``.
 """
 
 import math
-import sys
 import warnings
 
 import numpy as np
@@ -103,9 +101,10 @@ class DaskSource(_row_source_base()):
             self._parts = list(X.to_delayed())
             lengths = dask.compute(*[dask.delayed(_block_len)(p) for p in self._parts])
             self._meta = X._meta
-            names = [str(c) for c in X.columns] if all(
-                isinstance(c, str) for c in X.columns) else None
-            self.feature_names = None if names is None else np.asarray(names, dtype=object)
+            from ._validation import get_feature_names
+
+            # scikit-learn's rules (all strings, or none; mixed types refused)
+            self.feature_names = get_feature_names(X._meta)
             self.n_features = len(X.columns)
         else:
             if X.ndim != 2:
@@ -290,6 +289,10 @@ def lazy_method(est, X, method):
     """
     dask, da = _import_dask()
     frame = _is_dataframe(X)
+    if not frame and not hasattr(X, "chunks"):
+        raise ValueError(
+            "Expected a 2-dimensional dask array or DataFrame, got %s. Reshape your "
+            "data, e.g. with series.to_frame() for a single feature." % type(X).__name__)
     if frame:
         names = getattr(est, "feature_names_in_", None)
         cols = list(X.columns)

@@ -364,3 +364,18 @@ def test_cli_scores_files_through_dask(client, tmp_path, capsys):
     assert np.array_equal(got["is_anomaly"].to_numpy(), (s - m.offset_ < 0).astype(np.int8))
     assert cli.main(["score", model, str(tmp_path / "nothing*.parquet"), "--out",
                      str(out), "--scheduler", client.scheduler.address]) == 1
+
+
+def test_import_and_numpy_input_load_no_dask():
+    import subprocess
+
+    code = (
+        "import sys, numpy as np, isoforest\n"
+        "X = np.random.RandomState(0).randn(300, 3)\n"
+        "m = isoforest.IsolationForest(n_estimators=5, random_state=0).fit(X)\n"
+        "m.predict(X); isoforest.ZScoreDetector().fit(X).predict(X)\n"
+        "bad = [k for k in sys.modules if k.split('.')[0] in ('dask', 'distributed')"
+        " or k == 'isoforest._dask']\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
