@@ -335,6 +335,7 @@ def test_worker_killed_during_scoring(client):
 
 # ---------------------------------------------------------- command line
 def test_cli_scores_files_through_dask(client, tmp_path, capsys):
+    pytest.importorskip("pyarrow")
     from isoforest import cli
 
     rng = np.random.RandomState(0)
