@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import InvalidParameterError
+from ._validation import InvalidParameterError, is_dask_collection
 
 __all__ = ["BaseDetector", "Interval", "Options", "validate_params", "available_if"]
 
@@ -149,6 +149,10 @@ class BaseDetector:
         -------
         scores : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            from . import _dask
+
+            return _dask.lazy_method(self, X, "decision_function")
         return self.score_samples(X) - self.offset_
 
     def predict(self, X):
@@ -163,6 +167,10 @@ class BaseDetector:
         -------
         is_inlier : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            from . import _dask
+
+            return _dask.lazy_method(self, X, "predict")
         decision = self.decision_function(X)
         is_inlier = np.ones_like(decision, dtype=int)
         is_inlier[decision < 0] = -1

@@ -394,3 +394,18 @@ def check_sample_weight(sample_weight, n_samples):
     sample_weight = np.array(sample_weight, dtype=np.float64, copy=True)
     check_finite(sample_weight, allow_nan=False, input_name="sample_weight")
     return sample_weight
+
+
+def is_dask_collection(X):
+    """True when X is a dask collection (array, data frame, series).
+
+    Looks at the type's module first, so no dask import happens for other input;
+    ``isoforest._dask`` is loaded only once a dask collection arrives.
+    """
+    mod = getattr(type(X), "__module__", None) or ""
+    if not mod.startswith("dask"):
+        return False
+    import sys
+
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)

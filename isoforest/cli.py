@@ -339,8 +339,26 @@ def _load(path):
 def cmd_score(args):
     t0 = time.perf_counter()
     model, extra = _load(args.model)
+    if args.scheduler is not None:
+        return _score_dask(args, model, extra, t0)
     header, rows = read_csv(args.input)
     _score_and_write(model, extra, header, rows, args.out, t0, "score")
+    return EXIT_OK
+
+
+def _score_dask(args, model, extra, t0):
+    try:
+        from ._dask import score_files
+
+        summary = score_files(model, extra, args.input, args.out,
+                              scheduler=args.scheduler)
+    except ImportError:
+        raise DataError("--scheduler needs dask: pip install isoforest[dask]") from None
+    except (ValueError, OSError) as exc:
+        raise DataError(str(exc)) from None
+    print(f"score: {summary['rows']} rows written in {summary['partitions']} "
+          f"partition file(s) to {args.out}, {summary['anomalies']} anomalies, "
+          f"{time.perf_counter() - t0:.3f} s", file=sys.stderr)
     return EXIT_OK
 
 
@@ -413,6 +431,11 @@ def build_parser():
     p.add_argument("model", help="model file written by 'isoforest fit'")
     p.add_argument("input", help="CSV file with a header ('-' for stdin)")
     p.add_argument("--out", required=True, help="output CSV ('-' for stdout)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS|local",
+                   help="score through dask.dataframe: INPUT is a glob of Parquet or "
+                        "CSV files ('data/*.parquet'), OUT a directory with one file "
+                        "per input partition; 'local' starts a cluster here, else "
+                        "the scheduler's address (needs isoforest[dask])")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("stream", help="score records from stdin as they arrive",

@@ -27,6 +27,7 @@ from .._validation import (
     check_is_fitted,
     check_random_state,
     check_sample_weight,
+    is_dask_collection,
     is_sparse,
     validate_data,
 )
@@ -203,6 +204,10 @@ class IsolationForest(BaseDetector):
         self : IsolationForest
             The fitted estimator.
         """
+        if is_dask_collection(X):
+            from .. import _dask
+
+            return _dask.fit_forest(self, X, sample_weight)
         if isinstance(X, RowSource):
             return self._fit_source(X, sample_weight)
         self._validate_params()
@@ -631,6 +636,10 @@ class IsolationForest(BaseDetector):
             p = self._score_few(X)
             if p is not None:
                 return np.negative(p[0], p[1])
+        if is_dask_collection(X):
+            from .. import _dask
+
+            return _dask.lazy_method(self, X, "score_samples")
         return self._score(self._validate_for_scoring(X))
 
     def decision_function(self, X):
@@ -656,7 +665,7 @@ class IsolationForest(BaseDetector):
                 for i in range(p.shape[0]):
                     out[i] = neg_offset - p[i]
                 return out
-        return self.score_samples(X) - self.offset_
+        return super().decision_function(X)
 
     def predict(self, X):
         """Label rows: -1 for outliers (``decision_function < 0``), +1 for inliers.
@@ -676,10 +685,7 @@ class IsolationForest(BaseDetector):
                 neg_offset = -self.offset_
                 return np.array([-1 if neg_offset - v < 0 else 1 for v in p[0].tolist()],
                                 dtype=int)
-        decision = self.decision_function(X)
-        is_inlier = np.ones_like(decision, dtype=int)
-        is_inlier[decision < 0] = -1
-        return is_inlier
+        return super().predict(X)
 
     def _score_few(self, X):
         """``(p, buffer)``: ``p = -score_samples(X)`` (``2 ** (-mean path length /

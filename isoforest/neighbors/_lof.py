@@ -12,6 +12,7 @@ from . import _kernels as NK
 from .._base import BOOLEAN, BaseDetector, InstanceOf, Interval, NoneConstraint, Options
 from .._config import effective_n_jobs, num_threads
 from .._validation import (
+    is_dask_collection,
     _check_feature_names,
     check_array,
     check_is_fitted,
@@ -448,6 +449,8 @@ class LocalOutlierFactor(BaseDetector):
         self : LocalOutlierFactor
             The fitted detector.
         """
+        if is_dask_collection(X):
+            X = self._compute_dask_fit(X)
         self._validate_params()
         was_sparse = is_sparse(X)
         X, was_float32 = self._validate_X(X, reset=True)
@@ -643,6 +646,24 @@ class LocalOutlierFactor(BaseDetector):
             return NK.kneighbors_brute(self._fit_X, X, K, index=self._brute_index,
                                        **options)
 
+    def _compute_dask_fit(self, X):
+        """A dask X in fit: LOF's neighbour search needs every training row in one
+        process, so a novelty detector computes X (with a warning); an outlier
+        detector would label its training rows in memory, so it refuses."""
+        if not self.novelty:
+            raise ValueError(
+                "LocalOutlierFactor(novelty=False) cannot fit or fit_predict a dask "
+                "collection: the training rows' labels come from a neighbour search "
+                "over all of them in one process, and would be returned in memory. "
+                "Compute X first (X.compute()), or use novelty=True to fit on a "
+                "sample in memory and score dask collections lazily."
+            )
+        warnings.warn(
+            "LocalOutlierFactor.fit computes the dask collection into memory (the "
+            "neighbour search needs all training rows in one process); scoring dask "
+            "input stays lazy.", UserWarning, stacklevel=3)
+        return X.compute()
+
     # ---------------------------------------------------- novelty switches
     def _check_novelty_fit_predict(self):
         if self.novelty:
@@ -724,6 +745,10 @@ class LocalOutlierFactor(BaseDetector):
         -------
         is_inlier : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            from .. import _dask
+
+            return _dask.lazy_method(self, X, "predict")
         return self._predict(X)
 
     def _predict(self, X=None):
@@ -752,6 +777,10 @@ class LocalOutlierFactor(BaseDetector):
         -------
         shifted_opposite_lof_scores : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            from .. import _dask
+
+            return _dask.lazy_method(self, X, "decision_function")
         return self.score_samples(X) - self.offset_
 
     @_available_if(_check_novelty_score_samples)
@@ -771,6 +800,10 @@ class LocalOutlierFactor(BaseDetector):
         opposite_lof_scores : ndarray of shape (n_samples,)
             float32 when X is float32, as scikit-learn.
         """
+        if is_dask_collection(X):
+            from .. import _dask
+
+            return _dask.lazy_method(self, X, "score_samples")
         check_is_fitted(self, "_lrd")
         x_float32 = _is_float32(X)
         # finiteness is checked first and reported without the input's name, as by

@@ -7,7 +7,7 @@ import numpy as np
 from . import _kernels as K
 from .._base import BaseDetector, Interval, NoneConstraint, Options, available_if
 from .._config import effective_n_jobs, num_threads
-from .._validation import check_finite, check_is_fitted, validate_data
+from .._validation import check_finite, check_is_fitted, is_dask_collection, validate_data
 
 __all__ = ["zscore", "ZScoreDetector"]
 
@@ -247,6 +247,10 @@ class ZScoreDetector(BaseDetector):
         -------
         self : ZScoreDetector
         """
+        if is_dask_collection(X):
+            from .. import _dask
+
+            return _dask.fit_zscore(self, X, partial=False)
         self._validate_params()
         for attr in ("mean_", "var_", "n_samples_seen_", "_m2", "_shift", "_mean_shifted",
                      "min_", "max_"):
@@ -309,6 +313,10 @@ class ZScoreDetector(BaseDetector):
         -------
         self : ZScoreDetector
         """
+        if is_dask_collection(X):
+            from .. import _dask
+
+            return _dask.fit_zscore(self, X, partial=True)
         self._validate_params()
         first = not hasattr(self, "_m2")
         X = self._validate(X, reset=first)
@@ -415,6 +423,10 @@ class ZScoreDetector(BaseDetector):
         -------
         scores : ndarray of shape (n_samples,)
         """
+        if is_dask_collection(X):
+            from .. import _dask
+
+            return _dask.lazy_method(self, X, "score_samples")
         self._check_fitted()
         return self._score(self._validate(X, reset=False))
 
