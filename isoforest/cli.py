@@ -1,16 +1,19 @@
-"""Command line: CSV in, anomalies out; live streams with alerts.
+"""Command line: tables in, anomalies out; live streams with alerts.
 
-    isoforest detect INPUT.csv --out OUT.csv [--method iforest|zscore] ...
-    isoforest fit INPUT.csv --model MODEL [same options]
-    isoforest score MODEL INPUT.csv --out OUT.csv
+    isoforest detect INPUT --out OUT [--method iforest|zscore|lof] ...
+    isoforest fit INPUT --model MODEL [same options]
+    isoforest score MODEL INPUT --out OUT
     isoforest stream --model MODEL [--alert-log FILE]
 
-Exit codes: 0 success, 1 bad data (unreadable CSV, no usable column, invalid model
+INPUT and OUT are CSV (``-``: standard input/output), TSV, Parquet or Arrow/Feather,
+by their names (see :mod:`isoforest.io._tabular`). Files go through in chunks: an
+output row is its input record, byte for byte, with the added fields.
+
+Exit codes: 0 success, 1 bad data (unreadable table, no usable column, invalid model
 file), 2 bad usage (argparse's own code).
 """
 
 import argparse
-import csv
 import io
 import logging
 import math
@@ -21,110 +24,60 @@ import time
 import numpy as np
 
 from .io._model_files import ModelFileError, load_model, save_model
+from .io._tabular import (EXIT_DATA, EXIT_OK, EXIT_USAGE, MISSING, DataError,  # noqa: F401
+                          open_table, open_writer, parse_missing)
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
-MISSING = {"", "na", "nan", "null", "none", "n/a", "?"}
+ADDED = ["anomaly_score", "is_anomaly"]
 
 
-class DataError(Exception):
-    """Bad input data: reported on stderr, exit code 1."""
+# --------------------------------------------------------------------- input
 
 
-# --------------------------------------------------------------------- CSV
+def _wanted_columns(header, names):
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    missing = [n for n in wanted if n not in header]
+    if missing:
+        raise DataError(f"no column named {', '.join(missing)} (have: {', '.join(header)})")
+    return [header.index(n) for n in wanted]
 
 
-def _to_float(text):
-    t = text.strip()
-    if t.lower() in MISSING:
-        return math.nan
-    return float(t)
+def _collect(reader, names):
+    """First pass over a table: the numbers of the columns to model.
 
-
-def read_csv(path):
-    """Read a CSV with a header: returns (header, rows as lists of strings)."""
-    try:
-        fh = sys.stdin if path == "-" else open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"cannot open {path}: {exc.strerror}") from None
-    with fh if path != "-" else _nullcontext(fh):
-        try:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                raise DataError(f"{path} is empty: a header line is required")
-            width = len(header)
-            rows = []
-            for r in reader:
-                if not r:
-                    continue  # blank line
-                if len(r) != width:
-                    raise DataError(f"{path}, line {reader.line_num}: {len(r)} fields, "
-                                    f"the header has {width}")
-                rows.append(r)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: not a readable CSV ({exc})") from None
-    return header, rows
-
-
-class _nullcontext:
-    def __init__(self, obj):
-        self.obj = obj
-
-    def __enter__(self):
-        return self.obj
-
-    def __exit__(self, *exc):
-        return False
-
-
-def numeric_columns(header, rows):
-    """Indices of the columns whose every non-missing value parses as a number."""
-    out = []
-    for j in range(len(header)):
-        ok = True
-        seen = False
-        for r in rows:
-            t = r[j].strip()
-            if t.lower() in MISSING:
-                continue
-            try:
-                float(t)
-                seen = True
-            except ValueError:
-                ok = False
-                break
-        if ok and seen:
-            out.append(j)
-    return out
-
-
-def select_columns(header, rows, names):
-    """The column indices to model: those named, else every numeric one."""
-    if names:
-        wanted = [n.strip() for n in names.split(",") if n.strip()]
-        missing = [n for n in wanted if n not in header]
-        if missing:
-            raise DataError(f"no column named {', '.join(missing)} (have: {', '.join(header)})")
-        cols = [header.index(n) for n in wanted]
-        numeric = set(numeric_columns(header, rows))
-        bad = [header[j] for j in cols if j not in numeric]
+    Returns ``(X, cols)``: every row's values of the chosen columns (those named,
+    else every column whose every non-missing value is a number) and their indices.
+    """
+    header = reader.header
+    explicit = bool(names)
+    alive = _wanted_columns(header, names) if explicit else list(range(len(header)))
+    parts = []
+    seen = {j: False for j in alive}
+    for chunk in reader.chunks():
+        X, ok, any_ = reader.numbers(chunk, alive, strict=False)
+        if not ok.all():
+            bad = [header[alive[k]] for k in np.flatnonzero(~ok)]
+            if explicit:
+                raise DataError(f"column(s) {', '.join(bad)} are not numeric")
+            X, any_ = X[:, ok], any_[ok]
+            alive = [j for j, good in zip(alive, ok) if good]
+        for k, j in enumerate(alive):
+            seen[j] = seen[j] or bool(any_[k])
+        parts.append((tuple(alive), X))
+        chunk.f_lo = chunk.f_hi = chunk.f_kind = None  # a held chunk keeps its records only
+    if explicit:
+        bad = [header[j] for j in alive if not seen[j]]
         if bad:
             raise DataError(f"column(s) {', '.join(bad)} are not numeric")
-        return cols
-    cols = numeric_columns(header, rows)
-    if not cols:
-        raise DataError("no numeric column to model (name them with --columns)")
-    return cols
-
-
-def to_matrix(rows, cols):
-    X = np.empty((len(rows), len(cols)), dtype=np.float64)
-    for i, r in enumerate(rows):
-        for k, j in enumerate(cols):
-            X[i, k] = _to_float(r[j])
-    return X
+        cols = alive
+    else:
+        cols = [j for j in alive if seen[j]]
+        if not cols:
+            raise DataError("no numeric column to model (name them with --columns)")
+    blocks = [X[:, [a.index(j) for j in cols]] for a, X in parts]
+    X = np.concatenate(blocks) if blocks else np.empty((0, len(cols)))
+    return np.ascontiguousarray(X), cols
 
 
 # ------------------------------------------------------------------- models
@@ -153,21 +106,19 @@ def _build(args):
     )
 
 
-def _require_finite(X, names, method):
+def _require_finite(X, names, method, row0=0):
     """Only Isolation Forest takes infinities; the other methods need finite data."""
     if method == "iforest":
         return
     bad = np.isinf(X)
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
-        raise DataError(f"column {names[j]} holds an infinite value (data row {i + 1}); "
-                        f"--method {method} needs finite numbers")
+        raise DataError(f"column {names[j]} holds an infinite value (data row "
+                        f"{row0 + i + 1}); --method {method} needs finite numbers")
 
 
-def _fit_model(args, header, rows):
-    cols = select_columns(header, rows, args.columns)
-    X = to_matrix(rows, cols)
-    _require_finite(X, [header[j] for j in cols], args.method)
+def _fit_model(args, X, names):
+    _require_finite(X, names, args.method)
     missing = np.isnan(X).any(axis=1)
     Xfit = X[~missing] if (args.missing == "drop" or args.method != "iforest") else X
     if Xfit.shape[0] == 0:
@@ -181,7 +132,7 @@ def _fit_model(args, header, rows):
     model = _build(args)
     model.fit(Xfit)
     extra = {
-        "columns": [header[j] for j in cols],
+        "columns": list(names),
         "method": args.method,
         "center": None if center is None else center.tolist(),
         "scale": None if scale is None else scale.tolist(),
@@ -196,50 +147,43 @@ def _transform(extra, X):
     return X
 
 
-def _score(model, extra, X):
-    """(anomaly_score, is_anomaly, scored mask): higher score = more anomalous."""
-    X = _transform(extra, X)
-    scored = ~np.isnan(X).any(axis=1)
-    if extra.get("method") == "lof" and not model.novelty:
-        # a LocalOutlierFactor fitted by detect on exactly these complete rows
-        score = np.full(X.shape[0], np.nan)
-        flag = np.zeros(X.shape[0], dtype=int)
-        score[scored] = -model.negative_outlier_factor_
-        flag[scored] = (model.negative_outlier_factor_ < model.offset_).astype(int)
+class _Scorer:
+    """Scores chunk after chunk: (anomaly_score, is_anomaly, scored mask), higher
+    score = more anomalous. A LocalOutlierFactor fitted by detect hands out its own
+    training scores, in the order of the complete rows."""
+
+    def __init__(self, model, extra):
+        self.model, self.extra = model, extra
+        self.lof_detect = extra.get("method") == "lof" and not model.novelty
+        self._next = 0
+
+    def __call__(self, X):
+        model, extra = self.model, self.extra
+        X = _transform(extra, X)
+        scored = ~np.isnan(X).any(axis=1)
+        n = X.shape[0]
+        score = np.full(n, np.nan)
+        flag = np.full(n, -1, dtype=np.int8)
+        if self.lof_detect:
+            m = int(scored.sum())
+            nof = model.negative_outlier_factor_[self._next: self._next + m]
+            self._next += m
+            score[scored] = -nof
+            flag[scored] = nof < model.offset_
+            return score, flag, scored
+        if extra.get("method") == "iforest":
+            scored[:] = True  # Isolation Forest routes NaN natively
+        if scored.any():
+            s = model.score_samples(X[scored] if not scored.all() else X)
+            score[scored] = -s
+            flag[scored] = (s - model.offset_ < 0)
         return score, flag, scored
-    if extra.get("method") == "iforest":
-        scored[:] = True  # Isolation Forest routes NaN natively
-    score = np.full(X.shape[0], np.nan)
-    flag = np.zeros(X.shape[0], dtype=int)
-    if scored.any():
-        Xs = X[scored]
-        s = model.score_samples(Xs)
-        score[scored] = -s
-        flag[scored] = (s - model.offset_ < 0).astype(int)
-    return score, flag, scored
-
-
-def _write_scored(out_path, header, rows, score, flag, keep_rows):
-    fh = sys.stdout if out_path == "-" else open(out_path, "w", newline="", encoding="utf-8")
-    try:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(list(header) + ["anomaly_score", "is_anomaly"])
-        for i, r in enumerate(rows):
-            if not keep_rows[i]:
-                continue
-            if math.isnan(score[i]):
-                w.writerow(r + ["", ""])
-            else:
-                w.writerow(r + [repr(float(score[i])), int(flag[i])])
-    finally:
-        if fh is not sys.stdout:
-            fh.close()
 
 
 def _progress(label, done, total):
     if sys.stderr.isatty() and total:
         width = 30
-        filled = int(width * done / total)
+        filled = int(width * min(done, total) / total)
         sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] "
                          f"{done}/{total}")
         if done >= total:
@@ -247,36 +191,56 @@ def _progress(label, done, total):
         sys.stderr.flush()
 
 
-def _score_and_write(model, extra, header, rows, out_path, t0, label):
+def _score_and_write(model, extra, reader, out_path, t0, label, X=None, cols=None):
+    """Score every chunk of ``reader`` and write it; ``X`` holds the numbers already
+    read (detect's first pass), else each chunk is parsed as it comes."""
+    header = reader.header
     cols_names = extra["columns"]
-    missing_cols = [c for c in cols_names if c not in header]
-    if missing_cols:
-        raise DataError(f"input lacks the model's column(s): {', '.join(missing_cols)}")
-    cols = [header.index(c) for c in cols_names]
+    if cols is None:
+        missing_cols = [c for c in cols_names if c not in header]
+        if missing_cols:
+            raise DataError(f"input lacks the model's column(s): {', '.join(missing_cols)}")
+        cols = [header.index(c) for c in cols_names]
+    scorer = _Scorer(model, extra)
+    drop = extra.get("missing", "drop") == "drop"
+    n_rows = n_written = n_incomplete = n_anom = 0
+    writer = None
+    created = out_path != "-" and not os.path.exists(out_path)
     try:
-        X = to_matrix(rows, cols)
-    except ValueError as exc:
-        raise DataError(f"a model column holds a non-number ({exc})") from None
-    _require_finite(X, cols_names, extra.get("method"))
-    n = X.shape[0]
-    score = np.full(n, np.nan)
-    flag = np.zeros(n, dtype=int)
-    scored = np.zeros(n, dtype=bool)
-    lof_detect = extra.get("method") == "lof" and not model.novelty
-    step = max(1, n // 20) if n > 200_000 and not lof_detect else max(n, 1)
-    for lo in range(0, n, step):
-        hi = min(lo + step, n)
-        s, f, m = _score(model, extra, X[lo:hi])
-        score[lo:hi], flag[lo:hi], scored[lo:hi] = s, f, m
-        _progress("scoring", hi, n)
-    incomplete = np.isnan(X).any(axis=1)
-    keep = ~incomplete if extra.get("missing", "drop") == "drop" else np.ones(n, bool)
-    _write_scored(out_path, header, rows, score, flag, keep)
-    n_anom = int(flag[keep].sum())
+        writer = open_writer(out_path, reader, ADDED, float_columns=cols)
+        total = X.shape[0] if X is not None else reader.total_bytes
+        done_bytes = 0
+        for chunk in reader.chunks():
+            if X is not None:
+                Xc = X[chunk.row0: chunk.row0 + chunk.n]
+            else:
+                Xc = reader.numbers(chunk, cols, strict=True)[0]
+                _require_finite(Xc, cols_names, extra.get("method"), chunk.row0)
+            score, flag, scored = scorer(Xc)
+            incomplete = np.isnan(Xc).any(axis=1)
+            keep = ~incomplete if drop else np.ones(chunk.n, bool)
+            writer.write(chunk, keep, score, flag, X=Xc, cols=cols)
+            n_rows += chunk.n
+            n_written += int(keep.sum())
+            n_incomplete += int(incomplete.sum())
+            n_anom += int((flag[keep] == 1).sum())
+            done_bytes += chunk.nbytes
+            _progress("scoring", n_rows if X is not None else done_bytes, total)
+        writer.close()
+        writer = None
+    except BaseException:
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:
+                pass
+        if created and os.path.exists(out_path):
+            os.unlink(out_path)
+        raise
     print(
-        f"{label}: {n} rows read, {int(keep.sum())} written, "
-        f"{int(incomplete.sum())} with missing values "
-        f"({'dropped' if extra.get('missing', 'drop') == 'drop' else 'kept'}), "
+        f"{label}: {n_rows} rows read, {n_written} written, "
+        f"{n_incomplete} with missing values "
+        f"({'dropped' if drop else 'kept'}), "
         f"{n_anom} anomalies, {time.perf_counter() - t0:.3f} s",
         file=sys.stderr,
     )
@@ -287,18 +251,22 @@ def _score_and_write(model, extra, header, rows, out_path, t0, label):
 
 def cmd_detect(args):
     t0 = time.perf_counter()
-    header, rows = read_csv(args.input)
-    model, extra = _fit_model(args, header, rows)
-    _score_and_write(model, extra, header, rows, args.out, t0, "detect")
+    reader = open_table(args.input)
+    reader.hold()  # standard input cannot be read twice: keep its records
+    X, cols = _collect(reader, args.columns)
+    names = [reader.header[j] for j in cols]
+    model, extra = _fit_model(args, X, names)
+    _score_and_write(model, extra, reader.reopen(), args.out, t0, "detect", X=X, cols=cols)
     return EXIT_OK
 
 
 def cmd_fit(args):
     t0 = time.perf_counter()
-    header, rows = read_csv(args.input)
-    model, extra = _fit_model(args, header, rows)
+    reader = open_table(args.input)
+    X, cols = _collect(reader, args.columns)
+    model, extra = _fit_model(args, X, [reader.header[j] for j in cols])
     save_model(model, args.model, extra=extra)
-    print(f"fit: {len(rows)} rows, model written to {args.model} "
+    print(f"fit: {X.shape[0]} rows, model written to {args.model} "
           f"({time.perf_counter() - t0:.3f} s)", file=sys.stderr)
     return EXIT_OK
 
@@ -339,8 +307,8 @@ def _load(path):
 def cmd_score(args):
     t0 = time.perf_counter()
     model, extra = _load(args.model)
-    header, rows = read_csv(args.input)
-    _score_and_write(model, extra, header, rows, args.out, t0, "score")
+    reader = open_table(args.input)
+    _score_and_write(model, extra, reader, args.out, t0, "score")
     return EXIT_OK
 
 
