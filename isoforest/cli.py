@@ -391,8 +391,9 @@ def build_parser():
     p.add_argument("--model", required=True, help="model file written by 'isoforest fit'")
     p.add_argument("--alert-log", default=None,
                    help="file the alerts are logged to (default: stderr)")
-    p.add_argument("--max-batch", type=int, default=1024,
-                   help="most records scored together (default 1024)")
+    p.add_argument("--max-batch", type=int, default=8192,
+                   help="most records scored together (default 8192); a batch is "
+                        "whatever has arrived, so a lone record is answered at once")
     p.add_argument("--max-wait-ms", type=float, default=0.2,
                    help="longest a record waits for others to batch with (default 0.2)")
     p.set_defaults(func=cmd_stream)
