@@ -51,33 +51,54 @@ def _collect(reader, names):
     """
     header = reader.header
     explicit = bool(names)
-    alive = _wanted_columns(header, names) if explicit else list(range(len(header)))
-    parts = []
-    seen = {j: False for j in alive}
+    cand = _wanted_columns(header, names) if explicit else list(range(len(header)))
+    alive = np.ones(len(cand), bool)  # candidates still numeric
+    seen = np.zeros(len(cand), bool)
+    # one column after the other in memory (Fortran order), so a column found
+    # non-numeric costs nothing more and the chosen ones need no copy at the end
+    X = np.empty((0, len(cand)), order="F")
+    n = 0
     for chunk in reader.chunks():
-        X, ok, any_ = reader.numbers(chunk, alive, strict=False)
+        live = np.flatnonzero(alive)
+        Xc, ok, any_ = reader.numbers(chunk, [cand[k] for k in live], strict=False)
         if not ok.all():
-            bad = [header[alive[k]] for k in np.flatnonzero(~ok)]
+            bad = [header[cand[k]] for k in live[~ok]]
             if explicit:
                 raise DataError(f"column(s) {', '.join(bad)} are not numeric")
-            X, any_ = X[:, ok], any_[ok]
-            alive = [j for j, good in zip(alive, ok) if good]
-        for k, j in enumerate(alive):
-            seen[j] = seen[j] or bool(any_[k])
-        parts.append((tuple(alive), X))
+            alive[live[~ok]] = False
+        seen[live] |= any_
+        if n + chunk.n > X.shape[0]:
+            X = _grow(X, n, n + chunk.n, reader, chunk)
+        for i, k in enumerate(live):
+            if ok[i]:
+                X[n: n + chunk.n, k] = Xc[:, i]
+        n += chunk.n
         chunk.f_lo = chunk.f_hi = chunk.f_kind = None  # a held chunk keeps its records only
     if explicit:
-        bad = [header[j] for j in alive if not seen[j]]
+        bad = [header[cand[k]] for k in np.flatnonzero(alive & ~seen)]
         if bad:
             raise DataError(f"column(s) {', '.join(bad)} are not numeric")
-        cols = alive
+        keep = list(range(len(cand)))
     else:
-        cols = [j for j in alive if seen[j]]
-        if not cols:
+        keep = [k for k in range(len(cand)) if alive[k] and seen[k]]
+        if not keep:
             raise DataError("no numeric column to model (name them with --columns)")
-    blocks = [X[:, [a.index(j) for j in cols]] for a, X in parts]
-    X = np.concatenate(blocks) if blocks else np.empty((0, len(cols)))
-    return np.ascontiguousarray(X), cols
+    for p, k in enumerate(keep):  # compact the kept columns to the front, in place
+        if p != k:
+            X[:n, p] = X[:n, k]
+    return X[:n, : len(keep)], [cand[k] for k in keep]
+
+
+def _grow(X, n, need, reader, chunk):
+    """A larger column-major buffer holding X's first n rows (sized from the file's
+    bytes per row when known)."""
+    cap = max(need, 2 * X.shape[0])
+    if reader.total_bytes and chunk.nbytes and chunk.row0 + chunk.n:
+        per_row = (chunk.nbytes if chunk.row0 == 0 else reader.total_bytes) / max(need, 1)
+        cap = max(need, int(reader.total_bytes / max(per_row, 1) * 1.05) + 1024)
+    Y = np.empty((cap, X.shape[1]), order="F")
+    Y[:n] = X[:n]
+    return Y
 
 
 # ------------------------------------------------------------------- models
@@ -120,7 +141,8 @@ def _require_finite(X, names, method, row0=0):
 def _fit_model(args, X, names):
     _require_finite(X, names, args.method)
     missing = np.isnan(X).any(axis=1)
-    Xfit = X[~missing] if (args.missing == "drop" or args.method != "iforest") else X
+    drop = (args.missing == "drop" or args.method != "iforest") and missing.any()
+    Xfit = X[~missing] if drop else X
     if Xfit.shape[0] == 0:
         raise DataError("no complete row to fit on")
     center = scale = None

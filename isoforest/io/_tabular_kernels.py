@@ -36,8 +36,9 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
     number of fields; ``f_lo/f_hi`` are a field's content (inside the quotes for a
     quoted one) and ``f_kind`` 0 plain, 1 quoted, 2 complex (escaped quotes or text
     after the closing quote: decode it with :mod:`csv`). ``error`` is 1 when ``final``
-    and the last record's quoted field never closes. The output arrays must hold
-    ``count(\\n) + 1`` records and ``count(,) + count(\\n) + 1`` fields.
+    and the last record's quoted field never closes, 2 when the fields do not fit in
+    ``f_lo`` (then ``rec_line[0]`` is the line of the record being read). The record
+    arrays must hold ``count(\\n) + 1`` records.
     """
     n = buf.shape[0]
     n_rec = 0
@@ -116,6 +117,11 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
             if kind == COMPLEX:
                 field_lo = field_start
                 field_hi = i
+            if n_f >= f_lo.shape[0]:
+                # more fields than the caller made room for: a record this long is
+                # malformed (the caller sized the arrays from the header)
+                rec_line[0] = rec_first_line
+                return n_rec, committed_f, consumed, committed_nl, 2
             f_lo[n_f] = field_lo
             f_hi[n_f] = field_hi
             f_kind[n_f] = kind
@@ -153,6 +159,9 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
         if state == _START_FIELD:
             field_lo = n
             field_hi = n
+        if n_f >= f_lo.shape[0]:
+            rec_line[0] = rec_first_line
+            return n_rec, committed_f, consumed, committed_nl, 2
         f_lo[n_f] = field_lo
         f_hi[n_f] = field_hi
         f_kind[n_f] = kind
