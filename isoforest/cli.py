@@ -139,6 +139,10 @@ def _require_finite(X, names, method, row0=0):
 
 
 def _fit_model(args, X, names):
+    if args.standardize or args.method != "iforest":
+        # sums (means, variances, distances) follow NumPy's order for the memory
+        # layout: row-major, as a user's array from the Python API would be
+        X = np.ascontiguousarray(X)
     _require_finite(X, names, args.method)
     missing = np.isnan(X).any(axis=1)
     drop = (args.missing == "drop" or args.method != "iforest") and missing.any()

@@ -155,7 +155,7 @@ class Chunk:
 
 def _scan(data, final, delim, width=None):
     arr = np.frombuffer(data, dtype=np.uint8)
-    n_nl = data.count(b"\n")
+    n_nl = data.count(b"\n") + data.count(b"\r")  # at most this many line breaks
     # room for every field of well-formed records once the width is known (a longer
     # record stops the scan: error 2)
     n_fmax = data.count(delim) + n_nl + 1 if width is None else (n_nl + 1) * width + 1

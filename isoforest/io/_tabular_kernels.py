@@ -31,14 +31,14 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
     Only complete records are reported: those ended by a newline, and with ``final``
     the one that ends at the end of ``buf``. ``consumed`` is the offset just after the
     last reported record's terminator (``len(buf)`` when ``final``), ``newlines`` the
-    number of ``\\n`` bytes before it. ``rec_lo/rec_hi`` are a record's bytes without
+    number of line breaks before it (LF, CRLF or a lone CR, as :mod:`csv` counts). ``rec_lo/rec_hi`` are a record's bytes without
     its terminator, ``rec_line`` its first line (0-based from ``buf``), ``rec_nf`` its
     number of fields; ``f_lo/f_hi`` are a field's content (inside the quotes for a
     quoted one) and ``f_kind`` 0 plain, 1 quoted, 2 complex (escaped quotes or text
     after the closing quote: decode it with :mod:`csv`). ``error`` is 1 when ``final``
     and the last record's quoted field never closes, 2 when the fields do not fit in
     ``f_lo`` (then ``rec_line[0]`` is the line of the record being read). The record
-    arrays must hold ``count(\\n) + 1`` records.
+    arrays must hold ``count(\\n) + count(\\r) + 1`` records.
     """
     n = buf.shape[0]
     n_rec = 0
@@ -59,24 +59,29 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
     i = 0
     while i < n:
         c = buf[i]
+        if c == 13 and i + 1 == n and not final:
+            break  # a CR at the end: a CRLF cut in two, or a lone CR; read on
+        # a line break: LF, CRLF (as one) or a lone CR, as csv.reader splits lines
+        brk = 0
+        if c == 10:
+            brk = 1
+        elif c == 13:
+            brk = 2 if (i + 1 < n and buf[i + 1] == 10) else 1
         if state == _IN_QUOTED:
             if c == 34:
                 state = _QUOTE_IN_QUOTED
                 field_hi = i
-            elif c == 10:
+                i += 1
+            elif brk:
                 nl += 1
-            i += 1
+                i += brk
+            else:
+                i += 1
             continue
         if not in_record:
-            if c == 10:  # an empty line: no record
+            if brk:  # an empty line: no record
                 nl += 1
-                i += 1
-                consumed = i
-                committed_nl = nl
-                continue
-            if c == 13 and i + 1 < n and buf[i + 1] == 10:
-                nl += 1
-                i += 2
+                i += brk
                 consumed = i
                 committed_nl = nl
                 continue
@@ -85,8 +90,6 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
             rec_first_line = nl
             nf = 0
             state = _START_FIELD
-            field_start = i
-            kind = PLAIN
         if state == _START_FIELD:
             field_start = i
             kind = PLAIN
@@ -104,14 +107,13 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
                 state = _IN_QUOTED
                 i += 1
                 continue
-            if c != delim and c != 10 and not (c == 13 and i + 1 < n and buf[i + 1] == 10):
+            if c != delim and not brk:
                 kind = COMPLEX  # text after the closing quote
                 state = _IN_FIELD
                 i += 1
                 continue
         # _IN_FIELD, or a quoted field just closed
-        end_of_record = c == 10 or (c == 13 and i + 1 < n and buf[i + 1] == 10)
-        if c == delim or end_of_record:
+        if c == delim or brk:
             if state == _IN_FIELD and kind == PLAIN:
                 field_hi = i
             if kind == COMPLEX:
@@ -137,7 +139,7 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
             rec_nf[n_rec] = nf
             n_rec += 1
             committed_f = n_f
-            i += 2 if c == 13 else 1
+            i += brk
             nl += 1
             consumed = i
             committed_nl = nl
@@ -151,13 +153,14 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
             error = 1
             rec_line[0] = rec_first_line
             return n_rec, committed_f, consumed, committed_nl, error
-        if state == _IN_FIELD and kind == PLAIN:
+        if state == _START_FIELD:  # after a trailing delimiter: an empty field
+            kind = PLAIN
+            field_lo = n
+            field_hi = n
+        elif state == _IN_FIELD and kind == PLAIN:
             field_hi = n
         elif kind == COMPLEX:
             field_lo = field_start
-            field_hi = n
-        if state == _START_FIELD:
-            field_lo = n
             field_hi = n
         if n_f >= f_lo.shape[0]:
             rec_line[0] = rec_first_line
