@@ -376,7 +376,7 @@ def _parse_fast(batch, n_cols, allow_missing, arrow=None):
     parser), or None when any line is malformed, blank or missing a value it may not."""
     lo, hi, arr = batch.lo, batch.hi, batch.arr
     n = lo.shape[0]
-    if n == 0:
+    if n == 0 or not (hi > lo).all():  # a blank line is skipped: line by line
         return None
     if arrow is not None:
         X = arrow(batch, n_cols, allow_missing)
