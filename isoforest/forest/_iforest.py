@@ -22,6 +22,7 @@ from .._base import (
 from .._config import effective_n_jobs, num_threads
 from ._arrays import ForestArrays, IsolationTree, average_path_length
 from ._sampling import MAX_INT, bagging_indices, draw_tree
+from ._source import RowSource, checked_block, source_feature_names, source_shape
 from .._validation import (
     check_is_fitted,
     check_random_state,
@@ -178,9 +179,12 @@ class IsolationForest(BaseDetector):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or RowSource
             Training rows. Any numeric dtype; values are rounded to float32 as in
-            scikit-learn. NaN and inf are accepted.
+            scikit-learn. NaN and inf are accepted. A
+            :class:`isoforest.forest.RowSource` is read through its ``take`` (the
+            drawn rows only) and ``iter_blocks`` (float ``contamination`` only),
+            giving the same forest as the full array.
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -192,9 +196,67 @@ class IsolationForest(BaseDetector):
         self : IsolationForest
             The fitted estimator.
         """
+        if isinstance(X, RowSource):
+            return self._fit_source(X, sample_weight)
         self._validate_params()
         X = validate_data(self, X, reset=True)
-        n_samples, n_features = X.shape
+        self._fit_forest(X, None, X.shape[0], X.shape[1], sample_weight)
+        if self.contamination == "auto":
+            self.offset_ = -0.5
+        else:
+            self.offset_ = np.percentile(self._score(X), 100.0 * self.contamination)
+        return self
+
+    def _fit_source(self, source, sample_weight=None):
+        """Fit from a row source (see :class:`isoforest.forest.RowSource`).
+
+        Builds the very same forest, ``offset_`` included, as ``fit(X)`` on the
+        full array the source serves, reading ``source.take`` once with the sorted
+        union of the rows the new trees draw, and, for a float ``contamination``,
+        every row through ``source.iter_blocks`` to score it. Checks, warnings and
+        errors are those of ``fit``.
+
+        Parameters
+        ----------
+        source : RowSource
+            Any object with ``n_samples``, ``n_features``, ``feature_names``,
+            ``take(rows)`` and ``iter_blocks()``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in ``fit``.
+
+        Returns
+        -------
+        self : IsolationForest
+        """
+        self._validate_params()
+        n_samples, n_features = source_shape(source, type(self).__name__)
+        names = source_feature_names(source, n_features)
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.n_features_in_ = n_features
+        self._fit_forest(None, source, n_samples, n_features, sample_weight)
+        if self.contamination == "auto":
+            self.offset_ = -0.5
+        else:
+            scores = []
+            seen = 0
+            for block in source.iter_blocks():
+                block = checked_block(block, n_features, what="iter_blocks")
+                seen += block.shape[0]
+                scores.append(self._score(block))
+            if seen != n_samples:
+                raise ValueError(
+                    f"The row source's iter_blocks() yielded {seen} rows, expected "
+                    f"n_samples={n_samples}."
+                )
+            self.offset_ = np.percentile(np.concatenate(scores),
+                                         100.0 * self.contamination)
+        return self
+
+    def _fit_forest(self, X, source, n_samples, n_features, sample_weight):
+        """Everything ``fit`` sets but ``offset_``, from X or else a row source."""
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, n_samples)
             if not np.any(sample_weight != 0):
@@ -266,7 +328,7 @@ class IsolationForest(BaseDetector):
                 random_state.randint(MAX_INT, size=n_existing)
             seeds = random_state.randint(MAX_INT, size=n_more)
             new = self._grow(X, y_dummy, seeds, max_samples, max_features, max_depth,
-                             sample_weight)
+                             sample_weight, source)
             self._forest = ForestArrays.concatenate([self._forest, new])
             self._seeds_all = np.concatenate([self._seeds_all, seeds]).astype(np.int64)
             self._tree_max_depth = np.concatenate(
@@ -279,12 +341,6 @@ class IsolationForest(BaseDetector):
         self._set_denominator()
         self._seeds = self._seeds_all[n_existing:] if n_more else self._seeds_all[:0]
         self._sample_weight = sample_weight
-
-        if self.contamination == "auto":
-            self.offset_ = -0.5
-        else:
-            self.offset_ = np.percentile(self._score(X), 100.0 * self.contamination)
-        return self
 
     def _new_node_arrays(self, total):
         return {
@@ -299,15 +355,17 @@ class IsolationForest(BaseDetector):
         }
 
     def _grow(self, X, y_dummy, seeds, max_samples, max_features, max_depth,
-              sample_weight):
-        """Build one tree per seed; returns a ForestArrays."""
+              sample_weight, source=None):
+        """Build one tree per seed from X, or else from ``source``; returns a
+        ForestArrays."""
         t0 = time.perf_counter()
         if sample_weight is None:
             forest = self._grow_numba(X, y_dummy, seeds, max_samples, max_features,
-                                      max_depth)
+                                      max_depth, source)
         else:
             forest = self._grow_python_draws(X, y_dummy, seeds, max_samples,
-                                             max_features, max_depth, sample_weight)
+                                             max_features, max_depth, sample_weight,
+                                             source)
         if self.verbose:
             print(
                 f"[IsolationForest] built {len(seeds)} trees in "
@@ -316,15 +374,21 @@ class IsolationForest(BaseDetector):
             )
         return forest
 
-    def _grow_numba(self, X, y_dummy, seeds, max_samples, max_features, max_depth):
+    def _grow_numba(self, X, y_dummy, seeds, max_samples, max_features, max_depth,
+                    source=None):
         """Draws and builds in Numba, parallel over trees; reads only the drawn rows.
 
         ``y_dummy`` may be an int: the seed of the dummy target's RandomState, whose
-        values are then computed only at the drawn rows.
+        values are then computed only at the drawn rows. With a row ``source`` (X
+        None), the drawn rows are read with one ``source.take`` and the trees index
+        that matrix by rank.
         """
-        if not (X.dtype in (np.float32, np.float64) and X.flags.c_contiguous):
-            X = np.ascontiguousarray(X, dtype=np.float32)
-        n_samples, n_features = X.shape
+        if source is not None:
+            n_samples, n_features = source_shape(source, type(self).__name__)
+        else:
+            if not (X.dtype in (np.float32, np.float64) and X.flags.c_contiguous):
+                X = np.ascontiguousarray(X, dtype=np.float32)
+            n_samples, n_features = X.shape
         n_trees = len(seeds)
         seeds = np.asarray(seeds, dtype=np.int64)
         features = np.empty((n_trees, max_features), dtype=np.int64)
@@ -345,6 +409,15 @@ class IsolationForest(BaseDetector):
             bits = np.zeros(n_samples // 64 + 1, dtype=np.uint64)
             prefix = np.empty(bits.shape[0], dtype=np.int64)
             n_drawn = K.mark_rows(rows, n_rows, bits, prefix)
+            if source is not None:
+                # X becomes the drawn rows only, in increasing order; the trees find
+                # a row at its rank (the dummy target still reads original row ids).
+                X = checked_block(source.take(K.drawn_rows(bits, n_drawn)),
+                                  n_features, n_drawn)
+                xrows = np.empty_like(rows)
+                K.rank_rows(rows, n_rows, bits, prefix, xrows)
+            else:
+                xrows = rows
             ranked = isinstance(y_dummy, numbers.Integral)
             if ranked:
                 seed, y_dummy = int(y_dummy), np.empty(n_drawn, dtype=np.float64)
@@ -356,13 +429,13 @@ class IsolationForest(BaseDetector):
             Xall = np.empty((n_trees, max_samples, max_features) if gather else (1, 1, 1),
                             dtype=np.float32)
             (K.prepare_trees if parallel else K.prepare_trees_serial)(
-                X, features, rows, n_rows, Xall, gather, seed, bits, y_dummy)
+                X, features, xrows, n_rows, Xall, gather, seed, bits, y_dummy)
             capacity = max(2 * max_samples - 1, 1)
             out = self._new_node_arrays(n_trees * capacity)
             node_counts = np.zeros(n_trees, dtype=np.int64)
             (K.build_trees if parallel else K.build_trees_serial)(
-                X, Xall, gather, y_dummy, ranked, bits, prefix, features, rows, counts,
-                n_rows, rand_r_states, max_depth, capacity, out["feature"],
+                X, Xall, gather, y_dummy, ranked, bits, prefix, features, rows, xrows,
+                counts, n_rows, rand_r_states, max_depth, capacity, out["feature"],
                 out["threshold"], out["children_left"], out["children_right"],
                 out["n_node_samples"],
                 out["weighted_n_node_samples"], out["impurity"],
@@ -384,20 +457,31 @@ class IsolationForest(BaseDetector):
         return ForestArrays(tree_offsets, features, **compact)
 
     def _grow_python_draws(self, X, y_dummy, seeds, max_samples, max_features,
-                           max_depth, sample_weight=None):
+                           max_depth, sample_weight=None, source=None):
         """Draws with NumPy's own RandomState (needed for ``sample_weight``, whose rows
-        come from ``RandomState.choice``), then builds in Numba."""
-        n_samples, n_features = X.shape
+        come from ``RandomState.choice``), then builds in Numba. With a row
+        ``source`` (X None), the drawn rows are read with one ``source.take``."""
+        if source is not None:
+            n_samples, n_features = source_shape(source, type(self).__name__)
+        else:
+            n_samples, n_features = X.shape
         n_trees = len(seeds)
         features = np.empty((n_trees, max_features), dtype=np.int64)
+        draws = [
+            draw_tree(seed, n_samples, n_features, max_samples, max_features,
+                      self.bootstrap, sample_weight)
+            for seed in seeds
+        ]
+        if source is not None:
+            union = np.unique(np.concatenate([d[1] for d in draws]).astype(np.int64))
+            X_drawn = checked_block(source.take(union), n_features, len(union))
         row_blocks, y_blocks, w_blocks, states, tree_seeds = [], [], [], [], []
-        for t, seed in enumerate(seeds):
-            feats, rows, counts, state, tree_seed = draw_tree(
-                seed, n_samples, n_features, max_samples, max_features,
-                self.bootstrap, sample_weight,
-            )
+        for t, (feats, rows, counts, state, tree_seed) in enumerate(draws):
             features[t] = feats
-            block = X[rows][:, feats]
+            if source is not None:
+                block = X_drawn[np.searchsorted(union, rows)][:, feats]
+            else:
+                block = X[rows][:, feats]
             if is_sparse(block):
                 block = block.toarray()
             row_blocks.append(np.asarray(block).astype(np.float32, copy=False))

@@ -828,6 +828,37 @@ def mark_rows(rows, n_rows, bits, prefix):
 
 
 @jit
+def drawn_rows(bits, n_drawn):
+    """The ``n_drawn`` rows marked in ``bits`` (see ``mark_rows``), increasing."""
+    out = np.empty(n_drawn, dtype=np.int64)
+    k = 0
+    for w in range(bits.shape[0]):
+        word = bits[w]
+        if word == _U0:
+            continue
+        for b in range(64):
+            if (word >> np.uint64(b)) & _U1:
+                out[k] = w * 64 + b
+                k += 1
+    return out
+
+
+@jit
+def rank_rows(rows, n_rows, bits, prefix, ranks):
+    """``ranks[t, i]`` = rank of row ``rows[t, i]`` among all drawn rows (its index
+    in ``drawn_rows(bits, ...)``), for ``i < n_rows[t]``; 0 past them."""
+    for t in range(rows.shape[0]):
+        for i in range(rows.shape[1]):
+            if i < n_rows[t]:
+                r = rows[t, i]
+                w = r >> 6
+                below = bits[w] & ((_U1 << np.uint64(r & 63)) - _U1)
+                ranks[t, i] = prefix[w] + popcount64(below)
+            else:
+                ranks[t, i] = 0
+
+
+@jit
 def _gather_tree(X, features, rows, n_rows, t, Xt):
     """``Xt[r, j] = float32(X[rows[t, r], features[t, j]])`` for tree ``t``."""
     max_features = features.shape[1]
@@ -868,16 +899,19 @@ prepare_trees = jit_parallel(_prepare_trees_py)
 prepare_trees_serial = jit(_prepare_trees_py)
 
 
-def _build_trees_py(X, Xall, gathered, y, ranked, bits, prefix, features, rows, counts,
-                    n_rows, rand_r_states, max_depth, capacity, feature, threshold,
+def _build_trees_py(X, Xall, gathered, y, ranked, bits, prefix, features, rows, xrows,
+                    counts, n_rows, rand_r_states, max_depth, capacity, feature, threshold,
                     children_left, children_right, n_node_samples,
                     weighted_n_node_samples, impurity, missing_go_to_left, node_counts):
     """Build tree ``t`` from its drawn rows: ``Xall[t]`` if ``gathered`` (see
-    ``prepare_trees``), else gathered from ``X`` here. Its nodes go from ``t *
-    capacity`` (``capacity >= 2 * max_samples - 1``).
+    ``prepare_trees``), else gathered here from ``X`` at rows ``xrows[t]`` (``rows``
+    itself for the full X, or the ranks of the rows for a matrix of the drawn rows
+    only, see ``rank_rows``). Its nodes go from ``t * capacity``
+    (``capacity >= 2 * max_samples - 1``).
 
-    The dummy target of row ``r`` is ``y[r]``, or with ``ranked`` ``y[rank of r
-    among the drawn rows]`` (``bits`` / ``prefix`` from ``mark_rows``).
+    The dummy target of row ``r = rows[t, i]`` (an original row id) is ``y[r]``, or
+    with ``ranked`` ``y[rank of r among the drawn rows]`` (``bits`` / ``prefix``
+    from ``mark_rows``).
     """
     for t in prange(rows.shape[0]):
         m = n_rows[t]
@@ -885,7 +919,7 @@ def _build_trees_py(X, Xall, gathered, y, ranked, bits, prefix, features, rows, 
             Xt = Xall[t]
         else:
             Xt = np.empty((m, features.shape[1]), dtype=np.float32)
-            _gather_tree(X, features, rows, n_rows, t, Xt)
+            _gather_tree(X, features, xrows, n_rows, t, Xt)
         yt = np.empty(m, dtype=np.float64)
         for r in range(m):
             row = rows[t, r]
