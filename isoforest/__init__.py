@@ -3,11 +3,13 @@
 >>> from isoforest import IsolationForest
 
 The package is laid out by family: ``isoforest.forest`` (isolation forests),
-``isoforest.neighbors`` (LOF), ``isoforest.stats`` (z-scores), ``isoforest.io`` (model
-files and tabular data), with ``cli`` and ``stream`` as the command-line front ends.
+``isoforest.neighbors`` (LOF), ``isoforest.stats`` (z-scores), ``isoforest.explain``
+(TreeSHAP and DIFFI explanations), ``isoforest.io`` (model files and tabular data),
+with ``cli`` and ``stream`` as the command-line front ends.
 """
 
 from .forest import IsolationForest
+from .explain import Explanation, explain, feature_importances
 from .io import ModelFileError, load_model, save_model
 from .neighbors import LocalOutlierFactor
 from .stats import ZScoreDetector, zscore
@@ -20,6 +22,9 @@ __all__ = [
     "LocalOutlierFactor",
     "ZScoreDetector",
     "zscore",
+    "explain",
+    "Explanation",
+    "feature_importances",
     "save_model",
     "load_model",
     "ModelFileError",

@@ -776,6 +776,8 @@ class IsolationForest(BaseDetector):
         state = self.__dict__.copy()
         state.pop("_estimators_cache", None)
         state.pop("_new_tree_seeds", None)
+        # isoforest.explain's TreeSHAP tables: large, rebuilt on demand
+        state.pop("_treeshap_cache", None)
         return state
 
     def __sklearn_is_fitted__(self):
