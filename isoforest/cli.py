@@ -43,11 +43,13 @@ def _wanted_columns(header, names):
     return [header.index(n) for n in wanted]
 
 
-def _collect(reader, names):
+def _collect(reader, names, store=True):
     """First pass over a table: the numbers of the columns to model.
 
     Returns ``(X, cols)``: every row's values of the chosen columns (those named,
     else every column whose every non-missing value is a number) and their indices.
+    With ``store=False`` X is not kept: returns ``((n_rows, rows with a missing
+    value), cols)`` instead.
     """
     header = reader.header
     explicit = bool(names)
@@ -57,6 +59,7 @@ def _collect(reader, names):
     # one column after the other in memory (Fortran order), so a column found
     # non-numeric costs nothing more and the chosen ones need no copy at the end
     X = np.empty((0, len(cand)), order="F")
+    nan_rows = {}
     n = 0
     for chunk in reader.chunks():
         live = np.flatnonzero(alive)
@@ -67,11 +70,18 @@ def _collect(reader, names):
                 raise DataError(f"column(s) {', '.join(bad)} are not numeric")
             alive[live[~ok]] = False
         seen[live] |= any_
-        if n + chunk.n > X.shape[0]:
-            X = _grow(X, n, n + chunk.n, reader, chunk)
-        for i, k in enumerate(live):
-            if ok[i]:
-                X[n: n + chunk.n, k] = Xc[:, i]
+        if not store:
+            for i, k in enumerate(live):
+                if ok[i]:
+                    holes = np.flatnonzero(np.isnan(Xc[:, i]))
+                    if holes.size:
+                        nan_rows.setdefault(k, []).append(holes + n)
+        else:
+            if n + chunk.n > X.shape[0]:
+                X = _grow(X, n, n + chunk.n, reader, chunk)
+            for i, k in enumerate(live):
+                if ok[i]:
+                    X[n: n + chunk.n, k] = Xc[:, i]
         n += chunk.n
         chunk.f_lo = chunk.f_hi = chunk.f_kind = None  # a held chunk keeps its records only
     if explicit:
@@ -83,6 +93,10 @@ def _collect(reader, names):
         keep = [k for k in range(len(cand)) if alive[k] and seen[k]]
         if not keep:
             raise DataError("no numeric column to model (name them with --columns)")
+    if not store:
+        holes = [r for k in keep for r in nan_rows.get(k, [])]
+        holes = np.unique(np.concatenate(holes)) if holes else np.empty(0, np.int64)
+        return (n, holes), [cand[k] for k in keep]
     for p, k in enumerate(keep):  # compact the kept columns to the front, in place
         if p != k:
             X[:n, p] = X[:n, k]
@@ -275,13 +289,41 @@ def _score_and_write(model, extra, reader, out_path, t0, label, X=None, cols=Non
 # ------------------------------------------------------------------ commands
 
 
+def _fit_from_file(args, reader, cols, n, holes):
+    """Isolation Forest on a file without holding it: the forest ``fit(X)`` builds,
+    from one more pass that reads only the drawn rows (and, for a float
+    contamination, one that scores them all)."""
+    from .io._tabular import TableSource
+
+    drop = args.missing == "drop" and holes.size
+    rows = np.setdiff1d(np.arange(n, dtype=np.int64), holes) if drop else None
+    if n == 0 or (rows is not None and rows.size == 0):
+        raise DataError("no complete row to fit on")
+    model = _build(args)
+    model.fit(TableSource(reader.reopen, cols, n, rows))
+    extra = {"columns": [reader.header[j] for j in cols], "method": args.method,
+             "center": None, "scale": None, "missing": args.missing}
+    return model, extra
+
+
+def _two_pass(args):
+    """Whether detect reads its input twice instead of holding its numbers: a file
+    (standard input cannot be re-read), Isolation Forest (z-scores, LOF and
+    --standardize hold the numeric matrix: n x d float64)."""
+    return args.input != "-" and args.method == "iforest" and not args.standardize
+
+
 def cmd_detect(args):
     t0 = time.perf_counter()
     reader = open_table(args.input)
-    reader.hold()  # standard input cannot be read twice: keep its records
-    X, cols = _collect(reader, args.columns)
-    names = [reader.header[j] for j in cols]
-    model, extra = _fit_model(args, X, names)
+    if _two_pass(args):
+        (n, holes), cols = _collect(reader, args.columns, store=False)
+        model, extra = _fit_from_file(args, reader, cols, n, holes)
+        X = None
+    else:
+        reader.hold()  # standard input cannot be read twice: keep its records
+        X, cols = _collect(reader, args.columns)
+        model, extra = _fit_model(args, X, [reader.header[j] for j in cols])
     _score_and_write(model, extra, reader.reopen(), args.out, t0, "detect", X=X, cols=cols)
     return EXIT_OK
 

@@ -295,7 +295,7 @@ def _top_features(model, X, names, k=3):
     ``isoforest.explain``: most negative contribution first), or None where that is
     not available for this model."""
     try:
-        from . import explain
+        from .explain import explain
     except ImportError:
         return None
     try:

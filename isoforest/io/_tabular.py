@@ -36,6 +36,7 @@ import sys
 
 import numpy as np
 
+from ..forest._source import RowSource
 from ._tabular_kernels import COMPLEX, join_scored, scan_csv, scored_size
 
 __all__ = [
@@ -326,13 +327,24 @@ class CsvReader:
         self._fh = None
 
     # -- numbers -----------------------------------------------------------------------
-    def numbers(self, chunk, cols, strict=True):
+    def numbers(self, chunk, cols, strict=True, rows=None):
         """Columns ``cols`` of a chunk as floats.
 
         Returns ``(X, ok, seen)``: X is ``(n, len(cols))`` float64 (NaN for missing
         values), ``ok[k]`` whether column k holds numbers only, ``seen[k]`` whether it
         holds any. With ``strict`` a non-number raises DataError naming its line.
+        ``rows`` (sorted positions in the chunk) parses only those rows.
         """
+        if rows is not None:
+            chunk = Chunk(len(rows), chunk.row0, data=chunk.data, arr=chunk.arr,
+                          rec_lo=chunk.rec_lo[rows], rec_hi=chunk.rec_hi[rows],
+                          rec_line=chunk.rec_line[rows], f_lo=chunk.f_lo[rows],
+                          f_hi=chunk.f_hi[rows], f_kind=chunk.f_kind[rows],
+                          nbytes=chunk.nbytes)
+            return self._numbers(chunk, cols, strict, arrow=False)
+        return self._numbers(chunk, cols, strict, arrow=self.arrow)
+
+    def _numbers(self, chunk, cols, strict, arrow):
         n = chunk.n
         X = np.full((n, len(cols)), np.nan)
         ok = np.ones(len(cols), bool)
@@ -340,7 +352,7 @@ class CsvReader:
         if n == 0 or not cols:
             return X, ok, seen
         done = np.zeros(len(cols), bool)
-        if self.arrow:
+        if arrow:
             done = self._arrow_numbers(chunk, cols, X, ok, seen)
         for k, j in enumerate(cols):
             if done[k]:
@@ -523,10 +535,12 @@ class ArrowReader:
     def close(self):
         pass
 
-    def numbers(self, chunk, cols, strict=True):
+    def numbers(self, chunk, cols, strict=True, rows=None):
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        if rows is not None:
+            chunk = Chunk(len(rows), chunk.row0, batch=chunk.batch.take(pa.array(rows)))
         n = chunk.n
         X = np.full((n, len(cols)), np.nan)
         ok = np.ones(len(cols), bool)
@@ -773,3 +787,48 @@ def open_writer(path, reader, added, float_columns=()):
     if reader.kind == "csv":
         delim = reader.delim.decode()  # the added fields follow the input's own
     return CsvWriter(path, reader, added, delimiter=delim)
+
+
+class TableSource(RowSource):
+    """The modelled columns of a table file as an Isolation Forest row source.
+
+    ``take`` reads the file once more and parses only the rows asked for;
+    ``iter_blocks`` reads it once more, every row (see
+    :class:`isoforest.forest.RowSource`). ``rows`` maps the source's rows to the
+    file's (the complete rows, when rows with missing values are left out).
+    """
+
+    feature_names = None  # as a model fitted on a plain array: no names
+
+    def __init__(self, reopen, cols, n_rows, rows=None):
+        self._reopen = reopen
+        self.cols = list(cols)
+        self.rows = rows
+        self.n_samples = int(n_rows if rows is None else rows.shape[0])
+        self.n_features = len(self.cols)
+
+    def take(self, rows):
+        file_rows = np.asarray(rows, dtype=np.int64)
+        if self.rows is not None:
+            file_rows = self.rows[file_rows]
+        out = np.empty((file_rows.shape[0], self.n_features))
+        reader = self._reopen()
+        for chunk in reader.chunks():
+            a, b = np.searchsorted(file_rows, [chunk.row0, chunk.row0 + chunk.n])
+            if a < b:
+                out[a:b] = reader.numbers(chunk, self.cols, strict=True,
+                                          rows=file_rows[a:b] - chunk.row0)[0]
+            if b == file_rows.shape[0]:
+                break
+        reader.close()
+        return out
+
+    def iter_blocks(self):
+        reader = self._reopen()
+        for chunk in reader.chunks():
+            X = reader.numbers(chunk, self.cols, strict=True)[0]
+            if self.rows is not None:
+                a, b = np.searchsorted(self.rows, [chunk.row0, chunk.row0 + chunk.n])
+                X = X[self.rows[a:b] - chunk.row0]
+            yield X
+        reader.close()
