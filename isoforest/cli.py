@@ -306,17 +306,23 @@ def _fit_from_file(args, reader, cols, n, holes):
     return model, extra
 
 
-def _two_pass(args):
+#: Files up to this size are parsed once and their numbers held (n x d float64,
+#: smaller than the file); larger ones go through in two passes.
+HOLD_BYTES = int(os.environ.get("ISOFOREST_HOLD_BYTES", "") or 256 << 20)
+
+
+def _two_pass(args, reader):
     """Whether detect reads its input twice instead of holding its numbers: a file
-    (standard input cannot be re-read), Isolation Forest (z-scores, LOF and
-    --standardize hold the numeric matrix: n x d float64)."""
-    return args.input != "-" and args.method == "iforest" and not args.standardize
+    (standard input cannot be re-read) larger than HOLD_BYTES, Isolation Forest
+    (z-scores, LOF and --standardize hold the numeric matrix)."""
+    return (args.input != "-" and args.method == "iforest" and not args.standardize
+            and (reader.total_bytes or 0) > HOLD_BYTES)
 
 
 def cmd_detect(args):
     t0 = time.perf_counter()
     reader = open_table(args.input)
-    if _two_pass(args):
+    if _two_pass(args, reader):
         (n, holes), cols = _collect(reader, args.columns, store=False)
         model, extra = _fit_from_file(args, reader, cols, n, holes)
         X = None

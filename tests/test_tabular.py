@@ -204,7 +204,10 @@ def test_chunked_equals_whole(tmp_path, parser):
         assert (tmp_path / "arrow.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
 
 
-def test_detect_file_equals_stdin_equals_api(tmp_path):
+@pytest.mark.parametrize("hold", ["0", "1000000000"], ids=["two-pass", "held"])
+def test_detect_file_equals_stdin_equals_api(tmp_path, hold):
+    """A file in two passes (a row source: the drawn rows read again) or held, and
+    standard input (held): the very same bytes, and the Python API's scores."""
     rng = np.random.RandomState(1)
     X = rng.randn(300, 3)
     X[:5] *= 8
@@ -212,7 +215,7 @@ def test_detect_file_equals_stdin_equals_api(tmp_path):
                                      for i, (a, b, c) in enumerate(X.tolist()))
     (tmp_path / "d.csv").write_text(text)
     res = run_cli("detect", "d.csv", "--out", "f.csv", "--contamination", "0.05",
-                  cwd=tmp_path)
+                  cwd=tmp_path, env={"ISOFOREST_HOLD_BYTES": hold, "ISOFOREST_CSV_BLOCK": "999"})
     assert res.returncode == 0, res.stderr.decode()
     piped = run_cli("detect", "-", "--out", "-", "--contamination", "0.05", cwd=tmp_path,
                     input=text.encode(), env={"ISOFOREST_CSV_BLOCK": "100"})
@@ -223,6 +226,25 @@ def test_detect_file_equals_stdin_equals_api(tmp_path):
     np.testing.assert_array_equal([float(r[-2]) for r in rows], -model.score_samples(X))
     np.testing.assert_array_equal([int(r[-1]) for r in rows],
                                   (model.predict(X) == -1).astype(int))
+
+
+@pytest.mark.parametrize("missing", ["drop", "keep"])
+def test_two_pass_equals_held_with_missing_values(nasty, missing):
+    outs = {}
+    for hold in ("0", "1000000000"):
+        name = f"tp_{missing}_{hold}.csv"
+        res = run_cli("detect", "nasty.csv", "--out", name, "--columns", "a,b",
+                      "--missing", missing, "--contamination", "0.2", cwd=nasty,
+                      env={"ISOFOREST_HOLD_BYTES": hold})
+        assert res.returncode == 0, res.stderr.decode()
+        outs[hold] = (nasty / name).read_bytes()
+    assert outs["0"] == outs["1000000000"]
+    X = np.column_stack([NASTY_A, NASTY_B])
+    complete = ~np.isnan(X).any(axis=1)
+    Xfit = X[complete] if missing == "drop" else X
+    model = IsolationForest(random_state=0, contamination=0.2).fit(Xfit)
+    rows = out_lines(outs["0"])[1:]
+    np.testing.assert_array_equal([float(r[-2]) for r in rows], -model.score_samples(Xfit))
 
 
 def test_tsv_and_zscore_standardize(tmp_path):

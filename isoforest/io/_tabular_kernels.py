@@ -58,6 +58,23 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
     in_record = False
     i = 0
     while i < n:
+        if state == _IN_FIELD:
+            # the bulk of a file: plain bytes up to the next delimiter or line break
+            while i < n:
+                c = buf[i]
+                if c == delim or c == 10 or c == 13:
+                    break
+                i += 1
+            if i == n:
+                break
+        elif state == _IN_QUOTED:
+            while i < n:
+                c = buf[i]
+                if c == 34 or c == 10 or c == 13:
+                    break
+                i += 1
+            if i == n:
+                break
         c = buf[i]
         if c == 13 and i + 1 == n and not final:
             break  # a CR at the end: a CRLF cut in two, or a lone CR; read on
