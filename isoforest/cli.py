@@ -231,11 +231,47 @@ def _progress(label, done, total):
         sys.stderr.flush()
 
 
-def _score_and_write(model, extra, reader, out_path, t0, label, X=None, cols=None):
+def _explain_columns(model, extra, Xc, scored, k):
+    """``why_i`` / ``contribution_i`` columns: the k features that made each scored
+    row most anomalous per ``isoforest.explain`` (a forest: most negative value first;
+    z-scores: largest |z| first), with their values."""
+    from .explain import explain
+
+    n, d = Xc.shape
+    k = min(k, d)
+    names = np.asarray(extra["columns"], dtype=object)
+    why = np.full((n, k), None, dtype=object)
+    contrib = np.full((n, k), np.nan)
+    if scored.any():
+        Z = _transform(extra, Xc[scored])
+        values = np.asarray(explain(model, Z).values)
+        # a forest's most negative value shortened the paths most; a z-score
+        # model's largest |z| is its most anomalous feature
+        key = -np.abs(values) if extra.get("method") == "zscore" else values
+        order = np.argsort(key, axis=1, kind="stable")[:, :k]
+        why[scored] = names[order]
+        contrib[scored] = np.take_along_axis(values, order, axis=1)
+    cols = []
+    for i in range(k):
+        cols.append((f"why_{i + 1}", why[:, i]))
+        cols.append((f"contribution_{i + 1}", contrib[:, i]))
+    return cols
+
+
+def _explain_names(k, extra):
+    k = min(k, len(extra["columns"]))
+    return [f"{w}_{i + 1}" for i in range(k) for w in ("why", "contribution")]
+
+
+def _score_and_write(model, extra, reader, out_path, t0, label, X=None, cols=None,
+                     explain_k=0):
     """Score every chunk of ``reader`` and write it; ``X`` holds the numbers already
     read (detect's first pass), else each chunk is parsed as it comes."""
     header = reader.header
     cols_names = extra["columns"]
+    if explain_k and extra.get("method") not in ("iforest", "zscore"):
+        raise DataError(f"--explain needs --method iforest or zscore, not "
+                        f"{extra.get('method')}")
     if cols is None:
         missing_cols = [c for c in cols_names if c not in header]
         if missing_cols:
@@ -247,7 +283,8 @@ def _score_and_write(model, extra, reader, out_path, t0, label, X=None, cols=Non
     writer = None
     created = out_path != "-" and not os.path.exists(out_path)
     try:
-        writer = open_writer(out_path, reader, ADDED, float_columns=cols)
+        added = ADDED + (_explain_names(explain_k, extra) if explain_k else [])
+        writer = open_writer(out_path, reader, added, float_columns=cols)
         total = X.shape[0] if X is not None else reader.total_bytes
         done_bytes = 0
         for chunk in reader.chunks():
@@ -259,7 +296,9 @@ def _score_and_write(model, extra, reader, out_path, t0, label, X=None, cols=Non
             score, flag, scored = scorer(Xc)
             incomplete = np.isnan(Xc).any(axis=1)
             keep = ~incomplete if drop else np.ones(chunk.n, bool)
-            writer.write(chunk, keep, score, flag, X=Xc, cols=cols)
+            more = (_explain_columns(model, extra, Xc, scored, explain_k)
+                    if explain_k else None)
+            writer.write(chunk, keep, score, flag, extra_cols=more, X=Xc, cols=cols)
             n_rows += chunk.n
             n_written += int(keep.sum())
             n_incomplete += int(incomplete.sum())
@@ -330,7 +369,8 @@ def cmd_detect(args):
         reader.hold()  # standard input cannot be read twice: keep its records
         X, cols = _collect(reader, args.columns)
         model, extra = _fit_model(args, X, [reader.header[j] for j in cols])
-    _score_and_write(model, extra, reader.reopen(), args.out, t0, "detect", X=X, cols=cols)
+    _score_and_write(model, extra, reader.reopen(), args.out, t0, "detect", X=X, cols=cols,
+                     explain_k=args.explain)
     return EXIT_OK
 
 
@@ -382,7 +422,7 @@ def cmd_score(args):
     t0 = time.perf_counter()
     model, extra = _load(args.model)
     reader = open_table(args.input)
-    _score_and_write(model, extra, reader, args.out, t0, "score")
+    _score_and_write(model, extra, reader, args.out, t0, "score", explain_k=args.explain)
     return EXIT_OK
 
 
@@ -424,6 +464,24 @@ def _model_options(p):
                         "other methods leave their score empty)")
 
 
+def _explain_k(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("--explain must be >= 0")
+    return v
+
+
+def _explain_option(p):
+    p.add_argument("--explain", type=_explain_k, default=0, metavar="K",
+                   help="add K pairs of columns why_i (feature name) and "
+                        "contribution_i (its isoforest.explain value: for iforest, "
+                        "negative = made the row more anomalous; for zscore, the "
+                        "z-score), most anomalous first (iforest and zscore models)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="isoforest",
@@ -432,13 +490,23 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("detect", help="fit and score a CSV in one go",
+    formats = ("INPUT and OUT are CSV ('-': standard input/output), TSV (.tsv), Parquet "
+               "(.parquet, .pq) or Arrow/Feather (.arrow, .feather), by their names; "
+               "Parquet and Arrow need pyarrow (pip install isoforest[arrow]). An output "
+               "row is its input record, byte for byte, with the columns added.")
+    p = sub.add_parser("detect", help="fit and score a table in one go",
                        description="Fit a detector on INPUT and write every row with "
                                    "anomaly_score (higher = more anomalous) and "
-                                   "is_anomaly (1/0) columns added.")
-    p.add_argument("input", help="CSV file with a header ('-' for stdin)")
-    p.add_argument("--out", required=True, help="output CSV ('-' for stdout)")
+                                   "is_anomaly (1/0) columns added. " + formats +
+                                   " Files go through in chunks; iforest on a file over "
+                                   "256 MiB reads it twice and holds only the rows its "
+                                   "trees draw, while zscore, lof, --standardize and "
+                                   "standard input hold the numeric columns in memory "
+                                   "(n x d float64: 8 bytes a value).")
+    p.add_argument("input", help="table with a header ('-': CSV on stdin)")
+    p.add_argument("--out", required=True, help="output table ('-': CSV on stdout)")
     _model_options(p)
+    _explain_option(p)
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("fit", help="fit a detector and save it",
@@ -451,10 +519,12 @@ def build_parser():
 
     p = sub.add_parser("score", help="score a CSV with a saved model",
                        description="Score INPUT with MODEL; writes every row with "
-                                   "anomaly_score and is_anomaly added.")
+                                   "anomaly_score and is_anomaly added, chunk by chunk "
+                                   "(any size in bounded memory). " + formats)
     p.add_argument("model", help="model file written by 'isoforest fit'")
-    p.add_argument("input", help="CSV file with a header ('-' for stdin)")
-    p.add_argument("--out", required=True, help="output CSV ('-' for stdout)")
+    p.add_argument("input", help="table with a header ('-': CSV on stdin)")
+    p.add_argument("--out", required=True, help="output table ('-': CSV on stdout)")
+    _explain_option(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("stream", help="score records from stdin as they arrive",

@@ -35,15 +35,18 @@ _MISSING = {b"", b"na", b"nan", b"null", b"none", b"n/a", b"?"}
 
 
 class AlertEvent:
-    """One anomaly: its position in the stream, the row, and its scores."""
+    """One anomaly: its position in the stream, the row, its scores, and the names
+    of the (up to) three features that made it most anomalous (``top_features``,
+    from ``isoforest.explain``; None for a model it does not explain, e.g. LOF)."""
 
-    __slots__ = ("index", "row", "anomaly_score", "decision")
+    __slots__ = ("index", "row", "anomaly_score", "decision", "top_features")
 
-    def __init__(self, index, row, anomaly_score, decision):
+    def __init__(self, index, row, anomaly_score, decision, top_features=None):
         self.index = index
         self.row = row
         self.anomaly_score = anomaly_score
         self.decision = decision
+        self.top_features = top_features
 
     def __repr__(self):
         return (f"AlertEvent(index={self.index}, anomaly_score={self.anomaly_score:.6f}, "
@@ -52,9 +55,10 @@ class AlertEvent:
 
 def logging_handler(event, logger=logging.getLogger(ALERT_LOGGER)):
     """Default alert handler: one WARNING record per anomaly."""
-    logger.warning("anomaly at record %d: anomaly_score=%.6f row=%s", event.index,
+    why = "" if not event.top_features else f" top_features={','.join(event.top_features)}"
+    logger.warning("anomaly at record %d: anomaly_score=%.6f row=%s%s", event.index,
                    event.anomaly_score, np.array2string(np.asarray(event.row),
-                                                        separator=","))
+                                                        separator=","), why)
 
 
 def _anomaly_scores(model, X):
@@ -236,6 +240,15 @@ class StreamDetector:
                 continue
             X = np.vstack(rows)
             results = self._score_batch(X)
+            flagged = [k for k, r in enumerate(results) if r is not None and r[1] < 0]
+            tops = {}
+            if flagged and self.handlers:
+                names = getattr(self.model, "feature_names_in_", None)
+                names = ([f"x{j}" for j in range(X.shape[1])] if names is None
+                         else [str(v) for v in names])
+                found = _top_features(self.model, X[flagged], names)
+                if found is not None:
+                    tops = dict(zip(flagged, found))
             for k, i in enumerate(index):
                 if results[k] is None:
                     self.n_errors += 1
@@ -247,7 +260,8 @@ class StreamDetector:
                     self.on_result(i, float(score), flag)
                 if flag:
                     self.n_anomalies += 1
-                    event = AlertEvent(i, X[k], float(score), float(decision))
+                    event = AlertEvent(i, X[k], float(score), float(decision),
+                                       tops.get(k))
                     for handler in self.handlers:
                         handler(event)
             if self.refit_every:
@@ -292,8 +306,8 @@ def _parse(line, n_cols, allow_missing):
 
 def _top_features(model, X, names, k=3):
     """Names of the ``k`` features that made each row of X most anomalous (per
-    ``isoforest.explain``: most negative contribution first), or None where that is
-    not available for this model."""
+    ``isoforest.explain``: a forest's most negative contribution first, a z-score
+    model's largest |z|), or None where that is not available (LOF)."""
     try:
         from .explain import explain
     except ImportError:
@@ -304,7 +318,10 @@ def _top_features(model, X, names, k=3):
         return None
     if values.ndim != 2 or values.shape[0] != X.shape[0]:
         return None
-    order = np.argsort(values, axis=1, kind="stable")[:, :k]
+    from .stats import ZScoreDetector
+
+    key = -np.abs(values) if isinstance(model, ZScoreDetector) else values
+    order = np.argsort(key, axis=1, kind="stable")[:, :k]
     return [[names[j] for j in row] for row in order.tolist()]
 
 

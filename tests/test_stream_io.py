@@ -135,7 +135,23 @@ def test_one_record_answered_alone(tmp_path, model):
 
 @pytest.mark.skipif(not hasattr(isoforest, "explain"), reason="isoforest.explain not merged")
 def test_alerts_name_top_features(tmp_path, model):
-    res = cli("stream", "--model", model, cwd=tmp_path, input=b"0,0,0\n0,9,0\n")
+    res = cli("fit", model.parent / "train.csv", "--model", "m10.npz", "--contamination",
+              "0.1", cwd=tmp_path)
+    assert res.returncode == 0
+    res = cli("stream", "--model", "m10.npz", cwd=tmp_path, input=b"0,0,0\n0,9,0\n")
     assert res.returncode == 0
     alert = [x for x in res.stderr.decode().splitlines() if "anomaly at line 2" in x]
     assert alert and "top_features=b," in alert[0], res.stderr.decode()
+
+
+@pytest.mark.skipif(not hasattr(isoforest, "explain"), reason="isoforest.explain not merged")
+def test_stream_detector_alert_event_top_features():
+    from isoforest import IsolationForest
+    from isoforest.stream import StreamDetector
+
+    model = IsolationForest(random_state=0).fit(np.random.RandomState(0).randn(500, 4))
+    events = []
+    det = StreamDetector(model, [[0.0] * 4, [0.0, 0.0, 9.0, 0.0]], handlers=[events.append])
+    det.start().join(timeout=60)
+    assert len(events) == 1 and events[0].index == 1
+    assert events[0].top_features[0] == "x2" and len(events[0].top_features) == 3

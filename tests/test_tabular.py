@@ -399,3 +399,29 @@ def test_score_bad_row_mid_file_leaves_no_output(tmp_path):
     assert not (tmp_path / "o.csv").exists()
     model = load_model(tmp_path / "m.npz")
     assert model.n_features_in_ == 2
+
+
+@pytest.mark.parametrize("method", ["iforest", "zscore"])
+def test_explain_columns_match_python_api(tmp_path, method):
+    from isoforest import explain
+
+    rng = np.random.RandomState(5)
+    X = rng.randn(120, 3)
+    X[0] = [0.0, 9.0, 0.0]
+    (tmp_path / "d.csv").write_text("a,b,c,t\n" + "".join(
+        f"{a!r},{b!r},{c!r},x\n" for a, b, c in X.tolist()))
+    res = run_cli("detect", "d.csv", "--out", "o.csv", "--method", method, "--explain", "2",
+                  cwd=tmp_path)
+    assert res.returncode == 0, res.stderr.decode()
+    rows = out_lines((tmp_path / "o.csv").read_bytes())
+    assert rows[0][-4:] == ["why_1", "contribution_1", "why_2", "contribution_2"]
+    model = (IsolationForest(random_state=0) if method == "iforest" else ZScoreDetector()).fit(X)
+    values = explain(model, X).values
+    key = values if method == "iforest" else -np.abs(values)
+    order = np.argsort(key, axis=1, kind="stable")[:, :2]
+    names = np.array(["a", "b", "c"])
+    assert [r[-4] for r in rows[1:]] == names[order[:, 0]].tolist()
+    assert [r[-2] for r in rows[1:]] == names[order[:, 1]].tolist()
+    np.testing.assert_array_equal([float(r[-3]) for r in rows[1:]],
+                                  np.take_along_axis(values, order, axis=1)[:, 0])
+    assert rows[1][-4] == "b"  # the planted feature
