@@ -431,7 +431,8 @@ def cmd_stream(args):
 
     model, extra = _load(args.model)
     return run_stdio_stream(model, extra, alert_log=args.alert_log,
-                            max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000.0)
+                            max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000.0,
+                            top_features=args.top_features)
 
 
 # ------------------------------------------------------------------- parser
@@ -538,6 +539,10 @@ def build_parser():
     p.add_argument("--max-batch", type=int, default=8192,
                    help="most records scored together (default 8192); a batch is "
                         "whatever has arrived, so a lone record is answered at once")
+    p.add_argument("--top-features", type=_explain_k, default=3, metavar="K",
+                   help="alerts name the K features that made the record most "
+                        "anomalous (isoforest.explain, computed for anomalous records "
+                        "only; default 3, 0: none)")
     p.add_argument("--max-wait-ms", type=float, default=0.2,
                    help="longest a record waits for others to batch with (default 0.2)")
     p.set_defaults(func=cmd_stream)

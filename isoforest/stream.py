@@ -427,7 +427,7 @@ def _parse_fast(batch, n_cols, allow_missing, arrow=None):
 
 
 def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
-                     stdin_fd=None, stdout=None):
+                     stdin_fd=None, stdout=None, top_features=3):
     """Score CSV records from standard input; one output line per record, in order.
 
     Reads whatever has arrived (``os.read``), waits up to ``max_wait`` seconds for
@@ -521,7 +521,8 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                     texts[k] += "\x01"
                 out.write((",0\n".join(texts) + ",0\n").replace("\x01,0\n", ",1\n").encode())
                 anomalous = np.flatnonzero(flags)
-                tops = _top_features(model, Z[anomalous], columns)
+                tops = (_top_features(model, Z[anomalous], columns, top_features)
+                        if top_features else None)
                 for m, k in enumerate(anomalous.tolist()):
                     n_anom += 1
                     why = "" if tops is None else f" top_features={','.join(tops[m])}"
