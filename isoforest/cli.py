@@ -1,16 +1,19 @@
-"""Command line: CSV in, anomalies out; live streams with alerts.
+"""Command line: tables in, anomalies out; live streams with alerts.
 
-    isoforest detect INPUT.csv --out OUT.csv [--method iforest|zscore] ...
-    isoforest fit INPUT.csv --model MODEL [same options]
-    isoforest score MODEL INPUT.csv --out OUT.csv
+    isoforest detect INPUT --out OUT [--method iforest|zscore|lof] ...
+    isoforest fit INPUT --model MODEL [same options]
+    isoforest score MODEL INPUT --out OUT
     isoforest stream --model MODEL [--alert-log FILE]
 
-Exit codes: 0 success, 1 bad data (unreadable CSV, no usable column, invalid model
+INPUT and OUT are CSV (``-``: standard input/output), TSV, Parquet or Arrow/Feather,
+by their names (see :mod:`isoforest.io._tabular`). Files go through in chunks: an
+output row is its input record, byte for byte, with the added fields.
+
+Exit codes: 0 success, 1 bad data (unreadable table, no usable column, invalid model
 file), 2 bad usage (argparse's own code).
 """
 
 import argparse
-import csv
 import io
 import logging
 import math
@@ -21,110 +24,95 @@ import time
 import numpy as np
 
 from .io._model_files import ModelFileError, load_model, save_model
+from .io._tabular import (EXIT_DATA, EXIT_OK, EXIT_USAGE, MISSING, DataError,  # noqa: F401
+                          open_table, open_writer, parse_missing)
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
-MISSING = {"", "na", "nan", "null", "none", "n/a", "?"}
+ADDED = ["anomaly_score", "is_anomaly"]
 
 
-class DataError(Exception):
-    """Bad input data: reported on stderr, exit code 1."""
+# --------------------------------------------------------------------- input
 
 
-# --------------------------------------------------------------------- CSV
+def _wanted_columns(header, names):
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    missing = [n for n in wanted if n not in header]
+    if missing:
+        raise DataError(f"no column named {', '.join(missing)} (have: {', '.join(header)})")
+    return [header.index(n) for n in wanted]
 
 
-def _to_float(text):
-    t = text.strip()
-    if t.lower() in MISSING:
-        return math.nan
-    return float(t)
+def _collect(reader, names, store=True, dtype=np.float64):
+    """First pass over a table: the numbers of the columns to model.
 
-
-def read_csv(path):
-    """Read a CSV with a header: returns (header, rows as lists of strings)."""
-    try:
-        fh = sys.stdin if path == "-" else open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"cannot open {path}: {exc.strerror}") from None
-    with fh if path != "-" else _nullcontext(fh):
-        try:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                raise DataError(f"{path} is empty: a header line is required")
-            width = len(header)
-            rows = []
-            for r in reader:
-                if not r:
-                    continue  # blank line
-                if len(r) != width:
-                    raise DataError(f"{path}, line {reader.line_num}: {len(r)} fields, "
-                                    f"the header has {width}")
-                rows.append(r)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: not a readable CSV ({exc})") from None
-    return header, rows
-
-
-class _nullcontext:
-    def __init__(self, obj):
-        self.obj = obj
-
-    def __enter__(self):
-        return self.obj
-
-    def __exit__(self, *exc):
-        return False
-
-
-def numeric_columns(header, rows):
-    """Indices of the columns whose every non-missing value parses as a number."""
-    out = []
-    for j in range(len(header)):
-        ok = True
-        seen = False
-        for r in rows:
-            t = r[j].strip()
-            if t.lower() in MISSING:
-                continue
-            try:
-                float(t)
-                seen = True
-            except ValueError:
-                ok = False
-                break
-        if ok and seen:
-            out.append(j)
-    return out
-
-
-def select_columns(header, rows, names):
-    """The column indices to model: those named, else every numeric one."""
-    if names:
-        wanted = [n.strip() for n in names.split(",") if n.strip()]
-        missing = [n for n in wanted if n not in header]
-        if missing:
-            raise DataError(f"no column named {', '.join(missing)} (have: {', '.join(header)})")
-        cols = [header.index(n) for n in wanted]
-        numeric = set(numeric_columns(header, rows))
-        bad = [header[j] for j in cols if j not in numeric]
+    Returns ``(X, cols)``: every row's values of the chosen columns (those named,
+    else every column whose every non-missing value is a number) and their indices.
+    With ``store=False`` X is not kept: returns ``((n_rows, rows with a missing
+    value), cols)`` instead.
+    """
+    header = reader.header
+    explicit = bool(names)
+    cand = _wanted_columns(header, names) if explicit else list(range(len(header)))
+    alive = np.ones(len(cand), bool)  # candidates still numeric
+    seen = np.zeros(len(cand), bool)
+    # one column after the other in memory (Fortran order), so a column found
+    # non-numeric costs nothing more and the chosen ones need no copy at the end
+    X = np.empty((0, len(cand)), dtype=dtype, order="F")
+    nan_rows = {}
+    n = 0
+    for chunk in reader.chunks():
+        live = np.flatnonzero(alive)
+        Xc, ok, any_ = reader.numbers(chunk, [cand[k] for k in live], strict=False)
+        if not ok.all():
+            bad = [header[cand[k]] for k in live[~ok]]
+            if explicit:
+                raise DataError(f"column(s) {', '.join(bad)} are not numeric")
+            alive[live[~ok]] = False
+        seen[live] |= any_
+        if not store:
+            for i, k in enumerate(live):
+                if ok[i]:
+                    holes = np.flatnonzero(np.isnan(Xc[:, i]))
+                    if holes.size:
+                        nan_rows.setdefault(k, []).append(holes + n)
+        else:
+            if n + chunk.n > X.shape[0]:
+                X = _grow(X, n, n + chunk.n, reader, chunk)
+            for i, k in enumerate(live):
+                if ok[i]:
+                    X[n: n + chunk.n, k] = Xc[:, i]
+        n += chunk.n
+        chunk.f_lo = chunk.f_hi = chunk.f_kind = None  # a held chunk keeps its records only
+    if explicit:
+        bad = [header[cand[k]] for k in np.flatnonzero(alive & ~seen)]
         if bad:
             raise DataError(f"column(s) {', '.join(bad)} are not numeric")
-        return cols
-    cols = numeric_columns(header, rows)
-    if not cols:
-        raise DataError("no numeric column to model (name them with --columns)")
-    return cols
+        keep = list(range(len(cand)))
+    else:
+        keep = [k for k in range(len(cand)) if alive[k] and seen[k]]
+        if not keep:
+            raise DataError("no numeric column to model (name them with --columns)")
+    if not store:
+        holes = [r for k in keep for r in nan_rows.get(k, [])]
+        holes = np.unique(np.concatenate(holes)) if holes else np.empty(0, np.int64)
+        return (n, holes), [cand[k] for k in keep]
+    for p, k in enumerate(keep):  # compact the kept columns to the front, in place
+        if p != k:
+            X[:n, p] = X[:n, k]
+    return X[:n, : len(keep)], [cand[k] for k in keep]
 
 
-def to_matrix(rows, cols):
-    X = np.empty((len(rows), len(cols)), dtype=np.float64)
-    for i, r in enumerate(rows):
-        for k, j in enumerate(cols):
-            X[i, k] = _to_float(r[j])
-    return X
+def _grow(X, n, need, reader, chunk):
+    """A larger column-major buffer holding X's first n rows (sized from the file's
+    bytes per row when known)."""
+    cap = max(need, 2 * X.shape[0])
+    if reader.total_bytes and chunk.nbytes and chunk.row0 + chunk.n:
+        per_row = (chunk.nbytes if chunk.row0 == 0 else reader.total_bytes) / max(need, 1)
+        cap = max(need, int(reader.total_bytes / max(per_row, 1) * 1.05) + 1024)
+    Y = np.empty((cap, X.shape[1]), dtype=X.dtype, order="F")
+    Y[:n] = X[:n]
+    return Y
 
 
 # ------------------------------------------------------------------- models
@@ -153,23 +141,26 @@ def _build(args):
     )
 
 
-def _require_finite(X, names, method):
+def _require_finite(X, names, method, row0=0):
     """Only Isolation Forest takes infinities; the other methods need finite data."""
     if method == "iforest":
         return
     bad = np.isinf(X)
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
-        raise DataError(f"column {names[j]} holds an infinite value (data row {i + 1}); "
-                        f"--method {method} needs finite numbers")
+        raise DataError(f"column {names[j]} holds an infinite value (data row "
+                        f"{row0 + i + 1}); --method {method} needs finite numbers")
 
 
-def _fit_model(args, header, rows):
-    cols = select_columns(header, rows, args.columns)
-    X = to_matrix(rows, cols)
-    _require_finite(X, [header[j] for j in cols], args.method)
+def _fit_model(args, X, names):
+    if args.standardize or args.method != "iforest":
+        # sums (means, variances, distances) follow NumPy's order for the memory
+        # layout: row-major, as a user's array from the Python API would be
+        X = np.ascontiguousarray(X)
+    _require_finite(X, names, args.method)
     missing = np.isnan(X).any(axis=1)
-    Xfit = X[~missing] if (args.missing == "drop" or args.method != "iforest") else X
+    drop = (args.missing == "drop" or args.method != "iforest") and missing.any()
+    Xfit = X[~missing] if drop else X
     if Xfit.shape[0] == 0:
         raise DataError("no complete row to fit on")
     center = scale = None
@@ -181,7 +172,7 @@ def _fit_model(args, header, rows):
     model = _build(args)
     model.fit(Xfit)
     extra = {
-        "columns": [header[j] for j in cols],
+        "columns": list(names),
         "method": args.method,
         "center": None if center is None else center.tolist(),
         "scale": None if scale is None else scale.tolist(),
@@ -196,50 +187,43 @@ def _transform(extra, X):
     return X
 
 
-def _score(model, extra, X):
-    """(anomaly_score, is_anomaly, scored mask): higher score = more anomalous."""
-    X = _transform(extra, X)
-    scored = ~np.isnan(X).any(axis=1)
-    if extra.get("method") == "lof" and not model.novelty:
-        # a LocalOutlierFactor fitted by detect on exactly these complete rows
-        score = np.full(X.shape[0], np.nan)
-        flag = np.zeros(X.shape[0], dtype=int)
-        score[scored] = -model.negative_outlier_factor_
-        flag[scored] = (model.negative_outlier_factor_ < model.offset_).astype(int)
+class _Scorer:
+    """Scores chunk after chunk: (anomaly_score, is_anomaly, scored mask), higher
+    score = more anomalous. A LocalOutlierFactor fitted by detect hands out its own
+    training scores, in the order of the complete rows."""
+
+    def __init__(self, model, extra):
+        self.model, self.extra = model, extra
+        self.lof_detect = extra.get("method") == "lof" and not model.novelty
+        self._next = 0
+
+    def __call__(self, X):
+        model, extra = self.model, self.extra
+        X = _transform(extra, X)
+        scored = ~np.isnan(X).any(axis=1)
+        n = X.shape[0]
+        score = np.full(n, np.nan)
+        flag = np.full(n, -1, dtype=np.int8)
+        if self.lof_detect:
+            m = int(scored.sum())
+            nof = model.negative_outlier_factor_[self._next: self._next + m]
+            self._next += m
+            score[scored] = -nof
+            flag[scored] = nof < model.offset_
+            return score, flag, scored
+        if extra.get("method") == "iforest":
+            scored[:] = True  # Isolation Forest routes NaN natively
+        if scored.any():
+            s = model.score_samples(X[scored] if not scored.all() else X)
+            score[scored] = -s
+            flag[scored] = (s - model.offset_ < 0)
         return score, flag, scored
-    if extra.get("method") == "iforest":
-        scored[:] = True  # Isolation Forest routes NaN natively
-    score = np.full(X.shape[0], np.nan)
-    flag = np.zeros(X.shape[0], dtype=int)
-    if scored.any():
-        Xs = X[scored]
-        s = model.score_samples(Xs)
-        score[scored] = -s
-        flag[scored] = (s - model.offset_ < 0).astype(int)
-    return score, flag, scored
-
-
-def _write_scored(out_path, header, rows, score, flag, keep_rows):
-    fh = sys.stdout if out_path == "-" else open(out_path, "w", newline="", encoding="utf-8")
-    try:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(list(header) + ["anomaly_score", "is_anomaly"])
-        for i, r in enumerate(rows):
-            if not keep_rows[i]:
-                continue
-            if math.isnan(score[i]):
-                w.writerow(r + ["", ""])
-            else:
-                w.writerow(r + [repr(float(score[i])), int(flag[i])])
-    finally:
-        if fh is not sys.stdout:
-            fh.close()
 
 
 def _progress(label, done, total):
     if sys.stderr.isatty() and total:
         width = 30
-        filled = int(width * done / total)
+        filled = int(width * min(done, total) / total)
         sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] "
                          f"{done}/{total}")
         if done >= total:
@@ -247,36 +231,95 @@ def _progress(label, done, total):
         sys.stderr.flush()
 
 
-def _score_and_write(model, extra, header, rows, out_path, t0, label):
+def _explain_columns(model, extra, Xc, scored, k):
+    """``why_i`` / ``contribution_i`` columns: the k features that made each scored
+    row most anomalous per ``isoforest.explain`` (a forest: most negative value first;
+    z-scores: largest |z| first), with their values."""
+    from .explain import explain
+
+    n, d = Xc.shape
+    k = min(k, d)
+    names = np.asarray(extra["columns"], dtype=object)
+    why = np.full((n, k), None, dtype=object)
+    contrib = np.full((n, k), np.nan)
+    if scored.any():
+        Z = _transform(extra, Xc[scored])
+        values = np.asarray(explain(model, Z).values)
+        # a forest's most negative value shortened the paths most; a z-score
+        # model's largest |z| is its most anomalous feature
+        key = -np.abs(values) if extra.get("method") == "zscore" else values
+        order = np.argsort(key, axis=1, kind="stable")[:, :k]
+        why[scored] = names[order]
+        contrib[scored] = np.take_along_axis(values, order, axis=1)
+    cols = []
+    for i in range(k):
+        cols.append((f"why_{i + 1}", why[:, i]))
+        cols.append((f"contribution_{i + 1}", contrib[:, i]))
+    return cols
+
+
+def _explain_names(k, extra):
+    k = min(k, len(extra["columns"]))
+    return [f"{w}_{i + 1}" for i in range(k) for w in ("why", "contribution")]
+
+
+def _score_and_write(model, extra, reader, out_path, t0, label, X=None, cols=None,
+                     explain_k=0):
+    """Score every chunk of ``reader`` and write it; ``X`` holds the numbers already
+    read (detect's first pass), else each chunk is parsed as it comes."""
+    header = reader.header
     cols_names = extra["columns"]
-    missing_cols = [c for c in cols_names if c not in header]
-    if missing_cols:
-        raise DataError(f"input lacks the model's column(s): {', '.join(missing_cols)}")
-    cols = [header.index(c) for c in cols_names]
+    if explain_k and extra.get("method") not in ("iforest", "zscore"):
+        raise DataError(f"--explain needs --method iforest or zscore, not "
+                        f"{extra.get('method')}")
+    if cols is None:
+        missing_cols = [c for c in cols_names if c not in header]
+        if missing_cols:
+            raise DataError(f"input lacks the model's column(s): {', '.join(missing_cols)}")
+        cols = [header.index(c) for c in cols_names]
+    scorer = _Scorer(model, extra)
+    drop = extra.get("missing", "drop") == "drop"
+    n_rows = n_written = n_incomplete = n_anom = 0
+    writer = None
+    created = out_path != "-" and not os.path.exists(out_path)
     try:
-        X = to_matrix(rows, cols)
-    except ValueError as exc:
-        raise DataError(f"a model column holds a non-number ({exc})") from None
-    _require_finite(X, cols_names, extra.get("method"))
-    n = X.shape[0]
-    score = np.full(n, np.nan)
-    flag = np.zeros(n, dtype=int)
-    scored = np.zeros(n, dtype=bool)
-    lof_detect = extra.get("method") == "lof" and not model.novelty
-    step = max(1, n // 20) if n > 200_000 and not lof_detect else max(n, 1)
-    for lo in range(0, n, step):
-        hi = min(lo + step, n)
-        s, f, m = _score(model, extra, X[lo:hi])
-        score[lo:hi], flag[lo:hi], scored[lo:hi] = s, f, m
-        _progress("scoring", hi, n)
-    incomplete = np.isnan(X).any(axis=1)
-    keep = ~incomplete if extra.get("missing", "drop") == "drop" else np.ones(n, bool)
-    _write_scored(out_path, header, rows, score, flag, keep)
-    n_anom = int(flag[keep].sum())
+        added = ADDED + (_explain_names(explain_k, extra) if explain_k else [])
+        writer = open_writer(out_path, reader, added, float_columns=cols)
+        total = X.shape[0] if X is not None else reader.total_bytes
+        done_bytes = 0
+        for chunk in reader.chunks():
+            if X is not None:
+                Xc = X[chunk.row0: chunk.row0 + chunk.n]
+            else:
+                Xc = reader.numbers(chunk, cols, strict=True)[0]
+                _require_finite(Xc, cols_names, extra.get("method"), chunk.row0)
+            score, flag, scored = scorer(Xc)
+            incomplete = np.isnan(Xc).any(axis=1)
+            keep = ~incomplete if drop else np.ones(chunk.n, bool)
+            more = (_explain_columns(model, extra, Xc, scored, explain_k)
+                    if explain_k else None)
+            writer.write(chunk, keep, score, flag, extra_cols=more, X=Xc, cols=cols)
+            n_rows += chunk.n
+            n_written += int(keep.sum())
+            n_incomplete += int(incomplete.sum())
+            n_anom += int((flag[keep] == 1).sum())
+            done_bytes += chunk.nbytes
+            _progress("scoring", n_rows if X is not None else done_bytes, total)
+        writer.close()
+        writer = None
+    except BaseException:
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:
+                pass
+        if created and os.path.exists(out_path):
+            os.unlink(out_path)
+        raise
     print(
-        f"{label}: {n} rows read, {int(keep.sum())} written, "
-        f"{int(incomplete.sum())} with missing values "
-        f"({'dropped' if extra.get('missing', 'drop') == 'drop' else 'kept'}), "
+        f"{label}: {n_rows} rows read, {n_written} written, "
+        f"{n_incomplete} with missing values "
+        f"({'dropped' if drop else 'kept'}), "
         f"{n_anom} anomalies, {time.perf_counter() - t0:.3f} s",
         file=sys.stderr,
     )
@@ -285,20 +328,63 @@ def _score_and_write(model, extra, header, rows, out_path, t0, label):
 # ------------------------------------------------------------------ commands
 
 
+def _fit_from_file(args, reader, cols, n, holes):
+    """Isolation Forest on a file without holding it: the forest ``fit(X)`` builds,
+    from one more pass that reads only the drawn rows (and, for a float
+    contamination, one that scores them all)."""
+    from .io._tabular import TableSource
+
+    drop = args.missing == "drop" and holes.size
+    rows = np.setdiff1d(np.arange(n, dtype=np.int64), holes) if drop else None
+    if n == 0 or (rows is not None and rows.size == 0):
+        raise DataError("no complete row to fit on")
+    model = _build(args)
+    model.fit(TableSource(reader.reopen, cols, n, rows))
+    extra = {"columns": [reader.header[j] for j in cols], "method": args.method,
+             "center": None, "scale": None, "missing": args.missing}
+    return model, extra
+
+
+#: Files up to this size are parsed once and their numbers held (n x d float64,
+#: smaller than the file); larger ones go through in two passes.
+HOLD_BYTES = int(os.environ.get("ISOFOREST_HOLD_BYTES", "") or 256 << 20)
+
+
+def _two_pass(args, reader):
+    """Whether detect reads its input twice instead of holding its numbers: a file
+    (standard input cannot be re-read) larger than HOLD_BYTES, Isolation Forest
+    (z-scores, LOF and --standardize hold the numeric matrix)."""
+    return (args.input != "-" and args.method == "iforest" and not args.standardize
+            and (reader.total_bytes or 0) > HOLD_BYTES)
+
+
 def cmd_detect(args):
     t0 = time.perf_counter()
-    header, rows = read_csv(args.input)
-    model, extra = _fit_model(args, header, rows)
-    _score_and_write(model, extra, header, rows, args.out, t0, "detect")
+    reader = open_table(args.input)
+    if _two_pass(args, reader):
+        (n, holes), cols = _collect(reader, args.columns, store=False)
+        model, extra = _fit_from_file(args, reader, cols, n, holes)
+        X = None
+    else:
+        reader.hold()  # standard input cannot be read twice: keep its records
+        # Isolation Forest reads its input as float32 (as scikit-learn does): holding
+        # the numbers so halves the memory and changes no score
+        plain_forest = args.method == "iforest" and not args.standardize
+        X, cols = _collect(reader, args.columns,
+                           dtype=np.float32 if plain_forest else np.float64)
+        model, extra = _fit_model(args, X, [reader.header[j] for j in cols])
+    _score_and_write(model, extra, reader.reopen(), args.out, t0, "detect", X=X, cols=cols,
+                     explain_k=args.explain)
     return EXIT_OK
 
 
 def cmd_fit(args):
     t0 = time.perf_counter()
-    header, rows = read_csv(args.input)
-    model, extra = _fit_model(args, header, rows)
+    reader = open_table(args.input)
+    X, cols = _collect(reader, args.columns)
+    model, extra = _fit_model(args, X, [reader.header[j] for j in cols])
     save_model(model, args.model, extra=extra)
-    print(f"fit: {len(rows)} rows, model written to {args.model} "
+    print(f"fit: {X.shape[0]} rows, model written to {args.model} "
           f"({time.perf_counter() - t0:.3f} s)", file=sys.stderr)
     return EXIT_OK
 
@@ -340,9 +426,11 @@ def cmd_score(args):
     t0 = time.perf_counter()
     model, extra = _load(args.model)
     if args.scheduler is not None:
+        if args.explain:
+            raise DataError("--explain is not available with --scheduler")
         return _score_dask(args, model, extra, t0)
-    header, rows = read_csv(args.input)
-    _score_and_write(model, extra, header, rows, args.out, t0, "score")
+    reader = open_table(args.input)
+    _score_and_write(model, extra, reader, args.out, t0, "score", explain_k=args.explain)
     return EXIT_OK
 
 
@@ -367,7 +455,8 @@ def cmd_stream(args):
 
     model, extra = _load(args.model)
     return run_stdio_stream(model, extra, alert_log=args.alert_log,
-                            max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000.0)
+                            max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000.0,
+                            top_features=args.top_features)
 
 
 # ------------------------------------------------------------------- parser
@@ -400,6 +489,24 @@ def _model_options(p):
                         "other methods leave their score empty)")
 
 
+def _explain_k(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("--explain must be >= 0")
+    return v
+
+
+def _explain_option(p):
+    p.add_argument("--explain", type=_explain_k, default=0, metavar="K",
+                   help="add K pairs of columns why_i (feature name) and "
+                        "contribution_i (its isoforest.explain value: for iforest, "
+                        "negative = made the row more anomalous; for zscore, the "
+                        "z-score), most anomalous first (iforest and zscore models)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="isoforest",
@@ -408,13 +515,23 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("detect", help="fit and score a CSV in one go",
+    formats = ("INPUT and OUT are CSV ('-': standard input/output), TSV (.tsv), Parquet "
+               "(.parquet, .pq) or Arrow/Feather (.arrow, .feather), by their names; "
+               "Parquet and Arrow need pyarrow (pip install isoforest[arrow]). An output "
+               "row is its input record, byte for byte, with the columns added.")
+    p = sub.add_parser("detect", help="fit and score a table in one go",
                        description="Fit a detector on INPUT and write every row with "
                                    "anomaly_score (higher = more anomalous) and "
-                                   "is_anomaly (1/0) columns added.")
-    p.add_argument("input", help="CSV file with a header ('-' for stdin)")
-    p.add_argument("--out", required=True, help="output CSV ('-' for stdout)")
+                                   "is_anomaly (1/0) columns added. " + formats +
+                                   " Files go through in chunks; iforest on a file over "
+                                   "256 MiB reads it twice and holds only the rows its "
+                                   "trees draw, while zscore, lof, --standardize and "
+                                   "standard input hold the numeric columns in memory "
+                                   "(n x d float64: 8 bytes a value).")
+    p.add_argument("input", help="table with a header ('-': CSV on stdin)")
+    p.add_argument("--out", required=True, help="output table ('-': CSV on stdout)")
     _model_options(p)
+    _explain_option(p)
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("fit", help="fit a detector and save it",
@@ -427,10 +544,12 @@ def build_parser():
 
     p = sub.add_parser("score", help="score a CSV with a saved model",
                        description="Score INPUT with MODEL; writes every row with "
-                                   "anomaly_score and is_anomaly added.")
+                                   "anomaly_score and is_anomaly added, chunk by chunk "
+                                   "(any size in bounded memory). " + formats)
     p.add_argument("model", help="model file written by 'isoforest fit'")
-    p.add_argument("input", help="CSV file with a header ('-' for stdin)")
-    p.add_argument("--out", required=True, help="output CSV ('-' for stdout)")
+    p.add_argument("input", help="table with a header ('-': CSV on stdin)")
+    p.add_argument("--out", required=True, help="output table ('-': CSV on stdout)")
+    _explain_option(p)
     p.add_argument("--scheduler", default=None, metavar="ADDRESS|local",
                    help="score through dask.dataframe: INPUT is a glob of Parquet or "
                         "CSV files ('data/*.parquet'), OUT a directory with one file "
@@ -446,8 +565,13 @@ def build_parser():
     p.add_argument("--model", required=True, help="model file written by 'isoforest fit'")
     p.add_argument("--alert-log", default=None,
                    help="file the alerts are logged to (default: stderr)")
-    p.add_argument("--max-batch", type=int, default=1024,
-                   help="most records scored together (default 1024)")
+    p.add_argument("--max-batch", type=int, default=8192,
+                   help="most records scored together (default 8192); a batch is "
+                        "whatever has arrived, so a lone record is answered at once")
+    p.add_argument("--top-features", type=_explain_k, default=3, metavar="K",
+                   help="alerts name the K features that made the record most "
+                        "anomalous (isoforest.explain, computed for anomalous records "
+                        "only; default 3, 0: none)")
     p.add_argument("--max-wait-ms", type=float, default=0.2,
                    help="longest a record waits for others to batch with (default 0.2)")
     p.set_defaults(func=cmd_stream)

@@ -18,11 +18,14 @@ import collections
 import logging
 import os
 import queue
+import select
 import sys
 import threading
 import time
 
 import numpy as np
+
+from .io._tabular import EXIT_OK
 
 __all__ = ["StreamDetector", "AlertEvent", "logging_handler", "run_stdio_stream"]
 
@@ -32,15 +35,18 @@ _MISSING = {b"", b"na", b"nan", b"null", b"none", b"n/a", b"?"}
 
 
 class AlertEvent:
-    """One anomaly: its position in the stream, the row, and its scores."""
+    """One anomaly: its position in the stream, the row, its scores, and the names
+    of the (up to) three features that made it most anomalous (``top_features``,
+    from ``isoforest.explain``; None for a model it does not explain, e.g. LOF)."""
 
-    __slots__ = ("index", "row", "anomaly_score", "decision")
+    __slots__ = ("index", "row", "anomaly_score", "decision", "top_features")
 
-    def __init__(self, index, row, anomaly_score, decision):
+    def __init__(self, index, row, anomaly_score, decision, top_features=None):
         self.index = index
         self.row = row
         self.anomaly_score = anomaly_score
         self.decision = decision
+        self.top_features = top_features
 
     def __repr__(self):
         return (f"AlertEvent(index={self.index}, anomaly_score={self.anomaly_score:.6f}, "
@@ -49,9 +55,10 @@ class AlertEvent:
 
 def logging_handler(event, logger=logging.getLogger(ALERT_LOGGER)):
     """Default alert handler: one WARNING record per anomaly."""
-    logger.warning("anomaly at record %d: anomaly_score=%.6f row=%s", event.index,
+    why = "" if not event.top_features else f" top_features={','.join(event.top_features)}"
+    logger.warning("anomaly at record %d: anomaly_score=%.6f row=%s%s", event.index,
                    event.anomaly_score, np.array2string(np.asarray(event.row),
-                                                        separator=","))
+                                                        separator=","), why)
 
 
 def _anomaly_scores(model, X):
@@ -233,6 +240,15 @@ class StreamDetector:
                 continue
             X = np.vstack(rows)
             results = self._score_batch(X)
+            flagged = [k for k, r in enumerate(results) if r is not None and r[1] < 0]
+            tops = {}
+            if flagged and self.handlers:
+                names = getattr(self.model, "feature_names_in_", None)
+                names = ([f"x{j}" for j in range(X.shape[1])] if names is None
+                         else [str(v) for v in names])
+                found = _top_features(self.model, X[flagged], names)
+                if found is not None:
+                    tops = dict(zip(flagged, found))
             for k, i in enumerate(index):
                 if results[k] is None:
                     self.n_errors += 1
@@ -244,7 +260,8 @@ class StreamDetector:
                     self.on_result(i, float(score), flag)
                 if flag:
                     self.n_anomalies += 1
-                    event = AlertEvent(i, X[k], float(score), float(decision))
+                    event = AlertEvent(i, X[k], float(score), float(decision),
+                                       tops.get(k))
                     for handler in self.handlers:
                         handler(event)
             if self.refit_every:
@@ -287,35 +304,138 @@ def _parse(line, n_cols, allow_missing):
     return out
 
 
-def _reader(fd, q):
-    """Read raw chunks as they arrive and queue complete lines (a list per read)."""
-    pending = b""
-    while True:
+def _top_features(model, X, names, k=3):
+    """Names of the ``k`` features that made each row of X most anomalous (per
+    ``isoforest.explain``: a forest's most negative contribution first, a z-score
+    model's largest |z|), or None where that is not available (LOF)."""
+    try:
+        from .explain import explain
+    except ImportError:
+        return None
+    try:
+        values = np.asarray(explain(model, X).values)
+    except (TypeError, ValueError, NotImplementedError, AttributeError):
+        return None
+    if values.ndim != 2 or values.shape[0] != X.shape[0]:
+        return None
+    from .stats import ZScoreDetector
+
+    key = -np.abs(values) if isinstance(model, ZScoreDetector) else values
+    order = np.argsort(key, axis=1, kind="stable")[:, :k]
+    return [[names[j] for j in row] for row in order.tolist()]
+
+
+class _LineBatch:
+    """Complete lines of a read: their bytes, ends, and first line number."""
+
+    __slots__ = ("data", "arr", "lo", "hi")
+
+    def __init__(self, data):
+        self.data = data
+        self.arr = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(self.arr == 10)
+        if not data.endswith(b"\n"):
+            ends = np.append(ends, len(data))
+        lo = np.empty_like(ends)
+        lo[:1] = 0
+        lo[1:] = ends[:-1] + 1
+        hi = ends.copy()
+        cr = hi > lo
+        cr[cr] = self.arr[hi[cr] - 1] == 13
+        hi[cr] -= 1
+        self.lo, self.hi = lo, hi
+
+
+class _ArrowParser:
+    """pyarrow's C++ CSV reader for whole batches (when installed): numbers only,
+    no quoting, missing values as NaN; None for any batch it does not read cleanly."""
+
+    def __init__(self, n_cols):
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        from .io._tabular import _MISSING_CASED
+
+        self.pa, self.pacsv = pa, pacsv
+        names = [f"c{j}" for j in range(n_cols)]
+        self.names = names
+        self.read = pacsv.ReadOptions(column_names=names, use_threads=True)
+        self.parse = pacsv.ParseOptions(quote_char=False, ignore_empty_lines=False)
+        self.convert = pacsv.ConvertOptions(
+            column_types={c: pa.float64() for c in names}, null_values=_MISSING_CASED,
+            strings_can_be_null=False)
+
+    def __call__(self, batch, n_cols, allow_missing):
+        n = batch.lo.shape[0]
         try:
-            data = os.read(fd, 1 << 16)
-        except OSError:
-            data = b""
-        if not data:
-            if pending:
-                q.put([pending])
-            q.put(None)
-            return
-        pending += data
-        lines = pending.split(b"\n")
-        pending = lines.pop()
-        if lines:
-            q.put(lines)
+            table = self.pacsv.read_csv(self.pa.py_buffer(batch.data), read_options=self.read,
+                                        parse_options=self.parse, convert_options=self.convert)
+        except self.pa.ArrowException:
+            return None
+        if table.num_rows != n:
+            return None
+        X = np.empty((n, n_cols))
+        for j, c in enumerate(self.names):
+            X[:, j] = table.column(c).to_numpy()
+        if not allow_missing and not np.isfinite(X).all():
+            return None
+        return X
 
 
-def run_stdio_stream(model, extra, alert_log=None, max_batch=1024, max_wait=0.0,
-                     stdin_fd=None, stdout=None):
+def _arrow_parser(n_cols):
+    from .io._tabular import have_arrow
+
+    return _ArrowParser(n_cols) if have_arrow() else None
+
+
+def _parse_fast(batch, n_cols, allow_missing, arrow=None):
+    """All lines of a batch as an (n, n_cols) float matrix (pyarrow's or NumPy's C
+    parser), or None when any line is malformed, blank or missing a value it may not."""
+    lo, hi, arr = batch.lo, batch.hi, batch.arr
+    n = lo.shape[0]
+    if n == 0 or not (hi > lo).all():  # a blank line is skipped: line by line
+        return None
+    if arrow is not None:
+        X = arrow(batch, n_cols, allow_missing)
+        if X is not None:
+            return X
+    commas = np.flatnonzero(arr == 44)
+    first = np.searchsorted(commas, lo)
+    nf = np.searchsorted(commas, hi) - first + 1
+    if not (nf == n_cols).all() or not (hi > lo).all():
+        return None
+    if n_cols > 1:
+        pos = commas[first[:, None] + np.arange(n_cols - 1)]
+        flo = np.concatenate([lo[:, None], pos + 1], axis=1)
+        fhi = np.concatenate([pos, hi[:, None]], axis=1)
+    else:
+        flo, fhi = lo[:, None], hi[:, None]
+    length = fhi - flo
+    width = int(length.max())
+    if width > 64 or width == 0:
+        return None
+    idx = flo[..., None] + np.arange(width)
+    cells = np.where(np.arange(width) < length[..., None],
+                     arr[np.minimum(idx, arr.shape[0] - 1)], 0).astype(np.uint8)
+    try:
+        X = np.ascontiguousarray(cells).view(f"S{width}").reshape(n, n_cols).astype(np.float64)
+    except ValueError:
+        return None
+    if not allow_missing and not np.isfinite(X).all():
+        return None
+    return X
+
+
+def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
+                     stdin_fd=None, stdout=None, top_features=3):
     """Score CSV records from standard input; one output line per record, in order.
 
-    Batches are whatever has arrived (at most ``max_batch`` records); with
-    ``max_wait`` > 0 a batch also waits that long for more records.
+    Reads whatever has arrived (``os.read``), waits up to ``max_wait`` seconds for
+    more while fewer than ``max_batch`` records are in, parses a batch with one NumPy
+    call (line by line only when it holds a bad line), scores it with one kernel call
+    and answers with one write: so a lone record is answered at once and a full pipe
+    goes through in large batches.
     """
-    from .cli import EXIT_OK
-
     columns = extra["columns"]
     n_cols = len(columns)
     header = [c.encode() for c in columns]
@@ -333,65 +453,118 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=1024, max_wait=0.0,
 
     out = stdout if stdout is not None else sys.stdout.buffer
     fd = sys.stdin.fileno() if stdin_fd is None else stdin_fd
-    q = queue.Queue()
-    threading.Thread(target=_reader, args=(fd, q), daemon=True).start()
+    max_batch = max(1, int(max_batch))
+    arrow = _arrow_parser(n_cols)
 
-    lineno = 0
+    lineno = 0  # lines consumed so far
     first = True
     n_rows = n_anom = n_bad = 0
-    done = False
-    try:
-        while not done:
-            item = q.get()
-            if item is None:
+    pending = b""
+    eof = False
+
+    def more_ready(timeout):
+        try:
+            return bool(select.select([fd], [], [], timeout)[0])
+        except (OSError, ValueError):
+            return False
+
+    def handle(data):
+        nonlocal lineno, first, n_rows, n_anom, n_bad
+        if first:
+            # the optional header: the first line that is not blank
+            while data:
+                cut = data.find(b"\n")
+                line = data if cut < 0 else data[:cut]
+                if not line.strip():
+                    lineno += 1
+                    data = b"" if cut < 0 else data[cut + 1:]
+                    continue
+                first = False
+                if [f.strip() for f in line.rstrip(b"\r").split(b",")] == header:
+                    lineno += 1
+                    data = b"" if cut < 0 else data[cut + 1:]
                 break
-            lines = list(item)
-            deadline = time.perf_counter() + max_wait
-            while len(lines) < max_batch:
-                try:
-                    more = q.get_nowait() if max_wait <= 0 else q.get(
-                        timeout=max(0.0, deadline - time.perf_counter()))
-                except queue.Empty:
-                    break
-                if more is None:
-                    done = True
-                    break
-                lines.extend(more)
-            values, linenos = [], []
-            for raw in lines:
-                lineno += 1
-                line = raw.rstrip(b"\r")
+            if not data:
+                return
+        batch = _LineBatch(data)
+        n = batch.lo.shape[0]
+        X = _parse_fast(batch, n_cols, allow_missing, arrow)
+        if X is not None:
+            linenos = np.arange(lineno + 1, lineno + 1 + n)
+        else:  # a bad line somewhere: line by line, as before
+            values, good = [], []
+            for k in range(n):
+                line = data[batch.lo[k]: batch.hi[k]]
                 if not line.strip():
                     continue
-                if first:
-                    first = False
-                    if [f.strip() for f in line.split(b",")] == header:
-                        continue  # optional header line
                 try:
                     values.append(_parse(line, n_cols, allow_missing))
-                    linenos.append(lineno)
+                    good.append(lineno + 1 + k)
                 except ValueError as exc:
                     n_bad += 1
-                    print(f"isoforest stream: line {lineno}: {exc}; skipped",
+                    print(f"isoforest stream: line {lineno + 1 + k}: {exc}; skipped",
                           file=sys.stderr, flush=True)
-            if not values:
-                continue
-            X = np.asarray(values, dtype=np.float64)
-            if center is not None:
-                X = (X - center) / scale
-            score, decision = _anomaly_scores(model, X)
+            X = np.asarray(values, dtype=np.float64).reshape(-1, n_cols)
+            linenos = np.asarray(good, dtype=np.int64)
+        lineno += n
+        if X.shape[0] == 0:
+            return
+        for lo in range(0, X.shape[0], max_batch):
+            Xb = X[lo: lo + max_batch]
+            Z = Xb if center is None else (Xb - center) / scale
+            score, decision = _anomaly_scores(model, Z)
             flags = decision < 0
-            out.write("".join(
-                f"{s!r},{int(a)}\n" for s, a in zip(score.tolist(), flags.tolist())
-            ).encode())
-            out.flush()
-            n_rows += len(values)
+            text = "\n".join(map(float.__repr__, score.tolist()))
             if flags.any():
-                for k in np.flatnonzero(flags):
+                texts = text.split("\n")
+                for k in np.flatnonzero(flags).tolist():
+                    texts[k] += "\x01"
+                out.write((",0\n".join(texts) + ",0\n").replace("\x01,0\n", ",1\n").encode())
+                anomalous = np.flatnonzero(flags)
+                tops = (_top_features(model, Z[anomalous], columns, top_features)
+                        if top_features else None)
+                for m, k in enumerate(anomalous.tolist()):
                     n_anom += 1
-                    alerts.warning("anomaly at line %d: anomaly_score=%r record=%s",
-                                   linenos[k], float(score[k]),
-                                   ",".join(repr(v) for v in values[k]))
+                    why = "" if tops is None else f" top_features={','.join(tops[m])}"
+                    alerts.warning("anomaly at line %d: anomaly_score=%r record=%s%s",
+                                   int(linenos[lo + k]), float(score[k]),
+                                   ",".join(repr(v) for v in Xb[k].tolist()), why)
+            else:
+                out.write((text.replace("\n", ",0\n") + ",0\n").encode())
+            n_rows += Xb.shape[0]
+        out.flush()
+
+    try:
+        while not eof:
+            try:
+                data = os.read(fd, 1 << 20)
+            except OSError:
+                data = b""
+            if not data:
+                eof = True
+            else:
+                # take what else is there already (or arrives within max_wait)
+                chunks = [data]
+                size = data.count(b"\n")
+                while size < max_batch and more_ready(max_wait):
+                    try:
+                        more = os.read(fd, 1 << 20)
+                    except OSError:
+                        more = b""
+                    if not more:
+                        eof = True
+                        break
+                    chunks.append(more)
+                    size += more.count(b"\n")
+                data = b"".join(chunks)
+            buf = pending + data
+            if eof:
+                pending = b""
+            else:
+                cut = buf.rfind(b"\n") + 1
+                buf, pending = buf[:cut], buf[cut:]
+            if buf:
+                handle(buf)
     except BrokenPipeError:
         pass
     finally:
