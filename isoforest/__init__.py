@@ -8,6 +8,7 @@ files and tabular data), with ``cli`` and ``stream`` as the command-line front e
 """
 
 from .forest import IsolationForest
+from .forest import ExtendedIsolationForest
 from .io import ModelFileError, load_model, save_model
 from .neighbors import LocalOutlierFactor
 from .stats import ZScoreDetector, zscore
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "IsolationForest",
+    "ExtendedIsolationForest",
     "LocalOutlierFactor",
     "ZScoreDetector",
     "zscore",

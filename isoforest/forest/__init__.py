@@ -8,5 +8,6 @@ AVX-512 scoring walk.
 
 from ._arrays import ForestArrays, average_path_length
 from ._iforest import IsolationForest
+from ._eif import EIFArrays, ExtendedIsolationForest
 
-__all__ = ["IsolationForest", "ForestArrays", "average_path_length"]
+__all__ = ["IsolationForest", "ExtendedIsolationForest", "EIFArrays", "ForestArrays", "average_path_length"]

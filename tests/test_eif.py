@@ -1,0 +1,263 @@
+"""ExtendedIsolationForest: kernels against the naive twin ``reference/eif_naive.py``,
+the estimator contract, bad input, model files, and the paper's point (no four-fold
+artefact on a round blob)."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from isoforest import ExtendedIsolationForest, IsolationForest, NotFittedError
+from isoforest._validation import InvalidParameterError
+from reference import eif_naive
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bits(a):
+    return np.asarray(a, dtype=np.float64).view(np.uint64)
+
+
+def assert_same_as_twin(model, trees):
+    f = model.forest_
+    assert f.n_trees == len(trees)
+    for t, ref in enumerate(trees):
+        lo, hi = f.tree_offsets[t], f.tree_offsets[t + 1]
+        assert hi - lo == len(ref), f"tree {t}: {hi - lo} nodes != {len(ref)}"
+        np.testing.assert_array_equal(f.children_left[lo:hi], [n["left"] for n in ref])
+        np.testing.assert_array_equal(f.children_right[lo:hi], [n["right"] for n in ref])
+        np.testing.assert_array_equal(f.n_node_samples[lo:hi], [n["size"] for n in ref])
+        np.testing.assert_array_equal(f.depth[lo:hi], [n["depth"] for n in ref])
+        np.testing.assert_array_equal(bits(f.intercept[lo:hi]),
+                                      bits([n["intercept"] for n in ref]))
+        np.testing.assert_array_equal(bits(f.normal[lo:hi]),
+                                      bits(np.array([n["normal"] for n in ref])))
+
+
+CONFIGS = [
+    dict(n_estimators=4, random_state=0),
+    dict(n_estimators=3, random_state=1, extension_level=0),
+    dict(n_estimators=3, random_state=2, extension_level=1, bootstrap=True,
+         max_samples=50),
+]
+
+
+def small_data(seed=0, n=80, d=3):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, d))
+    X[:, -1] = np.round(X[:, -1])  # ties
+    X[5] = X[6] = X[7]  # duplicate rows
+    return X
+
+
+@pytest.mark.parametrize("params", CONFIGS)
+def test_kernels_match_twin(params):
+    X = small_data()
+    model = ExtendedIsolationForest(**params).fit(X)
+    trees = eif_naive.fit_forest(X, n_estimators=params["n_estimators"],
+                                 max_samples=model.max_samples_,
+                                 extension_level=params.get("extension_level"),
+                                 bootstrap=params.get("bootstrap", False),
+                                 random_state=params["random_state"])
+    assert_same_as_twin(model, trees)
+    Xs = np.vstack([X[:20], np.random.RandomState(9).normal(scale=3, size=(20, 3))])
+    want = eif_naive.score_samples(Xs, trees, model.max_samples_)
+    got = model.score_samples(Xs)
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 30), d=st.integers(1, 4), seed=st.integers(0, 2**31 - 2),
+       scale=st.sampled_from([1e-300, 1.0, 1e300]), levels=st.integers(1, 4))
+def test_twin_nasty_data(n, d, seed, scale, levels):
+    rng = np.random.RandomState(seed % 1000)
+    X = rng.randint(0, levels, size=(n, d)).astype(np.float64) * scale
+    ext = seed % d
+    model = ExtendedIsolationForest(n_estimators=2, random_state=seed,
+                                    extension_level=ext).fit(X)
+    trees = eif_naive.fit_forest(X, n_estimators=2, max_samples=model.max_samples_,
+                                 extension_level=ext, random_state=seed)
+    assert_same_as_twin(model, trees)
+
+
+_SUBPROCESS = textwrap.dedent(
+    """
+    import json, sys
+    import numba, numpy as np
+    from isoforest import ExtendedIsolationForest
+    data = np.load(sys.argv[1])
+    out = {"jit_disabled": np.array(bool(numba.config.DISABLE_JIT))}
+    for c, params in enumerate(json.loads(sys.argv[3])):
+        m = ExtendedIsolationForest(**params).fit(data["X"])
+        for k, v in m.forest_.node_arrays().items():
+            out[f"{c}/{k}"] = v
+        out[f"{c}/tree_offsets"] = m.forest_.tree_offsets
+        out[f"{c}/scores"] = m.score_samples(data["X"])
+    np.savez(sys.argv[2], **out)
+    """
+)
+
+
+def test_pure_python_kernels_match(tmp_path):
+    """NUMBA_DISABLE_JIT=1: the kernels as plain Python give the same arrays, bit for bit."""
+    X = small_data(3, n=40)
+    configs = [dict(n_estimators=2, random_state=4),
+               dict(n_estimators=2, random_state=5, extension_level=0, bootstrap=True)]
+    np.savez(tmp_path / "data.npz", X=X)
+    script = tmp_path / "fit.py"
+    script.write_text(_SUBPROCESS)
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    r = subprocess.run([sys.executable, str(script), str(tmp_path / "data.npz"),
+                        str(tmp_path / "out.npz"), json.dumps(configs)],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    got = np.load(tmp_path / "out.npz")
+    assert got["jit_disabled"]
+    for c, params in enumerate(configs):
+        m = ExtendedIsolationForest(**params).fit(X)
+        for k, v in m.forest_.node_arrays().items():
+            np.testing.assert_array_equal(bits(got[f"{c}/{k}"]), bits(v))
+        np.testing.assert_array_equal(bits(got[f"{c}/scores"]), bits(m.score_samples(X)))
+
+
+# ------------------------------------------------------------------ estimator
+def test_n_jobs_independent():
+    X = np.random.RandomState(0).normal(size=(600, 4))
+    a = ExtendedIsolationForest(n_estimators=20, random_state=3, n_jobs=1).fit(X)
+    b = ExtendedIsolationForest(n_estimators=20, random_state=3, n_jobs=2).fit(X)
+    for k, v in a.forest_.node_arrays().items():
+        np.testing.assert_array_equal(bits(v), bits(b.forest_.node_arrays()[k]))
+    np.testing.assert_array_equal(bits(a.score_samples(X)), bits(b.score_samples(X)))
+
+
+def test_conventions():
+    X = np.random.RandomState(1).normal(size=(300, 3))
+    m = ExtendedIsolationForest(n_estimators=10, random_state=0).fit(X)
+    s = m.score_samples(X)
+    assert m.offset_ == -0.5 and m.max_samples_ == 256 and m.n_features_in_ == 3
+    assert m.extension_level_ == 2
+    np.testing.assert_array_equal(m.decision_function(X), s - m.offset_)
+    np.testing.assert_array_equal(m.predict(X), np.where(s - m.offset_ < 0, -1, 1))
+    pl = m.path_lengths(X)
+    assert pl.shape == (300, 10) and m.apply(X).shape == (300, 10)
+    c = eif_naive.c(256)
+    np.testing.assert_allclose(s, -2.0 ** (-pl.mean(axis=1) / c), rtol=1e-12)
+    m2 = ExtendedIsolationForest(n_estimators=10, random_state=0, contamination=0.1).fit(X)
+    assert m2.offset_ == np.percentile(s, 10.0)
+    assert np.mean(m2.predict(X) == -1) == pytest.approx(0.1, abs=0.01)
+    assert [len(r) for r in m.estimators_samples_] == [256] * 10
+
+
+def test_dataframe_names_and_one_feature():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"a": np.arange(50.0), "b": np.arange(50.0) ** 2})
+    m = ExtendedIsolationForest(n_estimators=5, random_state=0).fit(df)
+    assert list(m.feature_names_in_) == ["a", "b"]
+    m1 = ExtendedIsolationForest(n_estimators=5, random_state=0).fit(df[["a"]].values)
+    assert m1.extension_level_ == 0 and m1.score_samples([[1000.0]])[0] < -0.5
+
+
+def test_bad_input():
+    X = np.random.RandomState(0).normal(size=(50, 3))
+    with pytest.raises(NotFittedError):
+        ExtendedIsolationForest().score_samples(X)
+    m = ExtendedIsolationForest(n_estimators=3, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="X has 2 features, but ExtendedIsolationForest "
+                                         "is expecting 3 features as input."):
+        m.score_samples(X[:, :2])
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN."):
+        ExtendedIsolationForest().fit(Xn)
+    with pytest.raises(ValueError, match="Input X contains NaN."):
+        m.score_samples(Xn)
+    Xn[0, 0] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        ExtendedIsolationForest().fit(Xn)
+    for bad in (3, -1):
+        with pytest.raises(ValueError, match=r"extension_level must be in \[0, "
+                                             r"n_features - 1\] = \[0, 2\]"):
+            ExtendedIsolationForest(extension_level=bad).fit(X)
+    with pytest.raises(InvalidParameterError, match="The 'extension_level' parameter of "
+                                                    "ExtendedIsolationForest must be"):
+        ExtendedIsolationForest(extension_level=1.5).fit(X)
+    with pytest.raises(InvalidParameterError, match="The 'n_estimators' parameter"):
+        ExtendedIsolationForest(n_estimators=0).fit(X)
+
+
+def test_pickle_clone_warm_start():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.base import clone
+    X = np.random.RandomState(2).normal(size=(200, 3))
+    m = ExtendedIsolationForest(n_estimators=6, random_state=7).fit(X)
+    m2 = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(m2.score_samples(X), m.score_samples(X))
+    c = clone(m)
+    assert c.get_params() == m.get_params() and not hasattr(c, "offset_")
+    w = ExtendedIsolationForest(n_estimators=3, random_state=7, warm_start=True).fit(X)
+    first = w.forest_.tree_offsets[3]
+    w.set_params(n_estimators=6).fit(X)
+    assert sklearn is not None
+    for k, v in w.forest_.node_arrays().items():
+        np.testing.assert_array_equal(bits(v), bits(m.forest_.node_arrays()[k]))
+    assert w.forest_.tree_offsets[3] == first
+    np.testing.assert_array_equal(w.score_samples(X), m.score_samples(X))
+
+
+def test_model_file_round_trip(tmp_path):
+    from isoforest import ModelFileError, load_model, save_model
+    X = np.random.RandomState(3).normal(size=(200, 3))
+    m = ExtendedIsolationForest(n_estimators=5, random_state=1, contamination=0.05).fit(X)
+    path = tmp_path / "eif.npz"
+    save_model(m, path)
+    m2 = load_model(path)
+    assert isinstance(m2, ExtendedIsolationForest)
+    np.testing.assert_array_equal(m2.score_samples(X), m.score_samples(X))
+    np.testing.assert_array_equal(m2.predict(X), m.predict(X))
+    assert m2.get_params() == m.get_params()
+    # tampered: a child pointing outside its tree must be refused before scoring
+    from isoforest.io import _model_files as MF
+    entries = MF._read(path)
+    assert entries is not None
+    f = m.forest_
+    for name, value in (("children_left", f.n_nodes + 5), ("children_right", -7),
+                        ("n_node_samples", -1), ("depth", 10**6)):
+        arrays = dict(f.node_arrays())
+        arr = arrays[name].copy()
+        arr[0] = value
+        arrays[name] = arr
+        bad = tmp_path / f"bad_{name}.npz"
+        MF._write_eif_for_test(m, bad, **{name: arr})
+        with pytest.raises(ModelFileError):
+            load_model(bad)
+
+
+# ------------------------------------------------------------- the paper's point
+def fourfold_amplitude(model, r=2.0, n_angles=360):
+    theta = np.linspace(0, 2 * np.pi, n_angles, endpoint=False)
+    pts = np.c_[r * np.cos(theta), r * np.sin(theta)]
+    s = model.score_samples(pts)
+    return abs(np.mean(s * np.exp(4j * theta))) * 2
+
+
+def test_fourfold_artefact_weaker_with_extension():
+    """On a round blob, axis-parallel cuts make scores on a circle vary as cos(4 theta);
+    random hyperplanes (Hariri et al., Fig. 3-6) remove most of it."""
+    a_if, a_eif = [], []
+    for seed in range(3):
+        X = np.random.RandomState(seed).normal(size=(2000, 2))
+        a_if.append(fourfold_amplitude(
+            IsolationForest(n_estimators=200, random_state=seed).fit(X)))
+        a_eif.append(fourfold_amplitude(
+            ExtendedIsolationForest(n_estimators=200, random_state=seed).fit(X)))
+    assert np.mean(a_eif) < 0.5 * np.mean(a_if), (a_if, a_eif)
