@@ -225,21 +225,64 @@ def test_model_file_round_trip(tmp_path):
     np.testing.assert_array_equal(m2.score_samples(X), m.score_samples(X))
     np.testing.assert_array_equal(m2.predict(X), m.predict(X))
     assert m2.get_params() == m.get_params()
-    # tampered: a child pointing outside its tree must be refused before scoring
-    from isoforest.io import _model_files as MF
-    entries = MF._read(path)
-    assert entries is not None
-    f = m.forest_
-    for name, value in (("children_left", f.n_nodes + 5), ("children_right", -7),
-                        ("n_node_samples", -1), ("depth", 10**6)):
-        arrays = dict(f.node_arrays())
-        arr = arrays[name].copy()
-        arr[0] = value
-        arrays[name] = arr
-        bad = tmp_path / f"bad_{name}.npz"
-        MF._write_eif_for_test(m, bad, **{name: arr})
-        with pytest.raises(ModelFileError):
-            load_model(bad)
+
+
+def _eif_file_parts(tmp_path):
+    import json
+    from isoforest import save_model
+    X = np.random.RandomState(3).normal(size=(200, 3))
+    m = ExtendedIsolationForest(n_estimators=4, max_samples=64, random_state=1).fit(X)
+    save_model(m, tmp_path / "eif.npz")
+    with np.load(tmp_path / "eif.npz", allow_pickle=False) as data:
+        entries = {k: data[k].copy() for k in data.files}
+    meta = json.loads(bytes(entries.pop("metadata")).decode("utf-8"))
+    return m, entries, meta
+
+
+def _write(path, entries, meta):
+    import json
+    from isoforest.io._model_files import _digest
+    meta = dict(meta, arrays=sorted(entries),
+                sha256={k: _digest(v) for k, v in entries.items()})  # a forger re-signs
+    payload = dict(entries)
+    payload["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(path, "wb") as fh:
+        np.savez(fh, **payload)
+    return path
+
+
+def _inner(e):
+    return int(np.flatnonzero(e["children_left"] != -1)[0])
+
+
+TAMPER = {
+    "child out of tree": lambda e, m: e["children_left"].__setitem__(
+        _inner(e), 10**6),
+    "child before parent": lambda e, m: e["children_right"].__setitem__(_inner(e), 0),
+    "one child only": lambda e, m: e["children_right"].__setitem__(_inner(e), -1),
+    "negative size": lambda e, m: e["n_node_samples"].__setitem__(0, -1),
+    "size over max_samples": lambda e, m: e["n_node_samples"].__setitem__(0, 10**6),
+    "depth": lambda e, m: e["depth"].__setitem__(0, 5),
+    "normal shape": lambda e, m: e.__setitem__("normal", e["normal"][:, :2].copy()),
+    "normal dtype": lambda e, m: e.__setitem__("normal", e["normal"].astype(np.float32)),
+    "nan intercept": lambda e, m: e["intercept"].__setitem__(0, np.nan),
+    "offsets": lambda e, m: e["tree_offsets"].__setitem__(-1, 10**7),
+    "offsets decrease": lambda e, m: e["tree_offsets"].__setitem__(1, 0),
+    "seeds length": lambda e, m: e.__setitem__("bagging_seeds", e["bagging_seeds"][:2]),
+    "extension level": lambda e, m: m["fitted"].__setitem__("extension_level_", 3),
+    "missing array": lambda e, m: e.pop("intercept"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPER))
+def test_tampered_model_file_refused(tmp_path, case):
+    from isoforest import ModelFileError, load_model
+    _, entries, meta = _eif_file_parts(tmp_path)
+    path = _write(tmp_path / "ok.npz", entries, meta)
+    load_model(path)  # the re-signed, untouched copy loads
+    TAMPER[case](entries, meta)
+    with pytest.raises(ModelFileError):
+        load_model(_write(tmp_path / "bad.npz", entries, meta))
 
 
 # ------------------------------------------------------------- the paper's point
