@@ -304,3 +304,37 @@ def test_fourfold_artefact_weaker_with_extension():
         a_eif.append(fourfold_amplitude(
             ExtendedIsolationForest(n_estimators=200, random_state=seed).fit(X)))
     assert np.mean(a_eif) < 0.5 * np.mean(a_if), (a_if, a_eif)
+
+
+# ---------------------------------------------------------------------- command line
+def test_cli_method_eif(tmp_path):
+    """detect --method eif scores like ExtendedIsolationForest(random_state=0); fit then
+    score reproduces detect byte for byte."""
+    import csv
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 3))
+    X[:3] = 8.0
+    data = tmp_path / "data.csv"
+    with open(data, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["a", "b", "c"])
+        w.writerows([[repr(v) for v in row] for row in X.tolist()])
+
+    def run(*args):
+        r = subprocess.run([sys.executable, "-m", "isoforest", *map(str, args)],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    run("detect", data, "--out", tmp_path / "detect.csv", "--method", "eif")
+    with open(tmp_path / "detect.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    want = -ExtendedIsolationForest(random_state=0).fit(X).score_samples(X)
+    np.testing.assert_array_equal([float(r["anomaly_score"]) for r in rows], want)
+    assert [int(r["is_anomaly"]) for r in rows[:3]] == [1, 1, 1]
+    run("fit", data, "--model", tmp_path / "m.npz", "--method", "eif")
+    from isoforest import load_model
+    assert isinstance(load_model(tmp_path / "m.npz"), ExtendedIsolationForest)
+    run("score", tmp_path / "m.npz", data, "--out", tmp_path / "score.csv")
+    assert (tmp_path / "score.csv").read_bytes() == (tmp_path / "detect.csv").read_bytes()
