@@ -71,7 +71,17 @@ def test_kernels_match_twin(params):
     Xs = np.vstack([X[:20], np.random.RandomState(9).normal(scale=3, size=(20, 3))])
     want = eif_naive.score_samples(Xs, trees, model.max_samples_)
     got = model.score_samples(Xs)
+    # scores to round-off (NumPy's vs Python's pow and log), path lengths exactly
     np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+    pl = np.array([[eif_naive.path_length(x, tree) for tree in trees] for x in Xs])
+    np.testing.assert_array_equal(bits(model.path_lengths(Xs)), bits(pl))
+    total = np.zeros(len(Xs))
+    for t in range(pl.shape[1]):
+        total += pl[:, t]
+    np.testing.assert_array_equal(bits(model._path_length_sum(Xs)), bits(total))
+    # rows one at a time take the plain walk, blocks the lock-step tiles: same bits
+    one = np.concatenate([model.score_samples(Xs[i:i + 1]) for i in range(len(Xs))])
+    np.testing.assert_array_equal(bits(one), bits(got))
 
 
 @settings(max_examples=15, deadline=None, derandomize=True,

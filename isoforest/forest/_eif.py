@@ -57,7 +57,7 @@ class EIFArrays:
     """
 
     __slots__ = tuple(name for name, _, _ in EIF_NODE_FIELDS) + (
-        "tree_offsets", "normal", "leaf_value")
+        "tree_offsets", "normal", "leaf_value", "next_left", "next_right", "n_levels")
 
     def __init__(self, tree_offsets, normal, **nodes):
         self.tree_offsets = np.ascontiguousarray(tree_offsets, dtype=np.int64)
@@ -67,6 +67,13 @@ class EIFArrays:
         n_max = int(self.n_node_samples.max()) if self.n_node_samples.size else 0
         c_of = average_path_length(np.arange(n_max + 1))
         self.leaf_value = (self.depth + c_of[self.n_node_samples]) - 1.0
+        # For the lock-step walk: global child ids, leaves pointing to themselves.
+        base = np.repeat(self.tree_offsets[:-1], np.diff(self.tree_offsets))
+        ids = np.arange(self.n_nodes, dtype=np.int64)
+        leaf = self.children_left == -1
+        self.next_left = np.where(leaf, ids, base + self.children_left)
+        self.next_right = np.where(leaf, ids, base + self.children_right)
+        self.n_levels = int(self.depth.max()) - 1 if self.n_nodes else 0
 
     @property
     def n_trees(self):
@@ -348,13 +355,18 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         out = np.zeros(X.shape[0], dtype=np.float64)
         parallel = effective_n_jobs(self.n_jobs) > 1
         for start, stop, block in self._iter_chunks(X):
-            args = (block, f.tree_offsets, f.children_left, f.children_right, f.normal,
-                    f.intercept, f.leaf_value, out[start:stop])
+            if stop - start < K.BLOCK:
+                K.path_length_sum_serial(block, f.tree_offsets, f.children_left,
+                                         f.children_right, f.normal, f.intercept,
+                                         f.leaf_value, out[start:stop])
+                continue
+            args = (block, f.tree_offsets, f.next_left, f.next_right, f.normal,
+                    f.intercept, f.leaf_value, f.n_levels, out[start:stop])
             if parallel and stop - start >= PARALLEL_MIN_ROWS:
                 with num_threads(self.n_jobs):
-                    K.path_length_sum(*args)
+                    K.path_length_sum_blocked(*args)
             else:
-                K.path_length_sum_serial(*args)
+                K.path_length_sum_blocked_serial(*args)
         return out
 
     def score_samples(self, X):
