@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from . import _eif_kernels as K
+from . import _kernels as IK
 from .._base import BaseDetector, InstanceOf, NoneConstraint
 from .._config import effective_n_jobs, num_threads
 from .._validation import (
@@ -182,8 +183,9 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
     (no hyperplane can separate them); a hyperplane may leave one side empty, and
     that empty child is a leaf of size 0; ties ``x . n == intercept`` go left; NaN
     and infinity are refused; X is used in float64; with one feature the only
-    extension level is 0 and a cut is a threshold. Trees draw their rows with
-    ``isoforest.forest._sampling.bagging_indices`` (as Isolation Forest does), then
+    extension level is 0 and a cut is a threshold. Trees draw their rows exactly as Isolation Forest does
+    (``isoforest.forest._sampling.bagging_indices``, replayed in its Numba bagging
+    kernel; with ``bootstrap`` the repeats count as rows), then
     every cut from ``RandomState(RandomState(seed).randint(2**31 - 1))``, in the
     order given in ``isoforest.forest._eif_kernels``. The readable reference is
     ``reference/eif_naive.py``.
@@ -312,11 +314,28 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         """One tree per bagging seed; returns an EIFArrays."""
         n_samples, n_features = X.shape
         n_trees = len(seeds)
-        rows = [np.asarray(bagging_indices(int(s), n_samples, n_features, max_samples,
-                                           n_features, self.bootstrap)[1],
-                           dtype=np.int64) for s in seeds]
-        tree_seeds = np.asarray([np.random.RandomState(int(s)).randint(MAX_INT)
-                                 for s in seeds], dtype=np.int64)
+        # Isolation Forest's own bagging kernel (scikit-learn's draws, parallel over
+        # trees): distinct rows with their multiplicities, and the tree seed
+        # RandomState(seed).randint(2**31 - 1) that the cuts are drawn from. A tree's
+        # result depends only on its multiset of rows, not their order.
+        seeds = np.asarray(seeds, dtype=np.int64)
+        drawn = np.empty((n_trees, max_samples), dtype=np.int64)
+        counts = np.zeros((n_trees, max_samples), dtype=np.float64)
+        n_rows = np.empty(n_trees, dtype=np.int64)
+        tree_seeds = np.empty(n_trees, dtype=np.int64)
+        features = np.empty((n_trees, n_features), dtype=np.int64)
+        rand_r = np.empty(n_trees, dtype=np.int64)
+        parallel = effective_n_jobs(self.n_jobs) > 1 and n_trees > 1
+        with num_threads(self.n_jobs):
+            (IK.draw_trees if parallel else IK.draw_trees_serial)(
+                seeds, n_samples, n_features, max_samples, n_features,
+                bool(self.bootstrap), features, drawn, counts, n_rows, tree_seeds,
+                rand_r)
+        if self.bootstrap:
+            rows = [np.repeat(drawn[t, :n_rows[t]], counts[t, :n_rows[t]].astype(np.int64))
+                    for t in range(n_trees)]
+        else:
+            rows = [drawn[t, :n_rows[t]] for t in range(n_trees)]
         row_offsets = np.zeros(n_trees + 1, dtype=np.int64)
         row_offsets[1:] = np.cumsum([len(r) for r in rows])
         rows = np.ascontiguousarray(np.concatenate(rows))
@@ -328,7 +347,6 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         out = {name: np.empty(total, dtype) for name, dtype, _ in EIF_NODE_FIELDS}
         normal = np.empty((total, n_features), dtype=np.float64)
         node_counts = np.zeros(n_trees, dtype=np.int64)
-        parallel = effective_n_jobs(self.n_jobs) > 1 and n_trees > 1
         builder = K.build_forest if parallel else K.build_forest_serial
         with num_threads(self.n_jobs):
             builder(X, rows, row_offsets, tree_seeds, int(n_zero), int(max_depth),
