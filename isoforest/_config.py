@@ -10,18 +10,14 @@ ISOFOREST_SIMD
     AVX-512 (see ``isoforest.forest._simd``); the scores are the same either way.
 NUMBA_DISABLE_JIT, NUMBA_BOUNDSCHECK
     Numba's own switches; the test suite runs once under each.
+OMP_WAIT_POLICY
+    Read, never left changed: see ``launch_threading_layer``.
 """
 
 import contextlib
 import os
 import threading
 import types
-
-# Numba's OpenMP threading layer spins its idle workers by default; on a small
-# machine the spinning threads steal the cores the kernels need (measured: 2
-# threads no faster than 1). Passive waiting is the better default; a user's own
-# setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import numba  # noqa: E402
 
@@ -109,6 +105,57 @@ def effective_n_jobs(n_jobs):
     return int(min(n_jobs, max_threads))
 
 
+_LAYER_LOCK = threading.Lock()
+_layer_launched = False
+
+
+def launch_threading_layer():
+    """Start Numba's threading layer with OpenMP's idle workers waiting passively,
+    leaving the process environment as the user had it.
+
+    Numba's OpenMP layer (GNU libgomp on Linux) spins its idle workers by default;
+    on a small machine the spinning threads steal the cores the kernels need
+    (measured: 2 threads no faster than 1). libgomp reads ``OMP_WAIT_POLICY`` once,
+    when it is loaded, which Numba does when its threading layer starts (the first
+    parallel launch or thread-count call). So, unless the user set
+    ``OMP_WAIT_POLICY`` (their value then applies, untouched), it is set to
+    ``passive`` for that moment only and deleted right after: libraries loaded
+    later, and processes started later, see the user's environment.
+
+    Notes
+    -----
+    What remains process-wide: the OpenMP runtime itself. Numba's layer links the
+    system ``libgomp.so.1``; any other library in the process using that same
+    shared object (not a bundled copy under another name, such as scikit-learn's
+    or PyTorch's ``libgomp-<hash>.so``, which read the environment themselves)
+    shares the passive policy chosen here if isoforest loaded it first, and
+    conversely, if it was loaded before isoforest's first parallel kernel, its
+    policy (read from the environment at that time) applies to isoforest's
+    kernels. Numba's other layers (TBB, workqueue) do not read the variable. The
+    variable is set for a few microseconds while the layer loads; another Python
+    thread reading the environment in that window would see it.
+    """
+    global _layer_launched
+    if _layer_launched:
+        return
+    with _LAYER_LOCK:
+        if _layer_launched:
+            return
+        from numba.np.ufunc import parallel
+
+        if not getattr(parallel, "_is_initialized", False):
+            key = "OMP_WAIT_POLICY"
+            user_set = key in os.environ
+            if not user_set:
+                os.environ[key] = "passive"
+            try:
+                parallel._launch_threads()
+            finally:
+                if not user_set:
+                    os.environ.pop(key, None)
+        _layer_launched = True
+
+
 def _layer_is_threadsafe():
     try:
         return numba.threading_layer() != "workqueue"
@@ -129,6 +176,7 @@ def num_threads(n_jobs):
     if numba.config.DISABLE_JIT:
         yield wanted
         return
+    launch_threading_layer()
     locked = wanted > 1 and not _layer_is_threadsafe()
     if locked:
         _WORKQUEUE_LOCK.acquire()

@@ -664,3 +664,23 @@ def score_samples(trees, X, max_samples):
             total += path_length(row[tree["features"]], tree)
         totals.append(total)
     return -anomaly_score(totals, len(trees), max_samples)
+
+
+def naive_drawn_rows(rows, n_rows):
+    """Every row drawn by any tree (``rows[t, :n_rows[t]]``), once, increasing: what
+    a row source's ``take`` is asked for."""
+    drawn = set()
+    for t in range(len(rows)):
+        drawn.update(int(r) for r in rows[t][: n_rows[t]])
+    return np.array(sorted(drawn), dtype=np.int64)
+
+
+def naive_rank_rows(rows, n_rows):
+    """Position of each drawn row in ``naive_drawn_rows`` (0 past ``n_rows[t]``):
+    where a tree finds its row in the matrix of the drawn rows."""
+    drawn = list(naive_drawn_rows(rows, n_rows))
+    ranks = np.zeros(np.shape(rows), dtype=np.int64)
+    for t in range(len(rows)):
+        for i in range(n_rows[t]):
+            ranks[t, i] = drawn.index(int(rows[t][i]))
+    return ranks

@@ -22,6 +22,7 @@ from .._base import (
 from .._config import effective_n_jobs, num_threads
 from ._arrays import ForestArrays, IsolationTree, average_path_length
 from ._sampling import MAX_INT, bagging_indices, draw_tree
+from ._source import RowSource, checked_block, source_feature_names, source_shape
 from .._validation import (
     check_is_fitted,
     check_random_state,
@@ -39,6 +40,13 @@ PARALLEL_MIN_ROWS = 256
 GATHER_AHEAD_BYTES = 64 * 2**20
 #: Rows converted at a time when X must be cast or densified before scoring.
 CHUNK_ROWS = 16384
+#: Up to this many rows, a plain C-contiguous float64 array is scored on the short
+#: path (``IsolationForest._score_few``): no generic validation, one serial kernel.
+FEW_ROWS = 8
+_FLOAT64 = np.dtype(np.float64)
+#: The base of ``2 ** x`` as an array: np.power converts a Python float base on
+#: every call, which costs more than the power of one element.
+_TWO = np.array([2.0])
 
 
 class IsolationForest(BaseDetector):
@@ -178,9 +186,12 @@ class IsolationForest(BaseDetector):
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or RowSource
             Training rows. Any numeric dtype; values are rounded to float32 as in
-            scikit-learn. NaN and inf are accepted.
+            scikit-learn. NaN and inf are accepted. A
+            :class:`isoforest.forest.RowSource` is read through its ``take`` (the
+            drawn rows only) and ``iter_blocks`` (float ``contamination`` only),
+            giving the same forest as the full array.
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -192,9 +203,67 @@ class IsolationForest(BaseDetector):
         self : IsolationForest
             The fitted estimator.
         """
+        if isinstance(X, RowSource):
+            return self._fit_source(X, sample_weight)
         self._validate_params()
         X = validate_data(self, X, reset=True)
-        n_samples, n_features = X.shape
+        self._fit_forest(X, None, X.shape[0], X.shape[1], sample_weight)
+        if self.contamination == "auto":
+            self.offset_ = -0.5
+        else:
+            self.offset_ = np.percentile(self._score(X), 100.0 * self.contamination)
+        return self
+
+    def _fit_source(self, source, sample_weight=None):
+        """Fit from a row source (see :class:`isoforest.forest.RowSource`).
+
+        Builds the very same forest, ``offset_`` included, as ``fit(X)`` on the
+        full array the source serves, reading ``source.take`` once with the sorted
+        union of the rows the new trees draw, and, for a float ``contamination``,
+        every row through ``source.iter_blocks`` to score it. Checks, warnings and
+        errors are those of ``fit``.
+
+        Parameters
+        ----------
+        source : RowSource
+            Any object with ``n_samples``, ``n_features``, ``feature_names``,
+            ``take(rows)`` and ``iter_blocks()``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As in ``fit``.
+
+        Returns
+        -------
+        self : IsolationForest
+        """
+        self._validate_params()
+        n_samples, n_features = source_shape(source, type(self).__name__)
+        names = source_feature_names(source, n_features)
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.n_features_in_ = n_features
+        self._fit_forest(None, source, n_samples, n_features, sample_weight)
+        if self.contamination == "auto":
+            self.offset_ = -0.5
+        else:
+            scores = []
+            seen = 0
+            for block in source.iter_blocks():
+                block = checked_block(block, n_features, what="iter_blocks")
+                seen += block.shape[0]
+                scores.append(self._score(block))
+            if seen != n_samples:
+                raise ValueError(
+                    f"The row source's iter_blocks() yielded {seen} rows, expected "
+                    f"n_samples={n_samples}."
+                )
+            self.offset_ = np.percentile(np.concatenate(scores),
+                                         100.0 * self.contamination)
+        return self
+
+    def _fit_forest(self, X, source, n_samples, n_features, sample_weight):
+        """Everything ``fit`` sets but ``offset_``, from X or else a row source."""
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, n_samples)
             if not np.any(sample_weight != 0):
@@ -266,7 +335,7 @@ class IsolationForest(BaseDetector):
                 random_state.randint(MAX_INT, size=n_existing)
             seeds = random_state.randint(MAX_INT, size=n_more)
             new = self._grow(X, y_dummy, seeds, max_samples, max_features, max_depth,
-                             sample_weight)
+                             sample_weight, source)
             self._forest = ForestArrays.concatenate([self._forest, new])
             self._seeds_all = np.concatenate([self._seeds_all, seeds]).astype(np.int64)
             self._tree_max_depth = np.concatenate(
@@ -279,12 +348,6 @@ class IsolationForest(BaseDetector):
         self._set_denominator()
         self._seeds = self._seeds_all[n_existing:] if n_more else self._seeds_all[:0]
         self._sample_weight = sample_weight
-
-        if self.contamination == "auto":
-            self.offset_ = -0.5
-        else:
-            self.offset_ = np.percentile(self._score(X), 100.0 * self.contamination)
-        return self
 
     def _new_node_arrays(self, total):
         return {
@@ -299,15 +362,17 @@ class IsolationForest(BaseDetector):
         }
 
     def _grow(self, X, y_dummy, seeds, max_samples, max_features, max_depth,
-              sample_weight):
-        """Build one tree per seed; returns a ForestArrays."""
+              sample_weight, source=None):
+        """Build one tree per seed from X, or else from ``source``; returns a
+        ForestArrays."""
         t0 = time.perf_counter()
         if sample_weight is None:
             forest = self._grow_numba(X, y_dummy, seeds, max_samples, max_features,
-                                      max_depth)
+                                      max_depth, source)
         else:
             forest = self._grow_python_draws(X, y_dummy, seeds, max_samples,
-                                             max_features, max_depth, sample_weight)
+                                             max_features, max_depth, sample_weight,
+                                             source)
         if self.verbose:
             print(
                 f"[IsolationForest] built {len(seeds)} trees in "
@@ -316,15 +381,21 @@ class IsolationForest(BaseDetector):
             )
         return forest
 
-    def _grow_numba(self, X, y_dummy, seeds, max_samples, max_features, max_depth):
+    def _grow_numba(self, X, y_dummy, seeds, max_samples, max_features, max_depth,
+                    source=None):
         """Draws and builds in Numba, parallel over trees; reads only the drawn rows.
 
         ``y_dummy`` may be an int: the seed of the dummy target's RandomState, whose
-        values are then computed only at the drawn rows.
+        values are then computed only at the drawn rows. With a row ``source`` (X
+        None), the drawn rows are read with one ``source.take`` and the trees index
+        that matrix by rank.
         """
-        if not (X.dtype in (np.float32, np.float64) and X.flags.c_contiguous):
-            X = np.ascontiguousarray(X, dtype=np.float32)
-        n_samples, n_features = X.shape
+        if source is not None:
+            n_samples, n_features = source_shape(source, type(self).__name__)
+        else:
+            if not (X.dtype in (np.float32, np.float64) and X.flags.c_contiguous):
+                X = np.ascontiguousarray(X, dtype=np.float32)
+            n_samples, n_features = X.shape
         n_trees = len(seeds)
         seeds = np.asarray(seeds, dtype=np.int64)
         features = np.empty((n_trees, max_features), dtype=np.int64)
@@ -345,6 +416,15 @@ class IsolationForest(BaseDetector):
             bits = np.zeros(n_samples // 64 + 1, dtype=np.uint64)
             prefix = np.empty(bits.shape[0], dtype=np.int64)
             n_drawn = K.mark_rows(rows, n_rows, bits, prefix)
+            if source is not None:
+                # X becomes the drawn rows only, in increasing order; the trees find
+                # a row at its rank (the dummy target still reads original row ids).
+                X = checked_block(source.take(K.drawn_rows(bits, n_drawn)),
+                                  n_features, n_drawn)
+                xrows = np.empty_like(rows)
+                K.rank_rows(rows, n_rows, bits, prefix, xrows)
+            else:
+                xrows = rows
             ranked = isinstance(y_dummy, numbers.Integral)
             if ranked:
                 seed, y_dummy = int(y_dummy), np.empty(n_drawn, dtype=np.float64)
@@ -356,13 +436,13 @@ class IsolationForest(BaseDetector):
             Xall = np.empty((n_trees, max_samples, max_features) if gather else (1, 1, 1),
                             dtype=np.float32)
             (K.prepare_trees if parallel else K.prepare_trees_serial)(
-                X, features, rows, n_rows, Xall, gather, seed, bits, y_dummy)
+                X, features, xrows, n_rows, Xall, gather, seed, bits, y_dummy)
             capacity = max(2 * max_samples - 1, 1)
             out = self._new_node_arrays(n_trees * capacity)
             node_counts = np.zeros(n_trees, dtype=np.int64)
             (K.build_trees if parallel else K.build_trees_serial)(
-                X, Xall, gather, y_dummy, ranked, bits, prefix, features, rows, counts,
-                n_rows, rand_r_states, max_depth, capacity, out["feature"],
+                X, Xall, gather, y_dummy, ranked, bits, prefix, features, rows, xrows,
+                counts, n_rows, rand_r_states, max_depth, capacity, out["feature"],
                 out["threshold"], out["children_left"], out["children_right"],
                 out["n_node_samples"],
                 out["weighted_n_node_samples"], out["impurity"],
@@ -384,20 +464,31 @@ class IsolationForest(BaseDetector):
         return ForestArrays(tree_offsets, features, **compact)
 
     def _grow_python_draws(self, X, y_dummy, seeds, max_samples, max_features,
-                           max_depth, sample_weight=None):
+                           max_depth, sample_weight=None, source=None):
         """Draws with NumPy's own RandomState (needed for ``sample_weight``, whose rows
-        come from ``RandomState.choice``), then builds in Numba."""
-        n_samples, n_features = X.shape
+        come from ``RandomState.choice``), then builds in Numba. With a row
+        ``source`` (X None), the drawn rows are read with one ``source.take``."""
+        if source is not None:
+            n_samples, n_features = source_shape(source, type(self).__name__)
+        else:
+            n_samples, n_features = X.shape
         n_trees = len(seeds)
         features = np.empty((n_trees, max_features), dtype=np.int64)
+        draws = [
+            draw_tree(seed, n_samples, n_features, max_samples, max_features,
+                      self.bootstrap, sample_weight)
+            for seed in seeds
+        ]
+        if source is not None:
+            union = np.unique(np.concatenate([d[1] for d in draws]).astype(np.int64))
+            X_drawn = checked_block(source.take(union), n_features, len(union))
         row_blocks, y_blocks, w_blocks, states, tree_seeds = [], [], [], [], []
-        for t, seed in enumerate(seeds):
-            feats, rows, counts, state, tree_seed = draw_tree(
-                seed, n_samples, n_features, max_samples, max_features,
-                self.bootstrap, sample_weight,
-            )
+        for t, (feats, rows, counts, state, tree_seed) in enumerate(draws):
             features[t] = feats
-            block = X[rows][:, feats]
+            if source is not None:
+                block = X_drawn[np.searchsorted(union, rows)][:, feats]
+            else:
+                block = X[rows][:, feats]
             if is_sparse(block):
                 block = block.toarray()
             row_blocks.append(np.asarray(block).astype(np.float32, copy=False))
@@ -491,6 +582,9 @@ class IsolationForest(BaseDetector):
         """``n_trees * c(max_samples)`` as scikit-learn computes it (a 1-element
         array); stored at fit because recomputing it costs more than scoring a row."""
         self._denominator = self._forest.n_trees * average_path_length([self._max_samples])
+        # Made here, with the model, not lazily by a scoring call: scoring must not
+        # change the estimator's __dict__ (scikit-learn's check_dict_unchanged).
+        self._few_rows = self._few_rows_setup()
 
     def _score(self, X):
         """score_samples on validated X (no feature-name checks)."""
@@ -524,8 +618,128 @@ class IsolationForest(BaseDetector):
         -------
         scores : ndarray of shape (n_samples,)
             ``-2 ** (-mean path length / c(max_samples_))``, in [-1, 0).
+
+        Notes
+        -----
+        A few rows (up to ``FEW_ROWS``) given as a C-contiguous float64 ndarray with
+        ``n_features_in_`` columns, to a model fitted without feature names, take a
+        short path: the checks such an array could fail are the generic path's
+        (there are none left: NaN and inf are accepted, as in fit), and one serial
+        kernel walks 16 trees at a time. The scores are the same bits.
         """
+        if type(X) is np.ndarray:
+            p = self._score_few(X)
+            if p is not None:
+                return np.negative(p[0], p[1])
         return self._score(self._validate_for_scoring(X))
+
+    def decision_function(self, X):
+        """``score_samples(X) - offset_``: negative for outliers, positive for inliers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        if type(X) is np.ndarray:
+            p = self._score_few(X)
+            if p is not None:
+                # score - offset_ = (-p) - offset_ = (-offset_) - p, bit for bit
+                # (signed zeros included); element by element: a ufunc costs more
+                # than a few scalar steps.
+                p, out = p
+                neg_offset = -self.offset_
+                for i in range(p.shape[0]):
+                    out[i] = neg_offset - p[i]
+                return out
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Label rows: -1 for outliers (``decision_function < 0``), +1 for inliers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The rows to label.
+
+        Returns
+        -------
+        is_inlier : ndarray of shape (n_samples,)
+        """
+        if type(X) is np.ndarray:
+            p = self._score_few(X)
+            if p is not None:
+                neg_offset = -self.offset_
+                return np.array([-1 if neg_offset - v < 0 else 1 for v in p[0].tolist()],
+                                dtype=int)
+        decision = self.decision_function(X)
+        is_inlier = np.ones_like(decision, dtype=int)
+        is_inlier[decision < 0] = -1
+        return is_inlier
+
+    def _score_few(self, X):
+        """``(p, buffer)``: ``p = -score_samples(X)`` (``2 ** (-mean path length /
+        c)``) of X, an ndarray, on the short path, and a spare array of its shape
+        for the caller's result; or None where the short path does not apply (the
+        caller then takes the generic one).
+
+        It applies to 1..FEW_ROWS rows of C-contiguous native float64 with
+        ``n_features_in_`` columns, a fitted model without ``feature_names_in_``:
+        for such an array ``validate_data(reset=False)`` checks nothing that can fail
+        and changes nothing (no copy, no cast; NaN and inf are accepted), so
+        skipping it changes no result, warning or error. Anything else, the unfitted
+        model included, goes the generic way and gets its errors from there.
+        """
+        d = self.__dict__
+        fast = d.get("_few_rows")
+        if fast is None or fast[0] is not d.get("_denominator") or fast[1] is not d.get(
+                "_forest"):
+            fast = self._few_rows_setup()  # a model from an old pickle; not stored
+            if fast is None:
+                return None
+        _, _, complete, a, b, c, e, f, g, h, den = fast
+        if (
+            X.ndim != 2
+            or X.dtype is not _FLOAT64
+            or X.shape[1] != d.get("n_features_in_")
+            or not 0 < X.shape[0] <= FEW_ROWS
+            or "offset_" not in d  # not fitted: the generic path raises
+            or "feature_names_in_" in d  # the generic path warns about an ndarray
+            or not X.flags.c_contiguous
+        ):
+            return None
+        out = np.empty(X.shape[0])
+        if complete:
+            K.score_few_complete(X, a, b, c, e, f, g, den, out)
+        else:
+            K.score_few_nodes(X, a, b, c, e, f, g, h, den, out)
+        # The same ufunc as _score on the same values: the same bits (NumPy's
+        # vectorised pow, which can differ from libm's pow or Numba's in the last
+        # bit, so it is not done in the kernel). Not in place: a ufunc writing over
+        # its input costs twice the time of one element here.
+        return np.power(_TWO, out), out
+
+    def _few_rows_setup(self):
+        """The fitted arrays ``_score_few`` passes to its kernel, with the
+        denominator and forest they come from (``_set_denominator`` stores them:
+        every fit, ``from_sklearn`` and model load ends with it, so an identity
+        check on both finds a stale entry); None without a forest."""
+        d = self.__dict__
+        forest, denominator = d.get("_forest"), d.get("_denominator")
+        if forest is None or denominator is None:
+            return None
+        den = float(denominator[0])
+        if forest.complete is not None:
+            depth, feat, thr, nan_right, leaf = forest.complete
+            return (denominator, forest, True, depth, feat, thr, nan_right, leaf,
+                    forest.n_trees, None, den)
+        return (denominator, forest, False, forest.tree_offsets, forest.global_feature,
+                forest.threshold, forest.children_left, forest.children_right,
+                forest.missing_go_to_left, forest.leaf_value, den)
 
     # -------------------------------------------------------------- study
     def apply(self, X):

@@ -649,6 +649,108 @@ def score_complete_serial(X, depth, feat, thr, nan_right, leaf, n_trees, out):
     _score_rows(X, 0, X.shape[0], depth, feat, thr, nan_right, leaf, n_trees, out)
 
 
+# ---------------------------------------------------------------------------
+# A few rows (the one-row, real-time case): walk several trees at once for one
+# row, so their dependent load chains overlap, and divide by the denominator here.
+
+
+@jit_inline
+def _step_row(xb, feat, thr, nan_right, j, k, with_nan):
+    """Child slot of slot ``k`` (flat internal slot ``j``) for the float32 row
+    ``xb``: ``_step``, or with ``with_nan`` (the row holds a NaN) ``_step_nan``."""
+    v = xb[feat[j]]
+    go_right = np.uint64(not (v <= thr[j]))
+    if with_nan:
+        go_right ^= np.uint64(v != v) & (_U1 ^ np.uint64(nan_right[j]))
+    return _U2 * k + _U1 + go_right
+
+
+#: Trees walked side by side for one row by ``score_few_complete``.
+_ROW_TREES = 16
+
+
+@jit_inline
+def _row_total(xb, depth, feat, thr, nan_right, leaf, n_trees, with_nan, ks):
+    """Sum, in tree order, of the leaf values the float32 row ``xb`` reaches.
+
+    ``_ROW_TREES`` trees are walked side by side (their slots in ``ks``), so their
+    dependent load chains, mostly from L2 for a forest of 100 trees, overlap.
+    """
+    n_internal = (1 << depth) - 1
+    n_leaves = 1 << depth
+    ui = np.uint64(n_internal)
+    total = 0.0
+    t = 0
+    while t + _ROW_TREES <= n_trees:
+        # a constant trip count, so the group's loops unroll
+        for g in range(_ROW_TREES):
+            ks[g] = _U0
+        for _ in range(depth):
+            for g in range(_ROW_TREES):
+                k = ks[g]
+                ks[g] = _step_row(xb, feat, thr, nan_right,
+                                  np.uint64((t + g) * n_internal) + k, k, with_nan)
+        # ks[g] - ui: the leaf's index among its tree's leaves; added in tree order
+        for g in range(_ROW_TREES):
+            total += leaf[np.uint64((t + g) * n_leaves) + (ks[g] - ui)]
+        t += _ROW_TREES
+    while t < n_trees:
+        ib = np.uint64(t * n_internal)
+        k = _U0
+        for _ in range(depth):
+            k = _step_row(xb, feat, thr, nan_right, ib + k, k, with_nan)
+        total += leaf[np.uint64(t * n_leaves) + (k - ui)]
+        t += 1
+    return total
+
+
+@jit
+def score_few_complete(X, depth, feat, thr, nan_right, leaf, n_trees, denominator, out):
+    """``out[i] = -(total / denominator)`` (-1 where ``denominator`` is 0), ``total``
+    the sum, in tree order, of the leaf values row ``i`` reaches (what
+    ``score_complete`` writes), for a few rows: each row is cast to float32 once and
+    walks ``_ROW_TREES`` trees at a time. The caller then applies ``-(2 ** out)`` with
+    NumPy's ufuncs, as ``IsolationForest._score`` does."""
+    n_features = X.shape[1]
+    xb = np.empty(n_features, dtype=np.float32)
+    ks = np.empty(_ROW_TREES, dtype=np.uint64)
+    for i in range(X.shape[0]):
+        has_nan = False
+        for j in range(n_features):
+            v = np.float32(X[i, j])
+            xb[j] = v
+            if v != v:
+                has_nan = True
+        if has_nan:
+            total = _row_total(xb, depth, feat, thr, nan_right, leaf, n_trees, True, ks)
+        else:
+            total = _row_total(xb, depth, feat, thr, nan_right, leaf, n_trees, False, ks)
+        if denominator != 0.0:
+            out[i] = -(total / denominator)
+        else:
+            out[i] = -1.0
+
+
+@jit
+def score_few_nodes(X, tree_offsets, feature, threshold, children_left, children_right,
+                    missing_go_to_left, leaf_value, denominator, out):
+    """``score_few_complete`` on the node arrays (forests too deep for the complete
+    layout): ``-(total / denominator)`` with ``total`` what ``path_length_sum``
+    writes."""
+    n_trees = tree_offsets.shape[0] - 1
+    for i in range(X.shape[0]):
+        x = X[i]
+        total = 0.0
+        for t in range(n_trees):
+            total += leaf_value[_find_leaf(x, tree_offsets[t], feature, threshold,
+                                           children_left, children_right,
+                                           missing_go_to_left)]
+        if denominator != 0.0:
+            out[i] = -(total / denominator)
+        else:
+            out[i] = -1.0
+
+
 # Bound per variant by ``simd_score_kernels`` (each compiled copy of the templates
 # below sees its own values); the templates are never compiled as they stand.
 _WALK = _DEPTH = _N_VEC = _ROWS = None
@@ -828,6 +930,37 @@ def mark_rows(rows, n_rows, bits, prefix):
 
 
 @jit
+def drawn_rows(bits, n_drawn):
+    """The ``n_drawn`` rows marked in ``bits`` (see ``mark_rows``), increasing."""
+    out = np.empty(n_drawn, dtype=np.int64)
+    k = 0
+    for w in range(bits.shape[0]):
+        word = bits[w]
+        if word == _U0:
+            continue
+        for b in range(64):
+            if (word >> np.uint64(b)) & _U1:
+                out[k] = w * 64 + b
+                k += 1
+    return out
+
+
+@jit
+def rank_rows(rows, n_rows, bits, prefix, ranks):
+    """``ranks[t, i]`` = rank of row ``rows[t, i]`` among all drawn rows (its index
+    in ``drawn_rows(bits, ...)``), for ``i < n_rows[t]``; 0 past them."""
+    for t in range(rows.shape[0]):
+        for i in range(rows.shape[1]):
+            if i < n_rows[t]:
+                r = rows[t, i]
+                w = r >> 6
+                below = bits[w] & ((_U1 << np.uint64(r & 63)) - _U1)
+                ranks[t, i] = prefix[w] + popcount64(below)
+            else:
+                ranks[t, i] = 0
+
+
+@jit
 def _gather_tree(X, features, rows, n_rows, t, Xt):
     """``Xt[r, j] = float32(X[rows[t, r], features[t, j]])`` for tree ``t``."""
     max_features = features.shape[1]
@@ -868,16 +1001,19 @@ prepare_trees = jit_parallel(_prepare_trees_py)
 prepare_trees_serial = jit(_prepare_trees_py)
 
 
-def _build_trees_py(X, Xall, gathered, y, ranked, bits, prefix, features, rows, counts,
-                    n_rows, rand_r_states, max_depth, capacity, feature, threshold,
+def _build_trees_py(X, Xall, gathered, y, ranked, bits, prefix, features, rows, xrows,
+                    counts, n_rows, rand_r_states, max_depth, capacity, feature, threshold,
                     children_left, children_right, n_node_samples,
                     weighted_n_node_samples, impurity, missing_go_to_left, node_counts):
     """Build tree ``t`` from its drawn rows: ``Xall[t]`` if ``gathered`` (see
-    ``prepare_trees``), else gathered from ``X`` here. Its nodes go from ``t *
-    capacity`` (``capacity >= 2 * max_samples - 1``).
+    ``prepare_trees``), else gathered here from ``X`` at rows ``xrows[t]`` (``rows``
+    itself for the full X, or the ranks of the rows for a matrix of the drawn rows
+    only, see ``rank_rows``). Its nodes go from ``t * capacity``
+    (``capacity >= 2 * max_samples - 1``).
 
-    The dummy target of row ``r`` is ``y[r]``, or with ``ranked`` ``y[rank of r
-    among the drawn rows]`` (``bits`` / ``prefix`` from ``mark_rows``).
+    The dummy target of row ``r = rows[t, i]`` (an original row id) is ``y[r]``, or
+    with ``ranked`` ``y[rank of r among the drawn rows]`` (``bits`` / ``prefix``
+    from ``mark_rows``).
     """
     for t in prange(rows.shape[0]):
         m = n_rows[t]
@@ -885,7 +1021,7 @@ def _build_trees_py(X, Xall, gathered, y, ranked, bits, prefix, features, rows, 
             Xt = Xall[t]
         else:
             Xt = np.empty((m, features.shape[1]), dtype=np.float32)
-            _gather_tree(X, features, rows, n_rows, t, Xt)
+            _gather_tree(X, features, xrows, n_rows, t, Xt)
         yt = np.empty(m, dtype=np.float64)
         for r in range(m):
             row = rows[t, r]
