@@ -262,21 +262,26 @@ def _path_length_sum_blocked_impl(X, tree_offsets, next_left, next_right, normal
         lo = tile * TILE
         hi = min(lo + TILE, n)
         total = np.zeros(TILE, dtype=np.float64)
-        r = np.empty(BLOCK, dtype=np.int64)
+        # the tile transposed (feature-major, padded with its last row): each step
+        # reads BLOCK consecutive values of a feature
+        xt = np.empty((n_features, TILE), dtype=np.float64)
+        for i in range(TILE):
+            src = min(lo + i, hi - 1)
+            for j in range(n_features):
+                xt[j, i] = X[src, j]
         node = np.empty(BLOCK, dtype=np.int64)
         acc = np.empty(BLOCK, dtype=np.float64)
         for t in range(n_trees):
             root = tree_offsets[t]
             for b in range(lo, hi, BLOCK):
                 for k in range(BLOCK):
-                    r[k] = min(b + k, hi - 1)
                     node[k] = root
                 for _ in range(n_levels):
                     for k in range(BLOCK):
                         acc[k] = 0.0
                     for j in range(n_features):
                         for k in range(BLOCK):
-                            acc[k] += X[r[k], j] * normal[node[k], j]
+                            acc[k] += xt[j, b - lo + k] * normal[node[k], j]
                     for k in range(BLOCK):
                         g = node[k]
                         node[k] = next_left[g] if acc[k] <= intercept[g] else next_right[g]
