@@ -67,6 +67,9 @@ def detectors(svm_max_rows):
 
     out["isoforest IF"] = (True, sk_like(
         lambda s, X: isoforest.IsolationForest(random_state=s, n_jobs=-1)))
+    if hasattr(isoforest, "ExtendedIsolationForest"):
+        out["isoforest EIF"] = (True, sk_like(
+            lambda s, X: isoforest.ExtendedIsolationForest(random_state=s, n_jobs=-1)))
     if hasattr(isoforest, "LocalOutlierFactor"):
         def our_lof(seed, X):
             model = isoforest.LocalOutlierFactor(n_neighbors=20, n_jobs=-1)

@@ -9,6 +9,7 @@ with ``cli`` and ``stream`` as the command-line front ends.
 """
 
 from .forest import IsolationForest
+from .forest import ExtendedIsolationForest
 from .forest._export import export_graphviz
 from .forest._export import export_text
 from .explain import Explanation, explain, feature_importances
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "IsolationForest",
+    "ExtendedIsolationForest",
     "export_text",
     "export_graphviz",
     "LocalOutlierFactor",

@@ -1,6 +1,6 @@
 """Command line: tables in, anomalies out; live streams with alerts.
 
-    isoforest detect INPUT --out OUT [--method iforest|zscore|lof] ...
+    isoforest detect INPUT --out OUT [--method iforest|eif|zscore|lof] ...
     isoforest fit INPUT --model MODEL [same options]
     isoforest score MODEL INPUT --out OUT
     isoforest stream --model MODEL [--alert-log FILE]
@@ -124,6 +124,13 @@ def _build(args):
     contamination = args.contamination
     if args.method == "iforest":
         return IsolationForest(
+            contamination="auto" if contamination is None else contamination,
+            random_state=args.random_state, n_jobs=-1,
+        )
+    if args.method == "eif":
+        from . import ExtendedIsolationForest
+
+        return ExtendedIsolationForest(
             contamination="auto" if contamination is None else contamination,
             random_state=args.random_state, n_jobs=-1,
         )
@@ -402,7 +409,7 @@ def _load(path):
     if (not isinstance(cols, list) or len(cols) != model.n_features_in_
             or not all(isinstance(c, str) for c in cols)):
         raise DataError(f"invalid model file: {path} has no column list for the CLI")
-    if extra.get("method") not in ("iforest", "zscore", "lof"):
+    if extra.get("method") not in ("iforest", "eif", "zscore", "lof"):
         raise DataError(f"invalid model file: {path} names no known method")
     if extra.get("missing", "drop") not in ("drop", "keep"):
         raise DataError(f"invalid model file: {path} has an unknown missing-value rule")
@@ -473,7 +480,8 @@ def _contamination(text):
 
 
 def _model_options(p):
-    p.add_argument("--method", choices=["iforest", "lof", "zscore"], default="iforest",
+    p.add_argument("--method", choices=["iforest", "eif", "lof", "zscore"],
+                   default="iforest",
                    help="detector (default: iforest)")
     p.add_argument("--contamination", type=_contamination, default=None,
                    help="expected share of anomalies in (0, 0.5]; default: the "

@@ -13,7 +13,7 @@ pytest.importorskip("sklearn")
 
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from isoforest import IsolationForest  # noqa: E402
+from isoforest import ExtendedIsolationForest, IsolationForest  # noqa: E402
 
 EXPECTED_FAILED_CHECKS = {
     # scikit-learn xfails both for its own IsolationForest: rows are drawn with
@@ -37,8 +37,9 @@ with warnings.catch_warnings():
         "ignore", message=".*does not inherit from `sklearn.base.BaseEstimator`"
     )
     _parametrize = parametrize_with_checks(
-        [IsolationForest(n_estimators=5)],
-        expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
+        [IsolationForest(n_estimators=5), ExtendedIsolationForest(n_estimators=5)],
+        expected_failed_checks=lambda estimator: (
+            EXPECTED_FAILED_CHECKS if isinstance(estimator, IsolationForest) else {}),
     )
 
 

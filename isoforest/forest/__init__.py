@@ -8,7 +8,8 @@ AVX-512 scoring walk, ``_source`` the row sources a forest can be fitted from.
 
 from ._arrays import ForestArrays, average_path_length
 from ._iforest import IsolationForest
+from ._eif import EIFArrays, ExtendedIsolationForest
 from ._source import ArraySource, RowSource
 
-__all__ = ["IsolationForest", "ForestArrays", "average_path_length", "RowSource",
-           "ArraySource"]
+__all__ = ["IsolationForest", "ExtendedIsolationForest", "EIFArrays", "ForestArrays",
+           "average_path_length", "RowSource", "ArraySource"]

@@ -9,18 +9,15 @@ import numpy as np
 
 from . import _kernels as K
 from . import _simd
-from .._base import (
-    BOOLEAN,
-    BaseDetector,
-    InstanceOf,
-    Interval,
-    NoneConstraint,
-    Options,
-    random_state_constraints,
-    verbose_constraints,
-)
+from .._base import BaseDetector, InstanceOf, Interval
 from .._config import effective_n_jobs, num_threads
 from ._arrays import ForestArrays, IsolationTree, average_path_length
+from ._common import (
+    COMMON_CONSTRAINTS,
+    BaseIsolationForest,
+    depth_limit,
+    resolve_max_samples,
+)
 from ._sampling import MAX_INT, bagging_indices, draw_tree
 from ._source import RowSource, checked_block, source_feature_names, source_shape
 from .._validation import (
@@ -39,8 +36,6 @@ __all__ = ["IsolationForest"]
 PARALLEL_MIN_ROWS = 256
 #: Largest float32 copy of all trees' drawn rows made ahead of the build (bytes).
 GATHER_AHEAD_BYTES = 64 * 2**20
-#: Rows converted at a time when X must be cast or densified before scoring.
-CHUNK_ROWS = 16384
 #: Up to this many rows, a plain C-contiguous float64 array is scored on the short
 #: path (``IsolationForest._score_few``): no generic validation, one serial kernel.
 FEW_ROWS = 8
@@ -50,7 +45,7 @@ _FLOAT64 = np.dtype(np.float64)
 _TWO = np.array([2.0])
 
 
-class IsolationForest(BaseDetector):
+class IsolationForest(BaseIsolationForest, BaseDetector):
     """Isolation Forest, with scikit-learn's interface, trees and scores.
 
     Each tree isolates rows by recursive random splits: a random feature, then a
@@ -134,25 +129,14 @@ class IsolationForest(BaseDetector):
     """
 
     _param_constraints = {
-        "n_estimators": [Interval(int, 1, None, closed="left")],
-        "max_samples": [
-            Options({"auto"}),
-            Interval(int, 1, None, closed="left"),
-            Interval("real_not_int", 0, 1, closed="right"),
-        ],
-        "contamination": [
-            Options({"auto"}),
-            Interval(float, 0, 0.5, closed="right"),
-        ],
+        **{k: COMMON_CONSTRAINTS[k]
+           for k in ("n_estimators", "max_samples", "contamination")},
         "max_features": [
             InstanceOf(numbers.Integral, names=("int",)),
             Interval(float, 0, 1, closed="right"),
         ],
-        "bootstrap": [BOOLEAN],
-        "n_jobs": [InstanceOf(numbers.Integral, names=("int",)), NoneConstraint()],
-        "random_state": random_state_constraints(),
-        "verbose": verbose_constraints(),
-        "warm_start": [BOOLEAN],
+        **{k: COMMON_CONSTRAINTS[k]
+           for k in ("bootstrap", "n_jobs", "random_state", "verbose", "warm_start")},
     }
 
     def __init__(
@@ -213,10 +197,7 @@ class IsolationForest(BaseDetector):
         self._validate_params()
         X = validate_data(self, X, reset=True)
         self._fit_forest(X, None, X.shape[0], X.shape[1], sample_weight)
-        if self.contamination == "auto":
-            self.offset_ = -0.5
-        else:
-            self.offset_ = np.percentile(self._score(X), 100.0 * self.contamination)
+        self._set_offset(X)
         return self
 
     def _fit_source(self, source, sample_weight=None):
@@ -282,27 +263,9 @@ class IsolationForest(BaseDetector):
         else:
             y_dummy = check_random_state(self.random_state).uniform(size=n_samples)
 
-        if isinstance(self.max_samples, str):
-            max_samples = min(256, n_samples)
-        elif isinstance(self.max_samples, numbers.Integral):
-            if self.max_samples > n_samples:
-                warnings.warn(
-                    "max_samples (%s) is greater than the "
-                    "total number of samples (%s). max_samples "
-                    "will be set to n_samples for estimation."
-                    % (self.max_samples, n_samples)
-                )
-                max_samples = n_samples
-            else:
-                max_samples = int(self.max_samples)
-        else:
-            max_samples = int(self.max_samples * n_samples)
-        if max_samples < 1:
-            # A float max_samples can round down to 0 rows: scikit-learn's trees then
-            # refuse their all-zero sample weights with this message.
-            raise ValueError("Sample weights must contain at least one non-zero number.")
+        max_samples = resolve_max_samples(self.max_samples, n_samples)
         self.max_samples_ = max_samples
-        max_depth = int(np.ceil(np.log2(max(max_samples, 2))))
+        max_depth = depth_limit(max_samples)
 
         if isinstance(self.max_features, numbers.Integral):
             max_features = int(self.max_features)
@@ -529,31 +492,6 @@ class IsolationForest(BaseDetector):
     def _check_fitted(self):
         check_is_fitted(self, "offset_")
 
-    def _iter_chunks(self, X):
-        """Yield (start, stop, block) with blocks the kernels can read directly.
-
-        float32/float64 C-contiguous arrays go through without a copy; anything else
-        (sparse, Fortran order, strided views) is converted a chunk at a time, so
-        scoring never holds a full copy of X.
-        """
-        n = X.shape[0]
-        direct = (
-            not is_sparse(X)
-            and X.dtype in (np.float32, np.float64)
-            and X.flags.c_contiguous
-        )
-        if direct:
-            yield 0, n, X
-            return
-        for start in range(0, n, CHUNK_ROWS):
-            stop = min(start + CHUNK_ROWS, n)
-            block = X[start:stop]
-            if is_sparse(block):
-                block = block.toarray()
-            if block.dtype not in (np.float32, np.float64):
-                block = block.astype(np.float32)
-            yield start, stop, np.ascontiguousarray(block)
-
     def _path_length_sum(self, X):
         """Total path length of each row over the trees, summed in tree order."""
         f = self._forest
@@ -590,22 +528,6 @@ class IsolationForest(BaseDetector):
         # Made here, with the model, not lazily by a scoring call: scoring must not
         # change the estimator's __dict__ (scikit-learn's check_dict_unchanged).
         self._few_rows = self._few_rows_setup()
-
-    def _score(self, X):
-        """score_samples on validated X (no feature-name checks)."""
-        depths = self._path_length_sum(X)
-        denominator = self._denominator
-        # scikit-learn computes -(2 ** -(depths / denominator)), with 1 in place of the
-        # ratio when the denominator is 0 (a single training row). The same ufuncs,
-        # applied in place, give the same bits without three temporary copies.
-        if denominator[0] != 0:
-            np.divide(depths, denominator, out=depths)
-        else:
-            depths[:] = 1.0
-        np.negative(depths, out=depths)
-        np.power(2.0, depths, out=depths)
-        np.negative(depths, out=depths)
-        return depths
 
     def _validate_for_scoring(self, X):
         self._check_fitted()

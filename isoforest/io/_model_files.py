@@ -51,6 +51,22 @@ def _iforest_payload(model):
     return arrays, fitted
 
 
+def _eif_payload(model):
+    f = model.forest_
+    arrays = {"tree_offsets": f.tree_offsets}
+    arrays.update(f.node_arrays())
+    arrays["bagging_seeds"] = np.asarray(model._seeds_all, dtype=np.int64)
+    fitted = {
+        "offset_": float(model.offset_),
+        "max_samples_": int(model.max_samples_),
+        "n_features_in_": int(model.n_features_in_),
+        "extension_level_": int(model.extension_level_),
+        "_max_samples": int(model._max_samples),
+        "_n_samples": int(model._n_samples),
+    }
+    return arrays, fitted
+
+
 def _zscore_payload(model):
     arrays = {"center_": model.center_, "scale_": model.scale_}
     fitted = {
@@ -79,7 +95,7 @@ def save_model(model, path, extra=None):
 
     Parameters
     ----------
-    model : IsolationForest, ZScoreDetector or LocalOutlierFactor
+    model : IsolationForest, ExtendedIsolationForest, ZScoreDetector or LocalOutlierFactor
         A fitted estimator (LOF: with ``novelty=True``; its training rows are
         stored and the model is refitted, deterministically, when loaded).
     path : str or path-like
@@ -88,12 +104,15 @@ def save_model(model, path, extra=None):
         JSON-serialisable information stored beside the model (the command line
         keeps its column names and standardisation here).
     """
+    from ..forest._eif import ExtendedIsolationForest
     from ..forest._iforest import IsolationForest
     from ..neighbors._lof import LocalOutlierFactor
     from ..stats._zscore import ZScoreDetector
 
     if isinstance(model, IsolationForest):
         arrays, fitted = _iforest_payload(model)
+    elif isinstance(model, ExtendedIsolationForest):
+        arrays, fitted = _eif_payload(model)
     elif isinstance(model, ZScoreDetector):
         arrays, fitted = _zscore_payload(model)
     elif isinstance(model, LocalOutlierFactor):
@@ -173,6 +192,8 @@ def _read(path):
 
 
 def _array(entries, name, dtype, ndim):
+    if name not in entries:
+        _fail(f"array {name!r} is missing")
     a = entries[name]
     if a.dtype != np.dtype(dtype) or a.ndim != ndim:
         _fail(f"{name} has dtype {a.dtype} and {a.ndim} dimensions, "
@@ -202,32 +223,68 @@ def _validate_forest(entries, n_features, max_features):
     if features.size and (features.min() < 0 or features.max() >= n_features):
         _fail("a tree uses a feature outside the model's columns")
     left, right, feat = nodes["children_left"], nodes["children_right"], nodes["feature"]
+    leaf, _ = _check_tree_structure(offsets, left, right)
+    if np.any(leaf & (feat != -2)) or np.any(~leaf & ((feat < 0) | (feat >= max_features))):
+        _fail("a split refers to a feature outside its tree's subset")
+    if np.any(nodes["n_node_samples"] < 1):
+        _fail("n_node_samples must be positive")
+    if np.any(nodes["missing_go_to_left"] > 1):
+        _fail("missing_go_to_left must be 0 or 1")
+    return ForestArrays(offsets, features, **nodes), n_trees
+
+
+def _check_tree_structure(offsets, left, right):
+    """Shared by both forests: children after their parent and inside their tree,
+    both children or none, one parent per non-root node (so every walk ends at a
+    leaf and reads only its own tree's nodes)."""
+    n_nodes = int(offsets[-1])
     sizes = np.repeat(np.diff(offsets), np.diff(offsets))
     local = np.arange(n_nodes) - np.repeat(offsets[:-1], np.diff(offsets))
     leaf = left == -1
     if np.any(leaf != (right == -1)):
         _fail("a node has exactly one child")
-    if np.any(leaf & (feat != -2)) or np.any(~leaf & ((feat < 0) | (feat >= max_features))):
-        _fail("a split refers to a feature outside its tree's subset")
-    # depth-first ids: every child comes after its parent and inside its tree, so
-    # walks always end at a leaf
     inner = ~leaf
     for child in (left, right):
         c = child[inner]
         if np.any(c <= local[inner]) or np.any(c >= sizes[inner]):
             _fail("a child id is outside its tree or not after its parent")
-    if np.any(nodes["n_node_samples"] < 1):
-        _fail("n_node_samples must be positive")
-    if np.any(nodes["missing_go_to_left"] > 1):
-        _fail("missing_go_to_left must be 0 or 1")
-    # every non-root node has exactly one parent
     parents = np.zeros(n_nodes, dtype=np.int64)
     base = np.repeat(offsets[:-1], np.diff(offsets))
     np.add.at(parents, (base + left)[inner], 1)
     np.add.at(parents, (base + right)[inner], 1)
     if np.any(parents[offsets[:-1]] != 0) or np.any(np.delete(parents, offsets[:-1]) != 1):
         _fail("the trees are not trees (a node with no parent or two)")
-    return ForestArrays(offsets, features, **nodes), n_trees
+    return leaf, base
+
+
+def _validate_eif_forest(entries, n_features, max_samples):
+    from ..forest._eif import EIF_NODE_FIELDS, EIFArrays
+
+    offsets = _array(entries, "tree_offsets", np.int64, 1)
+    nodes = {name: _array(entries, name, dtype, 1) for name, dtype, _ in EIF_NODE_FIELDS}
+    normal = _array(entries, "normal", np.float64, 2)
+    n_trees = offsets.shape[0] - 1
+    if n_trees < 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
+        _fail("tree_offsets must start at 0 and increase")
+    n_nodes = int(offsets[-1])
+    if any(a.shape[0] != n_nodes for a in nodes.values()):
+        _fail("node arrays differ in length from tree_offsets")
+    if normal.shape != (n_nodes, n_features):
+        _fail(f"normal has shape {normal.shape}, expected {(n_nodes, n_features)}")
+    if not (np.all(np.isfinite(normal)) and np.all(np.isfinite(nodes["intercept"]))):
+        _fail("normal and intercept must be finite")
+    left, right = nodes["children_left"], nodes["children_right"]
+    leaf, base = _check_tree_structure(offsets, left, right)
+    size = nodes["n_node_samples"]
+    if np.any(size < 0) or np.any(size > max_samples):
+        _fail("n_node_samples must lie in [0, max_samples]")
+    depth = nodes["depth"]
+    inner = ~leaf
+    if np.any(depth[offsets[:-1]] != 1) or np.any(
+            depth[(base + left)[inner]] != depth[inner] + 1) or np.any(
+            depth[(base + right)[inner]] != depth[inner] + 1):
+        _fail("depth must count the root as 1 and add 1 per level")
+    return EIFArrays(offsets, normal, **nodes), n_trees
 
 
 def load_model(path, return_extra=False):
@@ -241,7 +298,7 @@ def load_model(path, return_extra=False):
 
     Returns
     -------
-    model : IsolationForest or ZScoreDetector
+    model : IsolationForest, ExtendedIsolationForest, ZScoreDetector or LocalOutlierFactor
     extra : dict
         Only when ``return_extra`` is True.
 
@@ -250,6 +307,7 @@ def load_model(path, return_extra=False):
     ModelFileError
         If the file is not a valid model (truncated, tampered, other version).
     """
+    from ..forest._eif import ExtendedIsolationForest
     from ..forest._iforest import IsolationForest
     from ..neighbors._lof import LocalOutlierFactor
     from ..stats._zscore import ZScoreDetector
@@ -261,7 +319,8 @@ def load_model(path, return_extra=False):
         _fail("fitted values or parameters missing")
     kind = meta.get("estimator")
     classes = {"IsolationForest": IsolationForest, "ZScoreDetector": ZScoreDetector,
-               "LocalOutlierFactor": LocalOutlierFactor}
+               "LocalOutlierFactor": LocalOutlierFactor,
+               "ExtendedIsolationForest": ExtendedIsolationForest}
     if kind not in classes:
         _fail(f"unknown estimator {kind!r}")
     cls = classes[kind]
@@ -300,6 +359,22 @@ def load_model(path, return_extra=False):
         model.max_samples_ = _int(fitted, "max_samples_", 1)
         model._sample_weight = None
         model._estimators_cache = None
+        model._set_denominator()
+    elif kind == "ExtendedIsolationForest":
+        max_samples = _int(fitted, "_max_samples", 1)
+        extension_level = _int(fitted, "extension_level_", 0, n_features)
+        forest, n_trees = _validate_eif_forest(entries, n_features, max_samples)
+        bagging = _array(entries, "bagging_seeds", np.int64, 1)
+        if bagging.shape[0] != n_trees:
+            _fail("per-tree arrays differ in length from the forest")
+        if np.any(bagging < 0) or np.any(bagging >= 2**31):
+            _fail("bagging seeds out of range")
+        model._forest = forest
+        model._seeds_all = bagging
+        model._max_samples = max_samples
+        model._n_samples = _int(fitted, "_n_samples", 1)
+        model.max_samples_ = _int(fitted, "max_samples_", 1)
+        model.extension_level_ = extension_level
         model._set_denominator()
     elif kind == "LocalOutlierFactor":
         X = _array(entries, "fit_X", np.float64, 2)
