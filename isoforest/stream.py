@@ -376,7 +376,18 @@ class _ArrowParser:
             return None
         X = np.empty((n, n_cols))
         for j, c in enumerate(self.names):
-            X[:, j] = table.column(c).to_numpy()
+            # straight from the column's buffers: pyarrow's to_numpy imports pandas
+            # (0.3 s of start-up, more than the parse of a million records)
+            pos = 0
+            for chunk in table.column(c).chunks:
+                m = len(chunk)
+                validity, values = chunk.buffers()[:2]
+                X[pos: pos + m, j] = np.frombuffer(values, np.float64, m, chunk.offset * 8)
+                if chunk.null_count:
+                    bits = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")
+                    col = X[pos: pos + m, j]
+                    col[bits[chunk.offset: chunk.offset + m] == 0] = np.nan
+                pos += m
         if not allow_missing and not np.isfinite(X).all():
             return None
         return X
