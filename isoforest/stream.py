@@ -376,7 +376,18 @@ class _ArrowParser:
             return None
         X = np.empty((n, n_cols))
         for j, c in enumerate(self.names):
-            X[:, j] = table.column(c).to_numpy()
+            # straight from the column's buffers: pyarrow's to_numpy imports pandas
+            # (0.3 s of start-up, more than the parse of a million records)
+            pos = 0
+            for chunk in table.column(c).chunks:
+                m = len(chunk)
+                validity, values = chunk.buffers()[:2]
+                X[pos: pos + m, j] = np.frombuffer(values, np.float64, m, chunk.offset * 8)
+                if chunk.null_count:
+                    bits = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")
+                    col = X[pos: pos + m, j]
+                    col[bits[chunk.offset: chunk.offset + m] == 0] = np.nan
+                pos += m
         if not allow_missing and not np.isfinite(X).all():
             return None
         return X
@@ -461,6 +472,7 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
     n_rows = n_anom = n_bad = 0
     pending = b""
     eof = False
+    pool = inflight = None
 
     def more_ready(timeout):
         try:
@@ -468,8 +480,17 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
         except (OSError, ValueError):
             return False
 
-    def handle(data):
-        nonlocal lineno, first, n_rows, n_anom, n_bad
+    # Two stages: ``compute`` (split, parse, score: NumPy, pyarrow and a nogil
+    # kernel, mostly without the GIL) and ``emit`` (repr of every score, alerts,
+    # the write: Python). A large read is computed on a worker thread while the
+    # previous one is emitted; a small one with nothing in flight (a lone record)
+    # is done at once on this thread. Batches are emitted in the order read.
+    # ``kernels`` keeps the worker's score and this thread's explain from running
+    # parallel kernels at the same time (not every Numba threading layer allows it).
+    kernels = threading.Lock()
+
+    def compute(data):
+        nonlocal lineno, first, n_bad
         if first:
             # the optional header: the first line that is not blank
             while data:
@@ -485,7 +506,7 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                     data = b"" if cut < 0 else data[cut + 1:]
                 break
             if not data:
-                return
+                return None
         batch = _LineBatch(data)
         n = batch.lo.shape[0]
         X = _parse_fast(batch, n_cols, allow_missing, arrow)
@@ -507,13 +528,20 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             X = np.asarray(values, dtype=np.float64).reshape(-1, n_cols)
             linenos = np.asarray(good, dtype=np.int64)
         lineno += n
-        if X.shape[0] == 0:
-            return
+        parts = []
         for lo in range(0, X.shape[0], max_batch):
             Xb = X[lo: lo + max_batch]
             Z = Xb if center is None else (Xb - center) / scale
-            score, decision = _anomaly_scores(model, Z)
-            flags = decision < 0
+            with kernels:
+                score, decision = _anomaly_scores(model, Z)
+            parts.append((Xb, Z, score, decision < 0, linenos[lo: lo + Xb.shape[0]]))
+        return parts
+
+    def emit(parts):
+        nonlocal n_rows, n_anom
+        if not parts:
+            return
+        for Xb, Z, score, flags, linenos in parts:
             text = "\n".join(map(float.__repr__, score.tolist()))
             if flags.any():
                 texts = text.split("\n")
@@ -521,13 +549,16 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                     texts[k] += "\x01"
                 out.write((",0\n".join(texts) + ",0\n").replace("\x01,0\n", ",1\n").encode())
                 anomalous = np.flatnonzero(flags)
-                tops = (_top_features(model, Z[anomalous], columns, top_features)
-                        if top_features else None)
+                if top_features:
+                    with kernels:
+                        tops = _top_features(model, Z[anomalous], columns, top_features)
+                else:
+                    tops = None
                 for m, k in enumerate(anomalous.tolist()):
                     n_anom += 1
                     why = "" if tops is None else f" top_features={','.join(tops[m])}"
                     alerts.warning("anomaly at line %d: anomaly_score=%r record=%s%s",
-                                   int(linenos[lo + k]), float(score[k]),
+                                   int(linenos[k]), float(score[k]),
                                    ",".join(repr(v) for v in Xb[k].tolist()), why)
             else:
                 out.write((text.replace("\n", ",0\n") + ",0\n").encode())
@@ -563,11 +594,30 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             else:
                 cut = buf.rfind(b"\n") + 1
                 buf, pending = buf[:cut], buf[cut:]
-            if buf:
-                handle(buf)
+            if buf and inflight is None and len(buf) < (1 << 18):
+                emit(compute(buf))  # a lone record or a trickle: answered at once
+            elif buf:
+                if pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    pool = ThreadPoolExecutor(1, thread_name_prefix="isoforest-stream")
+                ahead = pool.submit(compute, buf)
+                if inflight is not None:
+                    emit(inflight.result())
+                inflight = ahead
+            if inflight is not None and not eof and not more_ready(0):
+                emit(inflight.result())  # nothing more to read yet: answer now
+                inflight = None
+        if inflight is not None:
+            emit(inflight.result())
+            inflight = None
     except BrokenPipeError:
         pass
     finally:
+        if pool is not None:
+            if inflight is not None:
+                inflight.cancel()
+            pool.shutdown(wait=True)
         handler.flush()
         alerts.removeHandler(handler)
         handler.close()

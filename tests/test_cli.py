@@ -390,6 +390,32 @@ def test_stream_malformed_lines_skipped(tmp_path, stream_model):
     assert re.search(r"anomaly.*line 6\b", res.stderr), res.stderr
 
 
+
+def test_stream_malformed_lines_in_a_large_input(tmp_path, stream_model):
+    """A large piped input (computed on the worker thread while the previous read is
+    written): malformed lines spread through it are reported with their line numbers
+    and skipped, every other record answered once, in order, alerts on their lines."""
+    X, lines = stream_records(30000, seed=9, outliers=[10, 12345, 29999])
+    bad = {500: "x,1,2", 9000: "1,2", 20001: "1,2,3,4", 25000: "1;2;3"}
+    text_lines = list(lines)
+    for k in sorted(bad):  # line k (1-based) of the input becomes the bad one
+        text_lines.insert(k - 1, bad[k])
+    alert_log = tmp_path / "alerts.log"
+    res = run_cli("stream", "--model", stream_model, "--alert-log", alert_log,
+                  cwd=tmp_path, input="\n".join(text_lines) + "\n")
+    assert res.returncode == 0, res.stderr
+    score, flag = parse_stream_output(res.stdout)
+    model = load_model(stream_model)
+    np.testing.assert_array_equal(score, -model.score_samples(X))
+    np.testing.assert_array_equal(flag, (model.predict(X) == -1).astype(int))
+    reported = [int(m) for m in re.findall(r"line (\d+): ", res.stderr)]
+    assert reported == sorted(bad), res.stderr
+    good_lines = [k + 1 for k, t in enumerate(text_lines) if k + 1 not in bad]
+    logged = [int(re.search(r"line (\d+)", a).group(1))
+              for a in alert_log.read_text().splitlines()]
+    assert logged == [good_lines[i] for i in np.flatnonzero(flag)]
+    assert f"{len(X)} records scored" in res.stderr
+
 def test_stream_equals_score_with_standardized_zscore(tmp_path):
     header, rows = make_table(n=300, seed=4)
     data = write_csv(tmp_path / "train.csv", header, rows)
