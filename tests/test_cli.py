@@ -435,6 +435,29 @@ def test_stream_equals_score_with_standardized_zscore(tmp_path):
     assert re.search(rf"line {len(rows) + 1}\b", res.stderr), res.stderr
 
 
+def test_stream_equals_score_with_eif(tmp_path):
+    """An ExtendedIsolationForest model file streams like any other: each record's
+    line equals what ``score`` writes for it, and a record with a missing value
+    (which EIF cannot take) is reported and skipped."""
+    header, rows = make_table(n=300, seed=5)
+    data = write_csv(tmp_path / "train.csv", header, rows)
+    model = tmp_path / "eif.npz"
+    res = run_cli("fit", data, "--model", model, "--method", "eif",
+                  "--columns", "a,b,c", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert load_model(model).__class__.__name__ == "ExtendedIsolationForest"
+    res = run_cli("score", model, data, "--out", tmp_path / "scored.csv", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    _, scored = read_csv(tmp_path / "scored.csv")
+    text = "".join(f"{r[2]},{r[3]},{r[4]}\n" for r in rows) + "1.0,,2.0\n"
+    res = run_cli("stream", "--model", model, "--alert-log", tmp_path / "alerts.log",
+                  cwd=tmp_path, input=text)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [f"{r[-2]},{r[-1]}" for r in scored]
+    assert any(r[-1] == "1" for r in scored)  # the alerts path ran
+    assert re.search(rf"line {len(rows) + 1}\b", res.stderr), res.stderr
+
+
 def _timed_stream(model, payload, cwd):
     t = time.perf_counter()
     res = subprocess.run(
