@@ -44,7 +44,7 @@ test-boundscheck: $(VENV)/.stamp-test
 		tests/test_explain.py tests/test_diffi.py tests/test_eif.py tests/test_row_source.py \
 		tests/test_one_row.py -k "not sklearn_compatible"
 	NUMBA_BOUNDSCHECK=1 ISOFOREST_CACHE=0 $(BIN)/python -m pytest -q -p no:cacheprovider \
-		tests/test_tabular.py -k "scan or join_scored"
+		tests/test_tabular.py -k "scan or join_scored or float_lines"
 
 test-fast: $(VENV)/.stamp-test
 	$(BIN)/python -m pytest -q -m "not slow"

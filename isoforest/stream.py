@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from .io._tabular import EXIT_OK
+from .io._tabular import EXIT_OK, float_lines
 
 __all__ = ["StreamDetector", "AlertEvent", "logging_handler", "run_stdio_stream"]
 
@@ -406,7 +406,7 @@ def _parse_fast(batch, n_cols, allow_missing, arrow=None):
     n = lo.shape[0]
     if n == 0 or not (hi > lo).all():  # a blank line is skipped: line by line
         return None
-    if arrow is not None:
+    if arrow is not None and n >= 64:  # pyarrow's fixed cost is ~0.25 ms a call
         X = arrow(batch, n_cols, allow_missing)
         if X is not None:
             return X
@@ -480,13 +480,14 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
         except (OSError, ValueError):
             return False
 
-    # Two stages: ``compute`` (split, parse, score: NumPy, pyarrow and a nogil
-    # kernel, mostly without the GIL) and ``emit`` (repr of every score, alerts,
-    # the write: Python). A large read is computed on a worker thread while the
-    # previous one is emitted; a small one with nothing in flight (a lone record)
-    # is done at once on this thread. Batches are emitted in the order read.
-    # ``kernels`` keeps the worker's score and this thread's explain from running
-    # parallel kernels at the same time (not every Numba threading layer allows it).
+    # Two stages: ``compute`` (split, parse, score, the output lines and the
+    # alerts' top features: NumPy, pyarrow and nogil kernels, mostly without the
+    # GIL) and ``emit`` (the write and the alert log lines: Python). A large read
+    # is computed on a worker thread while the previous one is emitted; a small one
+    # with nothing in flight (a lone record) is done at once on this thread.
+    # Batches are emitted in the order read. ``kernels`` keeps any two parallel
+    # kernels from running at the same time (not every Numba threading layer
+    # allows it).
     kernels = threading.Lock()
 
     def compute(data):
@@ -534,34 +535,28 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             Z = Xb if center is None else (Xb - center) / scale
             with kernels:
                 score, decision = _anomaly_scores(model, Z)
-            parts.append((Xb, Z, score, decision < 0, linenos[lo: lo + Xb.shape[0]]))
+            flags = decision < 0
+            text, _ = float_lines(score, tails=(b",0\n", b",1\n"), cls=flags, nan_empty=False)
+            tops = None
+            if top_features and flags.any():
+                with kernels:
+                    tops = _top_features(model, Z[flags], columns, top_features)
+            parts.append((Xb, score, flags, linenos[lo: lo + Xb.shape[0]], text, tops))
         return parts
 
     def emit(parts):
         nonlocal n_rows, n_anom
         if not parts:
             return
-        for Xb, Z, score, flags, linenos in parts:
-            text = "\n".join(map(float.__repr__, score.tolist()))
+        for Xb, score, flags, linenos, text, tops in parts:
+            out.write(text.data)
             if flags.any():
-                texts = text.split("\n")
-                for k in np.flatnonzero(flags).tolist():
-                    texts[k] += "\x01"
-                out.write((",0\n".join(texts) + ",0\n").replace("\x01,0\n", ",1\n").encode())
-                anomalous = np.flatnonzero(flags)
-                if top_features:
-                    with kernels:
-                        tops = _top_features(model, Z[anomalous], columns, top_features)
-                else:
-                    tops = None
-                for m, k in enumerate(anomalous.tolist()):
+                for m, k in enumerate(np.flatnonzero(flags).tolist()):
                     n_anom += 1
                     why = "" if tops is None else f" top_features={','.join(tops[m])}"
                     alerts.warning("anomaly at line %d: anomaly_score=%r record=%s%s",
                                    int(linenos[k]), float(score[k]),
                                    ",".join(repr(v) for v in Xb[k].tolist()), why)
-            else:
-                out.write((text.replace("\n", ",0\n") + ",0\n").encode())
             n_rows += Xb.shape[0]
         out.flush()
 

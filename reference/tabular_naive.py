@@ -8,12 +8,15 @@ what a record and its fields are (default dialect, ``strict=False``):
   the empty lines ``csv.reader`` yields as ``[]``.
 * :func:`join_scored` writes a kept record's bytes, the delimiter, its text, its
   flag, and a newline, one record at a time.
+* :func:`float_lines` writes each score as Python's ``repr`` (David Gay's shortest
+  round trip, the authority the kernel's 128-bit search is checked against) and its
+  tail.
 """
 
 import csv
 import io
 
-__all__ = ["records", "join_scored"]
+__all__ = ["records", "join_scored", "float_lines"]
 
 
 def records(data, delimiter=","):
@@ -46,4 +49,13 @@ def join_scored(record_bytes, keep, delimiter, texts, flags):
         if f >= 0:
             line += str(f).encode()
         out.append(line + b"\n")
+    return b"".join(out)
+
+
+def float_lines(values, tails=(b"\n",), cls=None, nan_empty=True):
+    """``repr(v) + tails[cls[i]]`` for every value, as bytes (NaN empty with ``nan_empty``)."""
+    out = []
+    for i, v in enumerate(float(v) for v in values):
+        text = "" if (nan_empty and v != v) else repr(v)
+        out.append(text.encode() + tails[0 if cls is None else int(cls[i])])
     return b"".join(out)

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from isoforest import IsolationForest, ZScoreDetector, load_model
-from isoforest.io._tabular import CsvReader, format_floats
+from isoforest.io._tabular import CsvReader, float_lines, format_floats
 from isoforest.io._tabular_kernels import join_scored, scored_size
+from reference.tabular_naive import float_lines as float_lines_naive
 from reference.tabular_naive import join_scored as join_scored_naive
 from reference.tabular_naive import records as records_naive
 
@@ -144,6 +145,83 @@ def test_join_scored_matches_twin(n, seed):
                     np.frombuffer(joined, np.uint8), starts, ends, flag, out)
     assert k == out.shape[0]
     assert bytes(out) == join_scored_naive(recs, keep, ",", texts, flag.tolist())
+
+
+# ------------------------------------------------------------ writing the scores
+
+
+def _kernel_lines(values, **kw):
+    """float_lines' bytes, checked against its own line offsets."""
+    buf, starts = float_lines(values, **kw)
+    assert starts[0] == 0 and starts[-1] == buf.shape[0]
+    return buf.tobytes(), starts
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
+                max_size=40),
+       st.booleans())
+def test_float_lines_are_repr_for_any_float(values, nan_empty):
+    buf, _ = _kernel_lines(values, nan_empty=nan_empty)
+    assert buf == float_lines_naive(values, nan_empty=nan_empty)
+
+
+@pytest.mark.parametrize("family", ["scores", "decisions", "wide", "decimals", "bits",
+                                    "near_powers_of_ten", "specials"])
+def test_float_lines_match_repr_byte_for_byte(family):
+    rng = np.random.default_rng(7)
+    p10 = 10.0 ** np.arange(-5, 17)
+    v = {
+        "scores": rng.uniform(0.3, 0.9, 20_000),        # -score_samples of a forest
+        "decisions": rng.uniform(-0.2, 0.2, 20_000),   # decision_function, near 0 too
+        "wide": np.exp(rng.uniform(np.log(1e-6), np.log(1e17), 20_000)),
+        "decimals": np.round(rng.uniform(0, 1000, 20_000) * 10.0 ** (d := rng.integers(0, 8, 20_000)))
+        / 10.0 ** d,
+        "bits": rng.integers(0, 2 ** 63, 20_000, dtype=np.int64).view(np.float64),
+        "near_powers_of_ten": np.concatenate(
+            [p10 * (1 + k * 2.0 ** -52) for k in range(-6, 7)]
+            + [np.nextafter(p10, 0), np.nextafter(p10, np.inf)]),
+        "specials": np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 5e-324, 2.2250738585072014e-308,
+                              1e-4, 9.999999999999999e-05, 0.5, 0.25, 1.0, 2.0 ** 52,
+                              2.0 ** 52 - 0.5, 2.0 ** 53, 1e16, 9999999999999998.0,
+                              0.1, 0.2, 0.30000000000000004, 1 / 3, 123456789.125]),
+    }[family]
+    v = np.concatenate([v, -v])
+    tails = (b",0\n", b",1\n")
+    cls = rng.integers(0, 2, v.shape[0])
+    buf, starts = _kernel_lines(v, tails=tails, cls=cls, nan_empty=False)
+    assert buf == float_lines_naive(v, tails=tails, cls=cls, nan_empty=False)
+    assert np.array_equal(np.diff(starts),
+                          [len(repr(x)) + 3 for x in v.tolist()])
+
+
+def test_float_lines_kernel_writes_the_scores_itself(monkeypatch):
+    """The scores must not all be left to repr (that would pass the tests above
+    while the stream runs at Python's speed): count the values handed back."""
+    from isoforest.io import _tabular, _tabular_kernels
+
+    handed_back = []
+    kernel = _tabular_kernels.format_floats
+
+    def counting(values, bits, nan_empty, tails, tail_len, cls, out, line_start, fallback):
+        size = kernel(values, bits, nan_empty, tails, tail_len, cls, out, line_start, fallback)
+        handed_back.append(int(fallback.sum()))
+        return size
+
+    monkeypatch.setattr(_tabular._tabular_kernels, "format_floats", counting)
+    v = np.random.default_rng(0).uniform(1e-4, 1e15, 10_000) * np.sign(
+        np.random.default_rng(1).standard_normal(10_000))
+    assert _kernel_lines(v)[0] == float_lines_naive(v)
+    assert handed_back == [0]
+    assert format_floats(np.array([0.5, np.nan, 0.0])) == ["0.5", "", "0.0"]
+    assert format_floats(np.array([])) == []
+
+
+def test_float_lines_rejects_bad_classes():
+    with pytest.raises(ValueError, match="cls"):
+        float_lines(np.ones(3), tails=(b"\n",), cls=np.array([0, 1, 0]))
+    with pytest.raises(ValueError, match="cls"):
+        float_lines(np.ones(3), cls=np.zeros(2))
 
 
 # ----------------------------------------------------------------- the CLI, CSV

@@ -37,12 +37,13 @@ import sys
 import numpy as np
 
 from ..forest._source import RowSource
+from . import _tabular_kernels
 from ._tabular_kernels import COMPLEX, join_scored, scan_csv, scored_size
 
 __all__ = [
     "EXIT_OK", "EXIT_DATA", "EXIT_USAGE", "MISSING", "DataError", "format_of",
     "open_table", "open_writer", "CsvReader", "ArrowReader", "parse_missing",
-    "format_floats", "have_arrow",
+    "float_lines", "format_floats", "have_arrow",
 ]
 
 EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
@@ -121,12 +122,52 @@ def parse_missing(text):
     return float(t)
 
 
+def float_lines(values, tails=(b"\n",), cls=None, nan_empty=True):
+    """Every float's ``repr`` followed by ``tails[cls[i]]``, as one buffer.
+
+    Returns ``(buf, line_start)``: line ``i`` is ``buf[line_start[i]:line_start[i +
+    1]]`` (a ``uint8`` array and int64 offsets). The text is ``repr(float(v))``
+    byte for byte (``''`` for NaN with ``nan_empty``): the kernel writes it for
+    nearly every score and leaves the rare rest (zero, inf, tiny or huge values,
+    powers of two) to ``repr`` here.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    n = values.shape[0]
+    tail_len = np.array([len(t) for t in tails], dtype=np.int64)
+    table = np.zeros((len(tails), max(1, int(tail_len.max()))), dtype=np.uint8)
+    for c, t in enumerate(tails):
+        table[c, :len(t)] = np.frombuffer(t, np.uint8)
+    cls = np.zeros(n, np.int8) if cls is None else np.ascontiguousarray(cls, dtype=np.int8)
+    if cls.shape != (n,) or (n and (cls.min() < 0 or cls.max() >= len(tails))):
+        raise ValueError("cls must hold one index into tails per value")
+    out = np.empty(n * (_tabular_kernels.FLOAT_TEXT_MAX + int(table.shape[1])), np.uint8)
+    line_start = np.empty(n + 1, np.int64)
+    fallback = np.empty(n, np.uint8)
+    size = _tabular_kernels.format_floats(values, values.view(np.uint64), bool(nan_empty),
+                                          table, tail_len, cls, out, line_start, fallback)
+    out = out[:size]
+    rest = np.flatnonzero(fallback)
+    if rest.size:  # repr for what the kernel leaves: splice it in
+        texts = [repr(v).encode() for v in values[rest].tolist()]
+        pieces, prev = [], 0
+        for i, t in zip(rest.tolist(), texts):
+            pieces.append(out[prev:line_start[i]].tobytes())
+            pieces.append(t)
+            prev = int(line_start[i])
+        pieces.append(out[prev:].tobytes())
+        grow = np.zeros(n + 1, np.int64)
+        grow[rest + 1] = [len(t) for t in texts]
+        line_start = line_start + np.cumsum(grow)
+        out = np.frombuffer(b"".join(pieces), np.uint8)
+    return out, line_start
+
+
 def format_floats(values):
     """``repr`` of every float (shortest round trip), ``''`` for NaN; a list of str."""
-    out = list(map(float.__repr__, np.asarray(values, dtype=np.float64).tolist()))
-    for i in np.flatnonzero(np.isnan(values)).tolist():
-        out[i] = ""
-    return out
+    buf, starts = float_lines(values, tails=(b"\n",))
+    if buf.size == 0:
+        return []
+    return buf.tobytes().decode("ascii")[:-1].split("\n")
 
 
 # ------------------------------------------------------------------------- chunks
@@ -634,8 +675,12 @@ class CsvWriter:
         """Write the kept rows of a chunk with ``score`` (NaN: empty) and ``flag``
         (0/1, -1: empty) added; ``extra_cols`` is a list of ``(name, values)`` of
         further columns (strings or floats, NaN/None empty), or None."""
-        score_text = format_floats(score)
         flag = np.asarray(flag, dtype=np.int8)
+        if not extra_cols and chunk.data is not None:  # the common case: no str at all
+            buf, line_start = float_lines(score)
+            self._write_records(chunk, keep, buf, line_start, flag)
+            return
+        score_text = format_floats(score)
         if extra_cols:
             d = self.delim.decode()
             cells = []
@@ -650,21 +695,21 @@ class CsvWriter:
                           for s, f, *more in zip(score_text, flag.tolist(), *cells)]
             flag = np.full(len(score_text), -2, np.int8)
         if chunk.data is not None:
-            self._write_records(chunk, keep, score_text, flag)
+            joined = np.frombuffer("\n".join(score_text).encode("utf-8") + b"\n", np.uint8)
+            line_start = np.zeros(len(score_text) + 1, np.int64)
+            line_start[1:] = np.flatnonzero(joined == 10) + 1
+            self._write_records(chunk, keep, joined, line_start, flag)
         else:
             self._write_batch(chunk, keep, score_text, flag)
 
-    def _write_records(self, chunk, keep, texts, flag):
-        joined = "\n".join(texts).encode("utf-8") + b"\n"
-        ends = np.flatnonzero(np.frombuffer(joined, np.uint8) == 10)
-        starts = np.empty_like(ends)
-        starts[0:1] = 0
-        starts[1:] = ends[:-1] + 1
+    def _write_records(self, chunk, keep, text, line_start, flag):
+        """Records with line ``i`` of ``text`` (``line_start``, newline-ended) added."""
+        starts, ends = line_start[:-1], line_start[1:] - 1
         keep = np.asarray(keep, dtype=np.bool_)
         size = scored_size(chunk.rec_lo, chunk.rec_hi, keep, starts, ends, flag)
         out = np.empty(size, np.uint8)
         k = join_scored(chunk.arr, chunk.rec_lo, chunk.rec_hi, keep, self.delim[0],
-                        np.frombuffer(joined, np.uint8), starts, ends, flag, out)
+                        text, starts, ends, flag, out)
         self.out.fh.write(out[:k].data)
 
     def _write_batch(self, chunk, keep, texts, flag):

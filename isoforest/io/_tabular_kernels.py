@@ -8,14 +8,19 @@ record ends at ``\\n`` (``\\r\\n`` counts as one terminator). Empty lines are no
 records (``csv.reader`` yields ``[]`` for them and readers skip those).
 
 Both kernels work on ``uint8`` views of raw bytes, so text columns are never decoded
-and every record's bytes can be written back unchanged.
+and every record's bytes can be written back unchanged. :func:`format_floats` writes
+the scores themselves: Python's ``repr`` of each float, byte for byte, where exact
+128-bit integer arithmetic can prove it (nearly every score), and asks the caller to
+use ``repr`` for the rest.
 """
+
+import math
 
 import numpy as np
 
-from .._config import jit
+from .._config import jit, jit_inline
 
-__all__ = ["scan_csv", "join_scored"]
+__all__ = ["scan_csv", "join_scored", "scored_size", "format_floats", "FLOAT_TEXT_MAX"]
 
 # scanner states
 _START_FIELD, _IN_FIELD, _IN_QUOTED, _QUOTE_IN_QUOTED = 0, 1, 2, 3
@@ -237,3 +242,164 @@ def scored_size(rec_lo, rec_hi, keep, text_lo, text_hi, flag):
     """Bytes :func:`join_scored` writes."""
     extra = (flag >= -1).astype(np.int64) + (flag >= 0)
     return int(((rec_hi - rec_lo + text_hi - text_lo + 2 + extra) * keep).sum())
+
+
+# ------------------------------------------------------------------ float formatting
+
+#: Most bytes :func:`format_floats` writes for one value (sign, 16 integer digits,
+#: the point, up to 22 decimals), before its tail.
+FLOAT_TEXT_MAX = 40
+_POW5 = np.array([5 ** i for i in range(28)], dtype=np.uint64)
+_MANT_MASK = np.uint64((1 << 52) - 1)
+_HIDDEN = np.uint64(1 << 52)
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+@jit_inline
+def _mul_64x64(a, b):
+    """(high, low) 64-bit halves of the 128-bit product of two uint64."""
+    a_lo = a & _M32
+    a_hi = a >> np.uint64(32)
+    b_lo = b & _M32
+    b_hi = b >> np.uint64(32)
+    ll = a_lo * b_lo
+    lh = a_lo * b_hi
+    hl = a_hi * b_lo
+    hh = a_hi * b_hi
+    mid = (ll >> np.uint64(32)) + (lh & _M32) + (hl & _M32)
+    lo = (ll & _M32) | (mid << np.uint64(32))
+    hi = hh + (lh >> np.uint64(32)) + (hl >> np.uint64(32)) + (mid >> np.uint64(32))
+    return hi, lo
+
+
+@jit_inline
+def _candidate(m, e, even, s):
+    """The nearest multiple of ``10**-s`` to ``x = m * 2**e``, as ``(status, q)``:
+    ``q * 10**-s`` is that decimal (ties to even ``q``); status 1 when it reads back
+    as ``x`` (round to nearest, ties to even), 0 when it does not, -1 when the
+    numbers leave 64 bits (the caller gives up on ``x``).
+
+    With ``T = m * 5**s``, ``x * 10**s = T * 2**(s + e)``; at scale ``2**k``
+    (``k = -(s + e)``) the candidate sits ``dist`` from ``T`` and half of ``x``'s
+    ulp is ``5**s / 2``: it reads back as ``x`` when ``2 * dist < 5**s`` (``<=`` for
+    an even mantissa, whose ties come back to it).
+    """
+    p5 = _POW5[s]
+    hi, lo = _mul_64x64(m, p5)
+    shift = s + e
+    if shift >= 0:  # x * 10**s is an integer: exact
+        if hi != 0 or shift > 10 or lo >= (np.uint64(1) << np.uint64(62 - shift)):
+            return -1, np.uint64(0)
+        return 1, lo << np.uint64(shift)
+    k = -shift
+    if k > 64:
+        # in the domain (x >= 1e-4) this needs s < 2, where x * 10**s < 1/2: q = 0
+        return 0, np.uint64(0)
+    if k == 64:
+        q = hi
+        r = lo
+        half = np.uint64(1) << np.uint64(63)
+    else:
+        uk = np.uint64(k)
+        if (hi >> uk) != 0:
+            return -1, np.uint64(0)
+        q = (hi << np.uint64(64 - k)) | (lo >> uk)
+        r = lo & ((np.uint64(1) << uk) - np.uint64(1))
+        half = np.uint64(1) << np.uint64(k - 1)
+    if r > half or (r == half and (q & np.uint64(1)) == 1):
+        q += np.uint64(1)
+        dist = half - (r - half)  # 2**k - r, without forming 2**k
+    else:
+        dist = r
+    if dist >= (np.uint64(1) << np.uint64(62)):
+        return 0, q
+    twice = dist << np.uint64(1)
+    if twice < p5 or (even and twice == p5):
+        return 1, q
+    return 0, q
+
+
+@jit
+def format_floats(values, bits, nan_empty, tails, tail_len, cls, out, line_start, fallback):
+    """Write each value's ``repr`` followed by ``tails[cls[i]]``; returns bytes written.
+
+    ``bits`` is ``values.view(np.uint64)``. Line ``i`` starts at ``out[line_start[i]]`` (``line_start[n]`` is the end).
+    ``repr`` of a finite float with ``1e-4 <= |x| < 2**52`` is fixed-point, with
+    the fewest decimals that read back as ``x`` (a decimal no shorter, and the
+    nearest one, when several are as short): found here by trying decimals
+    ``s`` upward or downward from 16 significant digits, each candidate checked
+    exactly (:func:`_candidate`; reading back is monotone in ``s``). Any other
+    value (NaN, inf, zero, tiny or huge, powers of two, whose rounding interval is
+    lopsided) gets ``fallback[i] = 1`` and only its tail: the caller writes
+    ``repr`` at ``line_start[i]``. NaN with ``nan_empty`` is written as nothing.
+    ``out`` needs ``n * (FLOAT_TEXT_MAX + tail_len.max())`` bytes.
+    """
+    n = values.shape[0]
+    digits = np.empty(24, dtype=np.uint8)
+    k = 0
+    for i in range(n):
+        line_start[i] = k
+        fallback[i] = 0
+        x = values[i]
+        ax = abs(x)
+        b = bits[i]
+        ok = False
+        if ax >= 1e-4 and ax < 4503599627370496.0 and (b & _MANT_MASK) != 0:
+            m = (b & _MANT_MASK) | _HIDDEN
+            e = np.int64((b >> np.uint64(52)) & np.uint64(0x7FF)) - 1075
+            even = (m & np.uint64(1)) == 0
+            e10 = np.int64(math.floor(math.log10(ax)))
+            s = max(0, 15 - e10)
+            st, q = _candidate(m, e, even, s)
+            if st == 1:  # shorter ones may read back too
+                while s > 0:
+                    st2, q2 = _candidate(m, e, even, s - 1)
+                    if st2 != 1:
+                        break
+                    s -= 1
+                    q = q2
+                ok = True
+            else:
+                while st == 0 and s < 22:
+                    s += 1
+                    st, q = _candidate(m, e, even, s)
+                ok = st == 1
+            if ok:
+                nd = 0
+                while q > 0:
+                    digits[nd] = np.uint8(48 + q % np.uint64(10))
+                    q //= np.uint64(10)
+                    nd += 1
+                if x < 0:
+                    out[k] = 45
+                    k += 1
+                if nd <= s:  # 0.000ddd
+                    out[k] = 48
+                    out[k + 1] = 46
+                    k += 2
+                    for _ in range(s - nd):
+                        out[k] = 48
+                        k += 1
+                    for j in range(nd - 1, -1, -1):
+                        out[k] = digits[j]
+                        k += 1
+                else:
+                    for j in range(nd - 1, s - 1, -1):
+                        out[k] = digits[j]
+                        k += 1
+                    out[k] = 46
+                    k += 1
+                    if s == 0:
+                        out[k] = 48
+                        k += 1
+                    for j in range(s - 1, -1, -1):
+                        out[k] = digits[j]
+                        k += 1
+        if not ok and not (nan_empty and x != x):
+            fallback[i] = 1
+        c = cls[i]
+        for j in range(tail_len[c]):
+            out[k] = tails[c, j]
+            k += 1
+    line_start[n] = k
+    return k
