@@ -555,25 +555,11 @@ def fit_zscore(est, X, partial):
     n_b, mean_b, m2_b, mn, mx = moments
     if first:
         est._shift = shift
-        n, mean_s, m2 = n_b, mean_b, m2_b
         est.min_, est.max_ = mn, mx
     else:
-        from .stats import _kernels as SK
-
-        n, mean_s, m2 = SK.chan_merge(float(est.n_samples_seen_), est._mean_shifted,
-                                      est._m2, n_b, mean_b, m2_b)
         est.min_ = np.minimum(est.min_, mn)
         est.max_ = np.maximum(est.max_, mx)
-    est.n_samples_seen_ = int(n)
-    est._mean_shifted = mean_s
-    est._m2 = m2
-    est.mean_ = est._shift + mean_s
-    denom = n - est.ddof
-    with np.errstate(invalid="ignore", divide="ignore"):
-        est.var_ = m2 / denom if denom > 0 else np.full_like(m2, np.nan)
-    est.center_ = est.mean_
-    est.scale_ = np.sqrt(est.var_)
-    est._apply_constant_rule()
+    est._merge_moments(n_b, mean_b, m2_b)
     est.threshold_ = est._threshold()
     if est.contamination in (None, "auto"):
         est.offset_ = -est.threshold_

@@ -344,10 +344,18 @@ class ZScoreDetector(BaseDetector):
             # deviations from it, so the rounding of large means never enters the
             # merge (Chan et al.'s delta stays small).
             mean_b, m2_b = self._batch_stats(X)
-            n, mean_s, m2 = n_b, np.zeros_like(mean_b), m2_b
             self._shift = mean_b
+            self._merge_moments(n_b, np.zeros_like(mean_b), m2_b)
         else:
-            mean_b, m2_b = self._batch_stats(X - self._shift)
+            self._merge_moments(n_b, *self._batch_stats(X - self._shift))
+
+    def _merge_moments(self, n_b, mean_b, m2_b):
+        """Merge a batch's count, mean (of its deviations from ``_shift``) and sum of
+        squared deviations into the running ones, then derive the fitted attributes
+        (``min_``/``max_`` already updated). Shared by the in-memory and Dask fits."""
+        if not hasattr(self, "_m2"):
+            n, mean_s, m2 = n_b, mean_b, m2_b
+        else:
             n, mean_s, m2 = K.chan_merge(float(self.n_samples_seen_), self._mean_shifted,
                                          self._m2, n_b, mean_b, m2_b)
         self.n_samples_seen_ = int(n)
