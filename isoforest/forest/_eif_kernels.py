@@ -18,12 +18,14 @@ order). Training rows are partitioned with that same test, so they reach the lea
 that scoring sends them to (``(x - p) . n <= 0`` would differ in the last bits).
 """
 
+import hashlib
 import math
 
 import numba
 import numpy as np
 
-from .._config import jit, jit_parallel
+from . import _eif_simd
+from .._config import _variant, jit, jit_parallel, njit_options
 from ._mt19937 import STATE_SIZE, legacy_permutation_prefix, mt_double, mt_seed
 
 __all__ = ["build_forest", "build_forest_serial", "path_length_sum",
@@ -294,3 +296,67 @@ def _path_length_sum_blocked_impl(X, tree_offsets, next_left, next_right, normal
 
 path_length_sum_blocked = jit_parallel(_path_length_sum_blocked_impl)
 path_length_sum_blocked_serial = jit(_path_length_sum_blocked_impl)
+
+
+#: Rows of a tile in the vector walk: 128 rows of 16 slots (10 features) are 16 KiB,
+#: beside one tree's node rows in L1.
+SIMD_TILE = 128
+
+# Bound per variant by ``simd_path_length_kernels``; the template below is never
+# compiled as it stands.
+_EIF_WALK = _EIF_WIDTH = None
+
+
+def _path_length_sum_simd_impl(X, table, tree_offsets, n_levels, out):
+    """``path_length_sum`` on the vector walk of ``isoforest.forest._eif_simd``; a
+    template compiled per feature count with ``_EIF_WALK`` and ``_EIF_WIDTH`` bound.
+
+    ``table`` holds the node rows (``EIFArrays.simd_table``). Each tile of rows is
+    copied into rows of ``_EIF_WIDTH`` slots, 1.0 past the features (padded with its
+    last row), and visits every tree in order: same bits as the plain walk.
+    """
+    n = X.shape[0]
+    n_features = X.shape[1]
+    width = _EIF_WIDTH
+    rows = _eif_simd.ROWS
+    n_trees = tree_offsets.shape[0] - 1
+    n_tiles = (n + SIMD_TILE - 1) // SIMD_TILE
+    for tile in numba.prange(n_tiles):
+        lo = tile * SIMD_TILE
+        hi = min(lo + SIMD_TILE, n)
+        n_sets = (hi - lo + rows - 1) // rows
+        xr = np.empty(n_sets * rows * width, dtype=np.float64)
+        for i in range(n_sets * rows):
+            src = min(lo + i, hi - 1)
+            for j in range(n_features):
+                xr[i * width + j] = X[src, j]
+            for j in range(n_features, width):
+                xr[i * width + j] = 1.0
+        total = np.zeros(n_sets * rows, dtype=np.float64)
+        for t in range(n_trees):
+            _EIF_WALK(xr, n_sets, table, tree_offsets[t] * width, n_levels, total)
+        for i in range(lo, hi):
+            out[i] += total[i - lo]
+
+
+_SIMD_KERNELS = {}
+
+
+def simd_path_length_kernels(n_features):
+    """``(parallel, serial)`` kernels ``kernel(X, table, tree_offsets, n_levels, out)``
+    on the vector walk for data of ``n_features`` columns (1.._eif_simd.MAX_FEATURES),
+    writing what ``path_length_sum`` writes, bit for bit. Compiled on first use,
+    cached on disk under a name per variant (the IR's hash in it: Numba's cache
+    checks only this file's time stamp)."""
+    key = int(n_features)
+    if key not in _SIMD_KERNELS:
+        digest = hashlib.sha1(_eif_simd.ir_text(key).encode()).hexdigest()[:12]
+        suffix = f"__simd_f{key}_{digest}"
+        bound = dict(globals(), _EIF_WALK=_eif_simd.walk_intrinsic(key),
+                     _EIF_WIDTH=_eif_simd.width(key))
+        parallel = numba.njit(parallel=True, **njit_options)(
+            _variant(_path_length_sum_simd_impl, suffix + "__parallel", bound))
+        serial = numba.njit(**njit_options)(
+            _variant(_path_length_sum_simd_impl, suffix, bound))
+        _SIMD_KERNELS[key] = (parallel, serial)
+    return _SIMD_KERNELS[key]
