@@ -3,11 +3,11 @@
 import numbers
 import sys
 import time
-import warnings
 
 import numpy as np
 
 from . import _eif_kernels as K
+from . import _eif_simd
 from . import _kernels as IK
 from .._base import BaseDetector, InstanceOf, NoneConstraint
 from .._config import effective_n_jobs, num_threads
@@ -17,7 +17,6 @@ from .._validation import (
     check_random_state,
     validate_data,
 )
-from . import _eif_simd
 from ._arrays import FlatForest, leaf_values
 from ._common import (
     COMMON_CONSTRAINTS,
@@ -25,7 +24,7 @@ from ._common import (
     depth_limit,
     resolve_max_samples,
 )
-from ._sampling import MAX_INT, bagging_indices
+from ._sampling import bagging_indices
 
 __all__ = ["ExtendedIsolationForest", "EIFArrays"]
 
@@ -255,32 +254,15 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
                 and self._forest.normal.shape[1] == n_features
                 and getattr(self, "extension_level_", None) == extension_level
                 and getattr(self, "_max_samples", None) == max_samples)
-        if not keep:
-            self._forest = None
-            self._seeds_all = np.empty(0, dtype=np.int64)
-        n_existing = 0 if self._forest is None else self._forest.n_trees
-        n_more = self.n_estimators - n_existing
-        if n_more < 0:
-            raise ValueError(
-                "n_estimators=%d must be larger or equal to "
-                "len(estimators_)=%d when warm_start==True" % (self.n_estimators, n_existing)
-            )
-        if n_more == 0:
-            warnings.warn(
-                "Warm-start fitting without increasing n_estimators does not fit new trees."
-            )
-        else:
-            if n_existing > 0:
-                random_state.randint(MAX_INT, size=n_existing)
-            seeds = random_state.randint(MAX_INT, size=n_more)
+        n_existing, seeds = self._warm_start_seeds(random_state, keep)
+        if seeds is not None:
             t0 = time.perf_counter()
             new = self._grow(X, seeds, max_samples, n_features - 1 - extension_level,
                              max_depth)
             if self.verbose:
-                print(f"[ExtendedIsolationForest] built {n_more} trees in "
+                print(f"[ExtendedIsolationForest] built {len(seeds)} trees in "
                       f"{time.perf_counter() - t0:.3f} s", file=sys.stderr)
-            self._forest = EIFArrays.concatenate([self._forest, new])
-            self._seeds_all = np.concatenate([self._seeds_all, seeds]).astype(np.int64)
+            self._add_trees(new, seeds)
         self.extension_level_ = extension_level
         self.max_samples_ = max_samples
         self._max_samples = max_samples
