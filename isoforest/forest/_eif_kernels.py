@@ -80,28 +80,22 @@ def _build_tree(X, rows, tree_seed, n_zero, max_depth, base, children_left,
     maxs = np.empty(n_features, dtype=np.float64)
     p = np.empty(n_features, dtype=np.float64)
     n = rows.shape[0]
-    # stack of (start, end, depth, parent, is_left)
-    cap = 2 * (max_depth + 2)
-    st_start = np.empty(cap, dtype=np.int64)
-    st_end = np.empty(cap, dtype=np.int64)
-    st_depth = np.empty(cap, dtype=np.int64)
-    st_parent = np.empty(cap, dtype=np.int64)
-    st_left = np.empty(cap, dtype=np.uint8)
-    top = 0
-    st_start[0] = 0
-    st_end[0] = n
-    st_depth[0] = 1
-    st_parent[0] = -1
-    st_left[0] = 0
+    # LIFO stack of pending nodes, one row each: start, end, depth, parent, is_left
+    stack = np.empty((2 * (max_depth + 2), 5), dtype=np.int64)
+    stack[0, 0] = 0
+    stack[0, 1] = n
+    stack[0, 2] = 1
+    stack[0, 3] = -1
+    stack[0, 4] = 0
     top = 1
     n_nodes = 0
     while top > 0:
         top -= 1
-        start = st_start[top]
-        end = st_end[top]
-        d = st_depth[top]
-        parent = st_parent[top]
-        is_left = st_left[top]
+        start = stack[top, 0]
+        end = stack[top, 1]
+        d = stack[top, 2]
+        parent = stack[top, 3]
+        is_left = stack[top, 4]
         node = n_nodes
         n_nodes += 1
         g = base + node
@@ -163,18 +157,13 @@ def _build_tree(X, rows, tree_seed, n_zero, max_depth, base, children_left,
                 rows[hi] = r
                 hi -= 1
         # right pushed first so the left subtree is numbered (and drawn) first
-        st_start[top] = lo
-        st_end[top] = end
-        st_depth[top] = d + 1
-        st_parent[top] = node
-        st_left[top] = 0
-        top += 1
-        st_start[top] = start
-        st_end[top] = lo
-        st_depth[top] = d + 1
-        st_parent[top] = node
-        st_left[top] = 1
-        top += 1
+        for side in range(2):  # 0: right, 1: left
+            stack[top, 0] = start if side else lo
+            stack[top, 1] = lo if side else end
+            stack[top, 2] = d + 1
+            stack[top, 3] = node
+            stack[top, 4] = side
+            top += 1
     return n_nodes
 
 
