@@ -122,9 +122,18 @@ class FlatForest:
         extra = np.concatenate([getattr(p, cls._EXTRA[0]) for p in parts], axis=0)
         return cls(np.asarray(offsets), extra, **nodes)
 
+    def stored_arrays(self):
+        """Every stored array, by name: ``tree_offsets``, a per-tree ``_EXTRA``, then
+        the per-node arrays (what pickles and model files hold)."""
+        out = {"tree_offsets": self.tree_offsets}
+        name, _, per_node = self._EXTRA
+        if not per_node:
+            out[name] = getattr(self, name)
+        out.update(self.node_arrays())
+        return out
+
     def __getstate__(self):
-        names = ("tree_offsets", self._EXTRA[0]) + tuple(n for n, _, _ in self._NODE_FIELDS)
-        return {name: getattr(self, name) for name in names}
+        return self.stored_arrays()
 
     def __setstate__(self, state):
         state = dict(state)

@@ -32,11 +32,13 @@ from numba.extending import intrinsic
 
 from ._simd import _Emitter, ir_codegen, parse_module, simd_allowed
 
-__all__ = ["AVAILABLE", "GROUPS", "LANES", "MAX_FEATURES", "ROWS", "width", "ir_text", "walk_intrinsic"]
+__all__ = ["AVAILABLE", "GROUPS", "LANES", "MAX_FEATURES", "ROWS", "width", "ir_text",
+           "walk_intrinsic"]
 
 #: Rows per vector.
 LANES = 8
-#: Sets of ``LANES`` rows walked at once.
+#: Sets of ``LANES`` rows walked at once (200,000 x 10, 100 trees, one thread here:
+#: 1: 0.43 s, 2: 0.28 s, 3: 0.34 s, 4: 0.33 s).
 GROUPS = 2
 #: Rows walked together; tiles of rows are a multiple of this.
 ROWS = LANES * GROUPS
@@ -46,7 +48,6 @@ MAX_FEATURES = 60
 EXTRA = 4
 
 _D = f"<{LANES} x double>"
-
 
 #: True when scoring uses the vector walk (Numba compiles, ``ISOFOREST_SIMD`` not 0).
 AVAILABLE = simd_allowed()

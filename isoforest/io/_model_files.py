@@ -33,38 +33,30 @@ def _jsonable(value):
     return value
 
 
-def _iforest_payload(model):
-    f = model.forest_
-    arrays = {"tree_offsets": f.tree_offsets, "features": f.features}
-    arrays.update(f.node_arrays())
-    arrays["tree_seeds"] = np.asarray(model._tree_seeds, dtype=np.int64)
+def _forest_payload(model, **fitted):
+    """What both forests save: the flat forest's stored arrays, the bagging seeds,
+    and the fitted numbers they share (plus ``fitted``)."""
+    arrays = model.forest_.stored_arrays()
     arrays["bagging_seeds"] = np.asarray(model._seeds_all, dtype=np.int64)
-    arrays["tree_max_depth"] = np.asarray(model._tree_max_depth, dtype=np.int64)
-    fitted = {
+    common = {
         "offset_": float(model.offset_),
         "max_samples_": int(model.max_samples_),
         "n_features_in_": int(model.n_features_in_),
         "_max_samples": int(model._max_samples),
-        "_max_features": int(model._max_features),
         "_n_samples": int(model._n_samples),
     }
+    return arrays, common | fitted
+
+
+def _iforest_payload(model):
+    arrays, fitted = _forest_payload(model, _max_features=int(model._max_features))
+    arrays["tree_seeds"] = np.asarray(model._tree_seeds, dtype=np.int64)
+    arrays["tree_max_depth"] = np.asarray(model._tree_max_depth, dtype=np.int64)
     return arrays, fitted
 
 
 def _eif_payload(model):
-    f = model.forest_
-    arrays = {"tree_offsets": f.tree_offsets}
-    arrays.update(f.node_arrays())
-    arrays["bagging_seeds"] = np.asarray(model._seeds_all, dtype=np.int64)
-    fitted = {
-        "offset_": float(model.offset_),
-        "max_samples_": int(model.max_samples_),
-        "n_features_in_": int(model.n_features_in_),
-        "extension_level_": int(model.extension_level_),
-        "_max_samples": int(model._max_samples),
-        "_n_samples": int(model._n_samples),
-    }
-    return arrays, fitted
+    return _forest_payload(model, extension_level_=int(model.extension_level_))
 
 
 def _zscore_payload(model):
