@@ -7,7 +7,9 @@ ISOFOREST_CACHE
     fresh process skips compilation; ``0`` turns the cache off.
 ISOFOREST_SIMD
     ``0`` keeps Isolation Forest scoring on the scalar kernel even where the CPU has
-    AVX-512 (see ``isoforest.forest._simd``); the scores are the same either way.
+    AVX-512 (see ``isoforest.forest._simd``), and Extended Isolation Forest scoring
+    on its lock-step kernel (see ``isoforest.forest._eif_simd``); the scores are
+    the same either way.
 NUMBA_DISABLE_JIT, NUMBA_BOUNDSCHECK
     Numba's own switches; the test suite runs once under each.
 OMP_WAIT_POLICY

@@ -84,6 +84,40 @@ def test_kernels_match_twin(params):
     np.testing.assert_array_equal(bits(one), bits(got))
 
 
+@pytest.mark.parametrize("d, extension_level, n", [(1, None, 203), (3, 1, 17),
+                                                     (5, None, 300), (12, None, 129),
+                                                     (13, 4, 260), (20, 0, 64)])
+def test_vector_walk_same_bits(d, extension_level, n):
+    """The vector walk (``_eif_simd``) against the lock-step and plain kernels: every
+    feature count's slot layout, tiles and sets cut short, far-apart scales."""
+    from isoforest.forest import _eif_kernels as K
+    from isoforest.forest import _eif_simd
+
+    if not _eif_simd.AVAILABLE:
+        pytest.skip("vector walk off (NUMBA_DISABLE_JIT or ISOFOREST_SIMD=0)")
+    rng = np.random.RandomState(d)
+    X = rng.normal(size=(n, d)) * rng.choice([1e-3, 1.0, 1e3], size=d)
+    X[::7] = np.round(X[::7])  # ties and repeated rows
+    model = ExtendedIsolationForest(n_estimators=7, max_samples=min(n, 64),
+                                    extension_level=extension_level,
+                                    random_state=d).fit(X)
+    f = model.forest_
+    Xs = np.vstack([X, rng.normal(scale=5.0, size=(n, d))])
+    plain = np.zeros(len(Xs))
+    K.path_length_sum_serial(Xs, f.tree_offsets, f.children_left, f.children_right,
+                             f.normal, f.intercept, f.leaf_value, plain)
+    blocked = np.zeros(len(Xs))
+    K.path_length_sum_blocked_serial(Xs, f.tree_offsets, f.next_left, f.next_right,
+                                     f.normal, f.intercept, f.leaf_value, f.n_levels,
+                                     blocked)
+    np.testing.assert_array_equal(bits(blocked), bits(plain))
+    for kernel in K.simd_path_length_kernels(d):
+        got = np.zeros(len(Xs))
+        kernel(Xs, f.simd_table(), f.tree_offsets, f.n_levels, got)
+        np.testing.assert_array_equal(bits(got), bits(plain))
+    np.testing.assert_array_equal(bits(model._path_length_sum(Xs)), bits(plain))
+
+
 @settings(max_examples=15, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 30), d=st.integers(1, 4), seed=st.integers(0, 2**31 - 2),

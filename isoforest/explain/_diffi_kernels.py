@@ -1,14 +1,15 @@
 """Numba kernels for DIFFI (Carletti, Terzi & Susto 2023) over the flat forest arrays.
 
-This module imports NumPy, Numba and ``isoforest._config`` only; the caller
+This module imports NumPy, Numba, ``isoforest._config`` and the routing rule of
+``isoforest.forest._kernels`` only; the caller
 (``isoforest.explain._diffi``) validates every argument. Arrays are those of
 ``isoforest.forest._arrays.ForestArrays``: ``tree_offsets``, ``global_feature``
 (column of X, -2 at leaves), ``threshold``, ``children_left`` / ``children_right``
 (tree-local ids, -1 at leaves) and ``missing_go_to_left``; ``max_path`` is the
 largest node depth of the forest (root = 1), the length of a path buffer.
 
-Rows are routed exactly as ``isoforest.forest._kernels._find_leaf`` routes them
-(the walk is repeated in :func:`_path`, which also records the nodes visited):
+Rows are routed by ``isoforest.forest._kernels.route``, as ``_find_leaf``
+routes them (:func:`_path` walks with it and records the nodes visited):
 the value is rounded to float32, NaN follows ``missing_go_to_left``, otherwise
 ``float32(x) <= threshold`` goes left. Every sum is a running sum in the order the
 authors' reference code adds its terms (trees in order, rows in order, the nodes of a
@@ -19,6 +20,7 @@ import numpy as np
 from numba import prange
 
 from .._config import jit, jit_inline, jit_parallel
+from ..forest._kernels import route
 
 #: Rows handled by one parallel task of the local kernel (one scratch array each).
 _ROW_BLOCK = 64
@@ -33,25 +35,18 @@ def _path(x, base, feature, threshold, children_left, children_right,
     """Walk row ``x`` down the tree rooted at flat node ``base``, writing the flat ids
     of the nodes it visits (root first, leaf last) into ``path``; return their number.
 
-    One call per row and tree, the walk inlined in its loop: a helper called per node
-    costs several times the walk itself (array arguments are reference-counted at
-    each call). ``path`` must hold the forest's largest depth (root = 1).
+    One call per row and tree; the routing step (``route``) is inlined at Numba's
+    IR level: a real call per node costs several times the walk itself (array
+    arguments are reference-counted at each call). ``path`` must hold the forest's largest depth (root = 1).
     """
     node = base
     k = 0
     while children_left[node] != TREE_LEAF:
         path[k] = node
         k += 1
-        v = np.float32(x[feature[node]])
-        if np.isnan(v):
-            if missing_go_to_left[node]:
-                node = base + children_left[node]
-            else:
-                node = base + children_right[node]
-        elif np.float64(v) <= threshold[node]:
-            node = base + children_left[node]
-        else:
-            node = base + children_right[node]
+        node = base + route(np.float32(x[feature[node]]), threshold[node],
+                            children_left[node], children_right[node],
+                            missing_go_to_left[node])
     path[k] = node
     return k + 1
 

@@ -15,7 +15,8 @@ from ._kernels import (
 )
 from ._simd import PAD
 
-__all__ = ["ForestArrays", "TreeView", "IsolationTree", "average_path_length"]
+__all__ = ["FlatForest", "ForestArrays", "TreeView", "IsolationTree", "average_path_length",
+           "leaf_values"]
 
 #: Names, dtypes and meaning of the per-node arrays (concatenated over trees).
 NODE_FIELDS = (
@@ -53,7 +54,93 @@ def average_path_length(n_samples_leaf):
     return out.reshape(shape)
 
 
-class ForestArrays:
+def leaf_values(depth, n_node_samples):
+    """``depth + c(n_node_samples) - 1`` per node: what a row ending at that leaf adds
+    to its total path length (``depth`` counts the root as 1).
+
+    c(n) is computed for every count once, then looked up: NumPy computes each
+    element alone, so the values are the ones ``c(n_node_samples)`` would give.
+    """
+    n_max = int(n_node_samples.max()) if n_node_samples.size else 0
+    c_of = average_path_length(np.arange(n_max + 1))
+    return (depth + c_of[n_node_samples]) - 1.0
+
+
+class FlatForest:
+    """The flat layout both forests share: ``tree_offsets``, per-node arrays
+    concatenated over trees, and one more stored array (``_EXTRA``); everything
+    else is derived by ``_derive`` when the forest is made or unpickled.
+
+    A subclass sets ``_NODE_FIELDS`` (name, dtype, meaning of each per-node array),
+    ``_EXTRA = (name, dtype, per_node)`` (its second constructor argument, joined
+    along its first axis; ``per_node`` when it has a row per node) and ``_derive``.
+    Pickles hold exactly the stored arrays, by name.
+    """
+
+    __slots__ = ("tree_offsets",)
+    _NODE_FIELDS = ()
+    _EXTRA = (None, None, False)
+
+    def __init__(self, tree_offsets, extra, **nodes):
+        self.tree_offsets = np.ascontiguousarray(tree_offsets, dtype=np.int64)
+        name, dtype, _ = self._EXTRA
+        setattr(self, name, np.ascontiguousarray(extra, dtype=dtype))
+        for name, dtype, _ in self._NODE_FIELDS:
+            setattr(self, name, np.ascontiguousarray(nodes[name], dtype=dtype))
+        self._derive()
+
+    def _derive(self):
+        raise NotImplementedError
+
+    @property
+    def n_trees(self):
+        return self.tree_offsets.shape[0] - 1
+
+    @property
+    def n_nodes(self):
+        return int(self.tree_offsets[-1])
+
+    def node_arrays(self):
+        """The stored per-node arrays, by name (derived arrays excluded)."""
+        out = {name: getattr(self, name) for name, _, _ in self._NODE_FIELDS}
+        name, _, per_node = self._EXTRA
+        if per_node:
+            out[name] = getattr(self, name)
+        return out
+
+    @classmethod
+    def concatenate(cls, parts):
+        """Join forests trained on the same columns (used by ``warm_start``)."""
+        parts = [p for p in parts if p is not None and p.n_trees > 0]
+        if len(parts) == 1:
+            return parts[0]
+        offsets = [0]
+        for p in parts:
+            offsets.extend(offsets[-1] + p.tree_offsets[1:])
+        nodes = {name: np.concatenate([getattr(p, name) for p in parts])
+                 for name, _, _ in cls._NODE_FIELDS}
+        extra = np.concatenate([getattr(p, cls._EXTRA[0]) for p in parts], axis=0)
+        return cls(np.asarray(offsets), extra, **nodes)
+
+    def stored_arrays(self):
+        """Every stored array, by name: ``tree_offsets``, a per-tree ``_EXTRA``, then
+        the per-node arrays (what pickles and model files hold)."""
+        out = {"tree_offsets": self.tree_offsets}
+        name, _, per_node = self._EXTRA
+        if not per_node:
+            out[name] = getattr(self, name)
+        out.update(self.node_arrays())
+        return out
+
+    def __getstate__(self):
+        return self.stored_arrays()
+
+    def __setstate__(self, state):
+        state = dict(state)
+        self.__init__(state.pop("tree_offsets"), state.pop(self._EXTRA[0]), **state)
+
+
+class ForestArrays(FlatForest):
     """All trees of a fitted forest, stored flat.
 
     Attributes
@@ -75,28 +162,18 @@ class ForestArrays:
     """
 
     __slots__ = tuple(name for name, _, _ in NODE_FIELDS) + (
-        "tree_offsets",
         "features",
         "depth",
         "leaf_value",
         "global_feature",
         "complete",
     )
-
-    def __init__(self, tree_offsets, features, **nodes):
-        self.tree_offsets = np.ascontiguousarray(tree_offsets, dtype=np.int64)
-        self.features = np.ascontiguousarray(features, dtype=np.int64)
-        for name, dtype, _ in NODE_FIELDS:
-            setattr(self, name, np.ascontiguousarray(nodes[name], dtype=dtype))
-        self._derive()
+    _NODE_FIELDS = NODE_FIELDS
+    _EXTRA = ("features", np.int64, False)
 
     def _derive(self):
         self.depth = node_depths(self.children_left, self.children_right, self.tree_offsets)
-        # c(n) for every count once, then looked up: NumPy computes each element
-        # alone, so the values are the ones c(n_node_samples) would give.
-        n_max = int(self.n_node_samples.max()) if self.n_node_samples.size else 0
-        c_of = average_path_length(np.arange(n_max + 1))
-        self.leaf_value = (self.depth + c_of[self.n_node_samples]) - 1.0
+        self.leaf_value = leaf_values(self.depth, self.n_node_samples)
         self.global_feature = global_features(self.feature, self.features,
                                               self.tree_offsets)
         self.complete = self._complete_layout()
@@ -127,42 +204,6 @@ class ForestArrays:
                            self.global_feature, thr32, self.missing_go_to_left,
                            self.leaf_value, self.depth, depth, feat, thr, nan_right, leaf)
         return depth, feat, thr, nan_right, leaf
-
-    @property
-    def n_trees(self):
-        return self.tree_offsets.shape[0] - 1
-
-    @property
-    def n_nodes(self):
-        return int(self.tree_offsets[-1])
-
-    def node_arrays(self):
-        """The stored per-node arrays, by name (derived arrays excluded)."""
-        return {name: getattr(self, name) for name, _, _ in NODE_FIELDS}
-
-    @classmethod
-    def concatenate(cls, parts):
-        """Join forests trained on the same columns (used by ``warm_start``)."""
-        parts = [p for p in parts if p is not None and p.n_trees > 0]
-        if len(parts) == 1:
-            return parts[0]
-        offsets = [0]
-        for p in parts:
-            offsets.extend(offsets[-1] + p.tree_offsets[1:])
-        nodes = {
-            name: np.concatenate([getattr(p, name) for p in parts])
-            for name, _, _ in NODE_FIELDS
-        }
-        features = np.concatenate([p.features for p in parts], axis=0)
-        return cls(np.asarray(offsets), features, **nodes)
-
-    def __getstate__(self):
-        return {name: getattr(self, name) for name in ("tree_offsets", "features")} | {
-            name: getattr(self, name) for name, _, _ in NODE_FIELDS
-        }
-
-    def __setstate__(self, state):
-        self.__init__(state.pop("tree_offsets"), state.pop("features"), **state)
 
 
 class TreeView:

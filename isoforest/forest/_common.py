@@ -23,6 +23,7 @@ from .._base import (
 )
 from .._validation import is_sparse
 from ._arrays import average_path_length
+from ._sampling import MAX_INT
 
 __all__ = ["BaseIsolationForest", "COMMON_CONSTRAINTS", "resolve_max_samples",
            "CHUNK_ROWS"]
@@ -110,6 +111,38 @@ class BaseIsolationForest:
             if block.dtype not in self._score_dtypes:
                 block = block.astype(self._score_cast)
             yield start, stop, np.ascontiguousarray(block)
+
+    def _warm_start_seeds(self, random_state, keep):
+        """The bagging seeds of the trees this fit adds, as ``(n_existing, seeds)``.
+
+        Forgets the previous trees unless ``keep`` (a warm start on compatible
+        data); ``seeds`` is None, with scikit-learn's warning, when ``n_estimators``
+        adds none. The draws of the ``n_existing`` kept trees are skipped first, so
+        a warm start grows the trees one fit of ``n_estimators`` would.
+        """
+        if not keep:
+            self._forest = None
+            self._seeds_all = np.empty(0, dtype=np.int64)
+        n_existing = 0 if self._forest is None else self._forest.n_trees
+        n_more = self.n_estimators - n_existing
+        if n_more < 0:
+            raise ValueError(
+                "n_estimators=%d must be larger or equal to "
+                "len(estimators_)=%d when warm_start==True" % (self.n_estimators, n_existing)
+            )
+        if n_more == 0:
+            warnings.warn(
+                "Warm-start fitting without increasing n_estimators does not fit new trees."
+            )
+            return n_existing, None
+        if n_existing > 0:
+            random_state.randint(MAX_INT, size=n_existing)
+        return n_existing, random_state.randint(MAX_INT, size=n_more)
+
+    def _add_trees(self, new, seeds):
+        """Append the flat forest ``new``, grown from ``seeds``, to the kept trees."""
+        self._forest = type(new).concatenate([self._forest, new])
+        self._seeds_all = np.concatenate([self._seeds_all, seeds]).astype(np.int64)
 
     def _set_denominator(self):
         """``n_trees * c(max_samples)`` as scikit-learn computes it (a 1-element

@@ -3,11 +3,11 @@
 import numbers
 import sys
 import time
-import warnings
 
 import numpy as np
 
 from . import _eif_kernels as K
+from . import _eif_simd
 from . import _kernels as IK
 from .._base import BaseDetector, InstanceOf, NoneConstraint
 from .._config import effective_n_jobs, num_threads
@@ -17,14 +17,14 @@ from .._validation import (
     check_random_state,
     validate_data,
 )
-from ._arrays import average_path_length
+from ._arrays import FlatForest, leaf_values
 from ._common import (
     COMMON_CONSTRAINTS,
     BaseIsolationForest,
     depth_limit,
     resolve_max_samples,
 )
-from ._sampling import MAX_INT, bagging_indices
+from ._sampling import bagging_indices
 
 __all__ = ["ExtendedIsolationForest", "EIFArrays"]
 
@@ -41,7 +41,7 @@ EIF_NODE_FIELDS = (
 )
 
 
-class EIFArrays:
+class EIFArrays(FlatForest):
     """All trees of a fitted Extended Isolation Forest, stored flat.
 
     Attributes
@@ -58,16 +58,12 @@ class EIFArrays:
     """
 
     __slots__ = tuple(name for name, _, _ in EIF_NODE_FIELDS) + (
-        "tree_offsets", "normal", "leaf_value", "next_left", "next_right", "n_levels")
+        "normal", "leaf_value", "next_left", "next_right", "n_levels", "_simd_table")
+    _NODE_FIELDS = EIF_NODE_FIELDS
+    _EXTRA = ("normal", np.float64, True)
 
-    def __init__(self, tree_offsets, normal, **nodes):
-        self.tree_offsets = np.ascontiguousarray(tree_offsets, dtype=np.int64)
-        self.normal = np.ascontiguousarray(normal, dtype=np.float64)
-        for name, dtype, _ in EIF_NODE_FIELDS:
-            setattr(self, name, np.ascontiguousarray(nodes[name], dtype=dtype))
-        n_max = int(self.n_node_samples.max()) if self.n_node_samples.size else 0
-        c_of = average_path_length(np.arange(n_max + 1))
-        self.leaf_value = (self.depth + c_of[self.n_node_samples]) - 1.0
+    def _derive(self):
+        self.leaf_value = leaf_values(self.depth, self.n_node_samples)
         # For the lock-step walk: global child ids, leaves pointing to themselves.
         base = np.repeat(self.tree_offsets[:-1], np.diff(self.tree_offsets))
         ids = np.arange(self.n_nodes, dtype=np.int64)
@@ -75,42 +71,24 @@ class EIFArrays:
         self.next_left = np.where(leaf, ids, base + self.children_left)
         self.next_right = np.where(leaf, ids, base + self.children_right)
         self.n_levels = int(self.depth.max()) - 1 if self.n_nodes else 0
+        self._simd_table = None
 
-    @property
-    def n_trees(self):
-        return self.tree_offsets.shape[0] - 1
-
-    @property
-    def n_nodes(self):
-        return int(self.tree_offsets[-1])
-
-    def node_arrays(self):
-        """The stored per-node arrays, by name (``normal`` included)."""
-        out = {name: getattr(self, name) for name, _, _ in EIF_NODE_FIELDS}
-        out["normal"] = self.normal
-        return out
-
-    @classmethod
-    def concatenate(cls, parts):
-        """Join forests trained on the same columns (used by ``warm_start``)."""
-        parts = [p for p in parts if p is not None and p.n_trees > 0]
-        if len(parts) == 1:
-            return parts[0]
-        offsets = [0]
-        for p in parts:
-            offsets.extend(offsets[-1] + p.tree_offsets[1:])
-        nodes = {name: np.concatenate([getattr(p, name) for p in parts])
-                 for name, _, _ in EIF_NODE_FIELDS}
-        normal = np.concatenate([p.normal for p in parts], axis=0)
-        return cls(np.asarray(offsets), normal, **nodes)
-
-    def __getstate__(self):
-        return {"tree_offsets": self.tree_offsets, "normal": self.normal} | {
-            name: getattr(self, name) for name, _, _ in EIF_NODE_FIELDS}
-
-    def __setstate__(self, state):
-        state = dict(state)
-        self.__init__(state.pop("tree_offsets"), state.pop("normal"), **state)
+    def simd_table(self):
+        """The node rows the vector walk reads (``isoforest.forest._eif_simd``), made
+        on first use: per node the normal, the intercept, ``next_left * W``,
+        ``next_right * W`` (exact in float64) and the leaf value, in rows of
+        ``W = _eif_simd.width(n_features)`` slots."""
+        if self._simd_table is None:
+            nf = self.normal.shape[1]
+            w = _eif_simd.width(nf)
+            table = np.zeros((self.n_nodes, w), dtype=np.float64)
+            table[:, :nf] = self.normal
+            table[:, nf] = self.intercept
+            table[:, nf + 1] = self.next_left * w
+            table[:, nf + 2] = self.next_right * w
+            table[:, nf + 3] = self.leaf_value
+            self._simd_table = table
+        return self._simd_table
 
 
 class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
@@ -276,32 +254,15 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
                 and self._forest.normal.shape[1] == n_features
                 and getattr(self, "extension_level_", None) == extension_level
                 and getattr(self, "_max_samples", None) == max_samples)
-        if not keep:
-            self._forest = None
-            self._seeds_all = np.empty(0, dtype=np.int64)
-        n_existing = 0 if self._forest is None else self._forest.n_trees
-        n_more = self.n_estimators - n_existing
-        if n_more < 0:
-            raise ValueError(
-                "n_estimators=%d must be larger or equal to "
-                "len(estimators_)=%d when warm_start==True" % (self.n_estimators, n_existing)
-            )
-        if n_more == 0:
-            warnings.warn(
-                "Warm-start fitting without increasing n_estimators does not fit new trees."
-            )
-        else:
-            if n_existing > 0:
-                random_state.randint(MAX_INT, size=n_existing)
-            seeds = random_state.randint(MAX_INT, size=n_more)
+        n_existing, seeds = self._warm_start_seeds(random_state, keep)
+        if seeds is not None:
             t0 = time.perf_counter()
             new = self._grow(X, seeds, max_samples, n_features - 1 - extension_level,
                              max_depth)
             if self.verbose:
-                print(f"[ExtendedIsolationForest] built {n_more} trees in "
+                print(f"[ExtendedIsolationForest] built {len(seeds)} trees in "
                       f"{time.perf_counter() - t0:.3f} s", file=sys.stderr)
-            self._forest = EIFArrays.concatenate([self._forest, new])
-            self._seeds_all = np.concatenate([self._seeds_all, seeds]).astype(np.int64)
+            self._add_trees(new, seeds)
         self.extension_level_ = extension_level
         self.max_samples_ = max_samples
         self._max_samples = max_samples
@@ -372,19 +333,27 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         f = self._forest
         out = np.zeros(X.shape[0], dtype=np.float64)
         parallel = effective_n_jobs(self.n_jobs) > 1
+        simd = _eif_simd.AVAILABLE and X.shape[1] <= _eif_simd.MAX_FEATURES
+        if simd:
+            simd_parallel, simd_serial = K.simd_path_length_kernels(X.shape[1])
         for start, stop, block in self._iter_chunks(X):
             if stop - start < K.BLOCK:
                 K.path_length_sum_serial(block, f.tree_offsets, f.children_left,
                                          f.children_right, f.normal, f.intercept,
                                          f.leaf_value, out[start:stop])
                 continue
-            args = (block, f.tree_offsets, f.next_left, f.next_right, f.normal,
-                    f.intercept, f.leaf_value, f.n_levels, out[start:stop])
+            if simd:
+                kernels = (simd_parallel, simd_serial)
+                args = (block, f.simd_table(), f.tree_offsets, f.n_levels, out[start:stop])
+            else:
+                kernels = (K.path_length_sum_blocked, K.path_length_sum_blocked_serial)
+                args = (block, f.tree_offsets, f.next_left, f.next_right, f.normal,
+                        f.intercept, f.leaf_value, f.n_levels, out[start:stop])
             if parallel and stop - start >= PARALLEL_MIN_ROWS:
                 with num_threads(self.n_jobs):
-                    K.path_length_sum_blocked(*args)
+                    kernels[0](*args)
             else:
-                K.path_length_sum_blocked_serial(*args)
+                kernels[1](*args)
         return out
 
     def score_samples(self, X):

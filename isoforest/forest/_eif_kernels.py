@@ -18,12 +18,14 @@ order). Training rows are partitioned with that same test, so they reach the lea
 that scoring sends them to (``(x - p) . n <= 0`` would differ in the last bits).
 """
 
+import hashlib
 import math
 
 import numba
 import numpy as np
 
-from .._config import jit, jit_parallel
+from . import _eif_simd
+from .._config import _variant, jit, jit_parallel, njit_options
 from ._mt19937 import STATE_SIZE, legacy_permutation_prefix, mt_double, mt_seed
 
 __all__ = ["build_forest", "build_forest_serial", "path_length_sum",
@@ -78,28 +80,22 @@ def _build_tree(X, rows, tree_seed, n_zero, max_depth, base, children_left,
     maxs = np.empty(n_features, dtype=np.float64)
     p = np.empty(n_features, dtype=np.float64)
     n = rows.shape[0]
-    # stack of (start, end, depth, parent, is_left)
-    cap = 2 * (max_depth + 2)
-    st_start = np.empty(cap, dtype=np.int64)
-    st_end = np.empty(cap, dtype=np.int64)
-    st_depth = np.empty(cap, dtype=np.int64)
-    st_parent = np.empty(cap, dtype=np.int64)
-    st_left = np.empty(cap, dtype=np.uint8)
-    top = 0
-    st_start[0] = 0
-    st_end[0] = n
-    st_depth[0] = 1
-    st_parent[0] = -1
-    st_left[0] = 0
+    # LIFO stack of pending nodes, one row each: start, end, depth, parent, is_left
+    stack = np.empty((2 * (max_depth + 2), 5), dtype=np.int64)
+    stack[0, 0] = 0
+    stack[0, 1] = n
+    stack[0, 2] = 1
+    stack[0, 3] = -1
+    stack[0, 4] = 0
     top = 1
     n_nodes = 0
     while top > 0:
         top -= 1
-        start = st_start[top]
-        end = st_end[top]
-        d = st_depth[top]
-        parent = st_parent[top]
-        is_left = st_left[top]
+        start = stack[top, 0]
+        end = stack[top, 1]
+        d = stack[top, 2]
+        parent = stack[top, 3]
+        is_left = stack[top, 4]
         node = n_nodes
         n_nodes += 1
         g = base + node
@@ -161,18 +157,13 @@ def _build_tree(X, rows, tree_seed, n_zero, max_depth, base, children_left,
                 rows[hi] = r
                 hi -= 1
         # right pushed first so the left subtree is numbered (and drawn) first
-        st_start[top] = lo
-        st_end[top] = end
-        st_depth[top] = d + 1
-        st_parent[top] = node
-        st_left[top] = 0
-        top += 1
-        st_start[top] = start
-        st_end[top] = lo
-        st_depth[top] = d + 1
-        st_parent[top] = node
-        st_left[top] = 1
-        top += 1
+        for side in range(2):  # 0: right, 1: left
+            stack[top, 0] = start if side else lo
+            stack[top, 1] = lo if side else end
+            stack[top, 2] = d + 1
+            stack[top, 3] = node
+            stack[top, 4] = side
+            top += 1
     return n_nodes
 
 
@@ -294,3 +285,67 @@ def _path_length_sum_blocked_impl(X, tree_offsets, next_left, next_right, normal
 
 path_length_sum_blocked = jit_parallel(_path_length_sum_blocked_impl)
 path_length_sum_blocked_serial = jit(_path_length_sum_blocked_impl)
+
+
+#: Rows of a tile in the vector walk: 128 rows of 16 slots (10 features) are 16 KiB,
+#: beside one tree's node rows in L1.
+SIMD_TILE = 128
+
+# Bound per variant by ``simd_path_length_kernels``; the template below is never
+# compiled as it stands.
+_EIF_WALK = _EIF_WIDTH = None
+
+
+def _path_length_sum_simd_impl(X, table, tree_offsets, n_levels, out):
+    """``path_length_sum`` on the vector walk of ``isoforest.forest._eif_simd``; a
+    template compiled per feature count with ``_EIF_WALK`` and ``_EIF_WIDTH`` bound.
+
+    ``table`` holds the node rows (``EIFArrays.simd_table``). Each tile of rows is
+    copied into rows of ``_EIF_WIDTH`` slots, 1.0 past the features (padded with its
+    last row), and visits every tree in order: same bits as the plain walk.
+    """
+    n = X.shape[0]
+    n_features = X.shape[1]
+    width = _EIF_WIDTH
+    rows = _eif_simd.ROWS
+    n_trees = tree_offsets.shape[0] - 1
+    n_tiles = (n + SIMD_TILE - 1) // SIMD_TILE
+    for tile in numba.prange(n_tiles):
+        lo = tile * SIMD_TILE
+        hi = min(lo + SIMD_TILE, n)
+        n_sets = (hi - lo + rows - 1) // rows
+        xr = np.empty(n_sets * rows * width, dtype=np.float64)
+        for i in range(n_sets * rows):
+            src = min(lo + i, hi - 1)
+            for j in range(n_features):
+                xr[i * width + j] = X[src, j]
+            for j in range(n_features, width):
+                xr[i * width + j] = 1.0
+        total = np.zeros(n_sets * rows, dtype=np.float64)
+        for t in range(n_trees):
+            _EIF_WALK(xr, n_sets, table, tree_offsets[t] * width, n_levels, total)
+        for i in range(lo, hi):
+            out[i] += total[i - lo]
+
+
+_SIMD_KERNELS = {}
+
+
+def simd_path_length_kernels(n_features):
+    """``(parallel, serial)`` kernels ``kernel(X, table, tree_offsets, n_levels, out)``
+    on the vector walk for data of ``n_features`` columns (1.._eif_simd.MAX_FEATURES),
+    writing what ``path_length_sum`` writes, bit for bit. Compiled on first use,
+    cached on disk under a name per variant (the IR's hash in it: Numba's cache
+    checks only this file's time stamp)."""
+    key = int(n_features)
+    if key not in _SIMD_KERNELS:
+        digest = hashlib.sha1(_eif_simd.ir_text(key).encode()).hexdigest()[:12]
+        suffix = f"__simd_f{key}_{digest}"
+        bound = dict(globals(), _EIF_WALK=_eif_simd.walk_intrinsic(key),
+                     _EIF_WIDTH=_eif_simd.width(key))
+        parallel = numba.njit(parallel=True, **njit_options)(
+            _variant(_path_length_sum_simd_impl, suffix + "__parallel", bound))
+        serial = numba.njit(**njit_options)(
+            _variant(_path_length_sum_simd_impl, suffix, bound))
+        _SIMD_KERNELS[key] = (parallel, serial)
+    return _SIMD_KERNELS[key]

@@ -3,7 +3,6 @@
 import numbers
 import sys
 import time
-import warnings
 
 import numpy as np
 
@@ -18,7 +17,7 @@ from ._common import (
     depth_limit,
     resolve_max_samples,
 )
-from ._sampling import MAX_INT, bagging_indices, draw_tree
+from ._sampling import bagging_indices, draw_tree
 from ._source import RowSource, checked_block, source_feature_names, source_shape
 from .._validation import (
     check_is_fitted,
@@ -282,30 +281,15 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
         keep = self.warm_start and getattr(self, "_forest", None) is not None
         if keep and self._forest.features.shape[1] != max_features:
             keep = False
+        n_existing, seeds = self._warm_start_seeds(random_state, keep)
         if not keep:
-            self._forest = None
-            self._seeds_all = np.empty(0, dtype=np.int64)
             self._tree_max_depth = np.empty(0, dtype=np.int64)
             self._estimators_cache = None
-        n_existing = 0 if self._forest is None else self._forest.n_trees
-        n_more = self.n_estimators - n_existing
-        if n_more < 0:
-            raise ValueError(
-                "n_estimators=%d must be larger or equal to "
-                "len(estimators_)=%d when warm_start==True" % (self.n_estimators, n_existing)
-            )
-        if n_more == 0:
-            warnings.warn(
-                "Warm-start fitting without increasing n_estimators does not fit new trees."
-            )
-        else:
-            if n_existing > 0:
-                random_state.randint(MAX_INT, size=n_existing)
-            seeds = random_state.randint(MAX_INT, size=n_more)
+        n_more = 0 if seeds is None else len(seeds)
+        if n_more:
             new = self._grow(X, y_dummy, seeds, max_samples, max_features, max_depth,
                              sample_weight, source)
-            self._forest = ForestArrays.concatenate([self._forest, new])
-            self._seeds_all = np.concatenate([self._seeds_all, seeds]).astype(np.int64)
+            self._add_trees(new, seeds)
             self._tree_max_depth = np.concatenate(
                 [self._tree_max_depth, np.full(n_more, max_depth, dtype=np.int64)]
             )

@@ -392,26 +392,33 @@ def node_depths(children_left, children_right, tree_offsets):
     return depths
 
 
+@jit_inline
+def route(v, threshold, left, right, nan_left):
+    """The child (``left`` or ``right``) a row goes to at a split on ``threshold``,
+    its value there rounded to float32 as ``v``: the one routing rule of every walk
+    over the node arrays. A NaN follows ``nan_left``, otherwise ``v <= threshold``
+    goes left (scikit-learn's trees see float32 data).
+
+    Scalars only, inlined at Numba's IR level: no call and no reference counting
+    per node.
+    """
+    if np.isnan(v):
+        return left if nan_left else right
+    return left if np.float64(v) <= threshold else right
+
+
 @jit
 def _find_leaf(x, base, feature, threshold, children_left, children_right,
                missing_go_to_left):
     """Walk one row down the tree rooted at flat node ``base``; return the flat leaf.
 
-    ``feature`` here holds *global* column ids. Each value is rounded to float32
-    before the comparison, as scikit-learn's trees see float32 data.
+    ``feature`` here holds *global* column ids; each step is ``route``.
     """
     node = base
     while children_left[node] != TREE_LEAF:
-        v = np.float32(x[feature[node]])
-        if np.isnan(v):
-            if missing_go_to_left[node]:
-                node = base + children_left[node]
-            else:
-                node = base + children_right[node]
-        elif np.float64(v) <= threshold[node]:
-            node = base + children_left[node]
-        else:
-            node = base + children_right[node]
+        node = base + route(np.float32(x[feature[node]]), threshold[node],
+                            children_left[node], children_right[node],
+                            missing_go_to_left[node])
     return node
 
 

@@ -64,13 +64,16 @@ def _host_has_avx512():
     return bool(features.get("avx512f", False))
 
 
-def _enabled():
+def simd_allowed():
+    """Numba compiles (not ``NUMBA_DISABLE_JIT``) and ``ISOFOREST_SIMD`` is not 0."""
     if numba.config.DISABLE_JIT:
         return False
     flag = os.environ.get("ISOFOREST_SIMD", "1").strip().lower()
-    if flag in ("0", "false", "no", "off"):
-        return False
-    return _host_has_avx512()
+    return flag not in ("0", "false", "no", "off")
+
+
+def _enabled():
+    return simd_allowed() and _host_has_avx512()
 
 
 #: True when scoring uses the vector kernel.
@@ -321,12 +324,43 @@ def ir_text(depth, n_select):
     return "\n".join(e.lines)
 
 
-def _module(depth, n_select, data_layout):
-    module = ll.parse_assembly(ir_text(depth, n_select))
+def parse_module(text, data_layout):
+    """The LLVM module of IR ``text``, for this process's target, verified."""
+    module = ll.parse_assembly(text)
     module.triple = ll.get_process_triple()
     module.data_layout = data_layout
     module.verify()
     return module
+
+
+def _module(depth, n_select, data_layout):
+    return parse_module(ir_text(depth, n_select), data_layout)
+
+
+def ir_codegen(name, make_module):
+    """Numba codegen calling ``void @name(...)`` from the module ``make_module(data
+    layout)`` returns: arrays are passed as their data pointers, scalars as i64."""
+
+    def codegen(context, builder, signature, args):
+        # weak_odr: linked eagerly (a linkonce body would be dropped before its
+        # caller is linked in) and merged where several kernels carry it
+        module = make_module(str(context.codegen().target_data))
+        context.active_code_library.add_llvm_module(module)
+        ptr, i64 = ir.IntType(8).as_pointer(), ir.IntType(64)
+        arg_types = [ptr if isinstance(ty, types.Array) else i64 for ty in signature.args]
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), arg_types), name)
+        values = []
+        for ty, value in zip(signature.args, args):
+            if isinstance(ty, types.Array):
+                ary = context.make_array(ty)(context, builder, value)
+                values.append(builder.bitcast(ary.data, ptr))
+            else:
+                values.append(context.cast(builder, value, ty, types.int64))
+        builder.call(fn, values)
+        return context.get_dummy_value()
+
+    return codegen
 
 
 _INTRINSICS = {}
@@ -345,26 +379,7 @@ def walk_intrinsic(depth, n_select):
 
     def walk(typingctx, xt, n_groups, feat, thr, leaf, n_trees, n_vec, acc):
         sig = types.void(xt, n_groups, feat, thr, leaf, n_trees, n_vec, acc)
-
-        def codegen(context, builder, signature, args):
-            # weak_odr: linked eagerly (a linkonce body would be dropped before
-            # its caller is linked in) and merged where several kernels carry it
-            module = _module(*key, str(context.codegen().target_data))
-            context.active_code_library.add_llvm_module(module)
-            ptr, i64 = ir.IntType(8).as_pointer(), ir.IntType(64)
-            fnty = ir.FunctionType(ir.VoidType(), [ptr, i64, ptr, ptr, ptr, i64, i64, ptr])
-            fn = cgutils.get_or_insert_function(builder.module, fnty, name)
-            values = []
-            for ty, value in zip(signature.args, args):
-                if isinstance(ty, types.Array):
-                    ary = context.make_array(ty)(context, builder, value)
-                    values.append(builder.bitcast(ary.data, ptr))
-                else:
-                    values.append(context.cast(builder, value, ty, types.int64))
-            builder.call(fn, values)
-            return context.get_dummy_value()
-
-        return sig, codegen
+        return sig, ir_codegen(name, lambda layout: _module(*key, layout))
 
     walk.__name__ = name
     _INTRINSICS[key] = intrinsic(walk)

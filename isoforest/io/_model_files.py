@@ -33,38 +33,30 @@ def _jsonable(value):
     return value
 
 
-def _iforest_payload(model):
-    f = model.forest_
-    arrays = {"tree_offsets": f.tree_offsets, "features": f.features}
-    arrays.update(f.node_arrays())
-    arrays["tree_seeds"] = np.asarray(model._tree_seeds, dtype=np.int64)
+def _forest_payload(model, **fitted):
+    """What both forests save: the flat forest's stored arrays, the bagging seeds,
+    and the fitted numbers they share (plus ``fitted``)."""
+    arrays = model.forest_.stored_arrays()
     arrays["bagging_seeds"] = np.asarray(model._seeds_all, dtype=np.int64)
-    arrays["tree_max_depth"] = np.asarray(model._tree_max_depth, dtype=np.int64)
-    fitted = {
+    common = {
         "offset_": float(model.offset_),
         "max_samples_": int(model.max_samples_),
         "n_features_in_": int(model.n_features_in_),
         "_max_samples": int(model._max_samples),
-        "_max_features": int(model._max_features),
         "_n_samples": int(model._n_samples),
     }
+    return arrays, common | fitted
+
+
+def _iforest_payload(model):
+    arrays, fitted = _forest_payload(model, _max_features=int(model._max_features))
+    arrays["tree_seeds"] = np.asarray(model._tree_seeds, dtype=np.int64)
+    arrays["tree_max_depth"] = np.asarray(model._tree_max_depth, dtype=np.int64)
     return arrays, fitted
 
 
 def _eif_payload(model):
-    f = model.forest_
-    arrays = {"tree_offsets": f.tree_offsets}
-    arrays.update(f.node_arrays())
-    arrays["bagging_seeds"] = np.asarray(model._seeds_all, dtype=np.int64)
-    fitted = {
-        "offset_": float(model.offset_),
-        "max_samples_": int(model.max_samples_),
-        "n_features_in_": int(model.n_features_in_),
-        "extension_level_": int(model.extension_level_),
-        "_max_samples": int(model._max_samples),
-        "_n_samples": int(model._n_samples),
-    }
-    return arrays, fitted
+    return _forest_payload(model, extension_level_=int(model.extension_level_))
 
 
 def _zscore_payload(model):
@@ -208,16 +200,24 @@ def _int(fitted, name, low=0, high=2**62):
     return v
 
 
-def _validate_forest(entries, n_features, max_features):
+def _flat_forest(entries, fields):
+    """``tree_offsets`` and the per-node arrays named in ``fields``, checked as both
+    forests' flat layout needs: at least one tree, offsets from 0 increasing, every
+    node array as long as the offsets say."""
     offsets = _array(entries, "tree_offsets", np.int64, 1)
-    features = _array(entries, "features", np.int64, 2)
-    nodes = {name: _array(entries, name, dtype, 1) for name, dtype, _ in NODE_FIELDS}
-    n_trees = offsets.shape[0] - 1
-    if n_trees < 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
+    nodes = {name: _array(entries, name, dtype, 1) for name, dtype, _ in fields}
+    if offsets.shape[0] < 2 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
         _fail("tree_offsets must start at 0 and increase")
     n_nodes = int(offsets[-1])
     if any(a.shape[0] != n_nodes for a in nodes.values()):
         _fail("node arrays differ in length from tree_offsets")
+    return offsets, nodes
+
+
+def _validate_forest(entries, n_features, max_features):
+    offsets, nodes = _flat_forest(entries, NODE_FIELDS)
+    features = _array(entries, "features", np.int64, 2)
+    n_trees = offsets.shape[0] - 1
     if features.shape != (n_trees, max_features):
         _fail(f"features has shape {features.shape}, expected {(n_trees, max_features)}")
     if features.size and (features.min() < 0 or features.max() >= n_features):
@@ -260,15 +260,10 @@ def _check_tree_structure(offsets, left, right):
 def _validate_eif_forest(entries, n_features, max_samples):
     from ..forest._eif import EIF_NODE_FIELDS, EIFArrays
 
-    offsets = _array(entries, "tree_offsets", np.int64, 1)
-    nodes = {name: _array(entries, name, dtype, 1) for name, dtype, _ in EIF_NODE_FIELDS}
+    offsets, nodes = _flat_forest(entries, EIF_NODE_FIELDS)
     normal = _array(entries, "normal", np.float64, 2)
     n_trees = offsets.shape[0] - 1
-    if n_trees < 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 1):
-        _fail("tree_offsets must start at 0 and increase")
     n_nodes = int(offsets[-1])
-    if any(a.shape[0] != n_nodes for a in nodes.values()):
-        _fail("node arrays differ in length from tree_offsets")
     if normal.shape != (n_nodes, n_features):
         _fail(f"normal has shape {normal.shape}, expected {(n_nodes, n_features)}")
     if not (np.all(np.isfinite(normal)) and np.all(np.isfinite(nodes["intercept"]))):
