@@ -1184,6 +1184,284 @@ class _GemmSearch:
             self.dtype = np.float64
 
 
+# ---------------------------------------------------------------------------
+# brute force, GEMM candidates over the lower triangle (the training rows queried)
+#
+# When the queries are the training rows, G_ij = G_ji: each block pair (I, J),
+# I > J, of the product is computed once and scanned while in cache for both
+# sides, row by row for the queries of I and column by column for those of J
+# (``_sym_scan``). Without the whole row of products at hand, each query keeps a
+# list of the rows j it has seen with L_ij <= lim_i, with their (L_ij, U_ij), and
+# lim_i = T_i + slack_i, T_i the K-th smallest U_ij in its list (infinite while it
+# holds fewer than K rows), recomputed whenever the list fills up (and the rows
+# above the new lim_i dropped).
+#
+# Every row that is among the K smallest U seen so far was kept (its L <= U <= the
+# T of its time), so T_i is the K-th smallest U_ij over the rows seen: it only
+# decreases, down to the T of the one-block search above, and every row j with
+# L_ij <= T_final + slack_i passed the test of its time. The lists filtered by the
+# final T are therefore the candidates of the one-block search: the same exact
+# distances rank them, and the neighbours are the same to the last bit whatever
+# the order of the blocks or the threads. A list still half full after a refresh
+# (ties, or float32 too coarse for the data) marks its query for the direct brute
+# force.
+
+#: Rows per block of the symmetric search (a float32 block pair: 256 KiB).
+_SYM_BLOCK = 256
+#: Whether the training rows take the symmetric search (tests compare both).
+_SYM_ENABLED = True
+
+
+@jit_inline
+def _kth_smallest(buf, n, k):
+    """The k-th smallest (1-based) of ``buf[:n]``, reordering it (Hoare selection)."""
+    lo = 0
+    hi = n - 1
+    kth = k - 1
+    while hi > lo:
+        pivot = buf[(lo + hi) >> 1]
+        i = lo
+        j = hi
+        while i <= j:
+            while buf[i] < pivot:
+                i += 1
+            while buf[j] > pivot:
+                j -= 1
+            if i <= j:
+                tmp = buf[i]
+                buf[i] = buf[j]
+                buf[j] = tmp
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j
+        elif kth >= i:
+            lo = i
+        else:
+            break
+    return buf[kth]
+
+
+@jit_inline
+def _sym_limit(i, n, K, slack, cand_u, scratch):
+    """lim of query ``i`` from the first ``n`` rows of its list."""
+    if n < K:
+        return np.inf
+    for s in range(n):
+        scratch[s] = cand_u[i, s]
+    return _kth_smallest(scratch, n, K) + slack[i]
+
+
+@jit
+def _sym_refresh(i, lim, slack, cand, cand_l, cand_u, ncand, overflow, K, scratch):
+    """Query ``i``'s list is full: a new lim from it, the rows above it dropped; a
+    list still more than half full marks the query for the direct brute force."""
+    cap = cand.shape[1]
+    limit = _sym_limit(i, cap, K, slack, cand_u, scratch)
+    lim[i] = limit
+    n = 0
+    for s in range(cap):
+        if cand_l[i, s] <= limit:
+            cand[i, n] = cand[i, s]
+            cand_l[i, n] = cand_l[i, s]
+            cand_u[i, n] = cand_u[i, s]
+            n += 1
+    if 2 * n > cap:
+        overflow[i] = True
+        lim[i] = -np.inf  # nothing more to keep
+    ncand[i] = n
+
+
+@jit
+def _sym_scan(G, i0, j0, up_norms, lo_norms, slack, lim, cand, cand_l, cand_u, ncand,
+              overflow, K):
+    """Offer the block ``G`` of products (rows ``i0 + a``, columns ``j0 + b``) to
+    the queries of both sides; ``i0 == j0``: a diagonal block, each row to its own
+    query only (every pair once, the query's own row included).
+
+    Per block row, a first pass marks the entries that pass either side's test
+    (a loop that vectorises; chunked counts did not), a second one keeps them,
+    eight marks at a time read as one word.
+    """
+    n_a, n_b = G.shape
+    cap = cand.shape[1]
+    diagonal = i0 == j0
+    n_words = (n_b + 7) // 8
+    mask = np.zeros(8 * n_words, dtype=np.uint8)
+    words = mask.view(np.uint64)
+    scratch = np.empty(cand.shape[1], dtype=np.float64)
+    lo_J = lo_norms[j0:j0 + n_b]
+    lim_J = lim[j0:j0 + n_b]
+    for a in range(n_a):
+        i = i0 + a
+        lo_i = lo_norms[i]
+        up_i = up_norms[i]
+        lim_i = lim[i]
+        row = G[a]
+        any_hit = 0
+        if diagonal:
+            for b in range(n_b):
+                hit = lo_J[b] - 2.0 * np.float64(row[b]) <= lim_i
+                mask[b] = hit
+                any_hit |= hit
+        else:
+            for b in range(n_b):
+                g2 = 2.0 * np.float64(row[b])
+                hit = (lo_J[b] - g2 <= lim_i) | (lo_i - g2 <= lim_J[b])
+                mask[b] = hit
+                any_hit |= hit
+        if any_hit == 0:
+            continue
+        for w in range(n_words):
+            word = words[w]
+            while word != 0:
+                b = 8 * w + np.int64(_trailing_zeros(word) >> np.uint64(3))
+                word &= word - np.uint64(1)
+                j = j0 + b
+                g2 = 2.0 * np.float64(row[b])
+                l = lo_J[b] - g2
+                # the appends written out: an inlined helper taking the arrays
+                # costs ~50 ns a call here (reference counts), the appends ~2 ns
+                if l <= lim[i]:
+                    n = ncand[i]
+                    cand[i, n] = j
+                    cand_l[i, n] = l
+                    cand_u[i, n] = up_norms[j] - g2
+                    ncand[i] = n + 1
+                    if n + 1 == cap:
+                        _sym_refresh(i, lim, slack, cand, cand_l, cand_u, ncand,
+                                     overflow, K, scratch)
+                if not diagonal:
+                    l = lo_i - g2
+                    if l <= lim[j]:
+                        n = ncand[j]
+                        cand[j, n] = i
+                        cand_l[j, n] = l
+                        cand_u[j, n] = up_i - g2
+                        ncand[j] = n + 1
+                        if n + 1 == cap:
+                            _sym_refresh(j, lim, slack, cand, cand_l, cand_u, ncand,
+                                         overflow, K, scratch)
+
+
+@jit_inline
+def _sym_finish_rows(Y, start, stop, K, slack, cand, cand_l, cand_u, ncand, overflow,
+                     out_dist, out_ind):
+    heaps, heaps_ind, heap_dist, heap_ind = _heap_arrays(K)
+    scratch = np.empty(cand.shape[1], dtype=np.float64)
+    w = np.empty(0, dtype=np.float64)
+    n_train = Y.shape[0]
+    n_exact = 0
+    for i in range(start, stop):
+        _heap_reset(heap_dist, heap_ind, K)
+        if overflow[i]:  # the direct brute force
+            for j in range(n_train):
+                r = _rdist_bounded(Y, i, Y, j, EUCLIDEAN, 2.0, w, heap_dist[0])
+                _heap_offer(heap_dist, heap_ind, K, r, j)
+            n_exact += n_train
+        else:
+            n = ncand[i]
+            limit = _sym_limit(i, n, K, slack, cand_u, scratch)
+            for s in range(n):
+                if cand_l[i, s] <= limit:
+                    j = cand[i, s]
+                    n_exact += 1
+                    _heap_offer(heap_dist, heap_ind, K,
+                                _rdist(Y, i, Y, j, EUCLIDEAN, 2.0, w), j)
+        _heap_sort(heap_dist, heap_ind, K)
+        _write_row(heaps, heaps_ind, 0, K, i, out_dist, out_ind, i, EUCLIDEAN, 2.0)
+    return n_exact
+
+
+def _sym_finish(Y, K, slack, cand, cand_l, cand_u, ncand, overflow, out_dist, out_ind):
+    """Each training row's neighbours from its candidates (exact distances), or by
+    the direct brute force where its list overflowed; without itself."""
+    n = Y.shape[0]
+    n_tasks = min(n, _MAX_TASKS)
+    counts = np.zeros(max(n_tasks, 1), dtype=np.int64)
+    for s in prange(n_tasks):
+        counts[s] = _sym_finish_rows(Y, s * n // n_tasks, (s + 1) * n // n_tasks, K,
+                                     slack, cand, cand_l, cand_u, ncand, overflow,
+                                     out_dist, out_ind)
+    return counts.sum()
+
+
+SYM_FINISH = _KernelPair(jit_parallel(_sym_finish), jit(_sym_finish))
+
+
+def _round_robin(n_blocks):
+    """Rounds of block pairs (i, j), i >= j, each block at most once per round (so
+    a round's pairs run on threads at once without sharing a query): the diagonal
+    blocks, then the circle method. Every pair appears once."""
+    rounds = [[(b, b) for b in range(n_blocks)]]
+    m = n_blocks + (n_blocks % 2)
+    ring = list(range(m))
+    for _ in range(m - 1):
+        pairs = []
+        for t in range(m // 2):
+            a, b = ring[t], ring[m - 1 - t]
+            if a < n_blocks and b < n_blocks:
+                pairs.append((max(a, b), min(a, b)))
+        if pairs:
+            rounds.append(pairs)
+        ring = [ring[0]] + [ring[-1]] + ring[1:-1]
+    return rounds
+
+
+#: Above this fraction of overflowed lists the symmetric search gives way to the
+#: one-block search (which moves on to float64 products).
+_SYM_MAX_OVERFLOW = 1 / 32
+
+
+def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
+    """The training rows' K nearest (self dropped) by the symmetric GEMM search;
+    returns False (outputs untouched) when the float32 products are too coarse for
+    the data."""
+    n = Y.shape[0]
+    block = block or _SYM_BLOCK
+    C32 = index.centered32
+    c, c_abs, up_norms, lo_norms = index.bounds["float32"]
+    slack = 2.0 * c * index.sq_norms + 2.0 * c_abs
+    lim = np.full(n, np.inf)
+    cap = 4 * K + 64
+    cand = np.empty((n, cap), dtype=np.int64)
+    cand_l = np.empty((n, cap), dtype=np.float64)
+    cand_u = np.empty((n, cap), dtype=np.float64)
+    ncand = np.zeros(n, dtype=np.int64)
+    overflow = np.zeros(n, dtype=np.bool_)
+    starts = list(range(0, n, block))
+    state = (up_norms, lo_norms, slack, lim, cand, cand_l, cand_u, ncand, overflow, K)
+    buffers = threading.local()
+
+    def run_pair(pair):
+        bi, bj = pair
+        i0, j0 = starts[bi], starts[bj]
+        i1, j1 = min(i0 + block, n), min(j0 + block, n)
+        buf = getattr(buffers, "G", None)
+        if buf is None:
+            buf = buffers.G = np.empty(block * block, dtype=np.float32)
+        G = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
+        np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
+        _sym_scan(G, i0, j0, *state)
+
+    rounds = _round_robin(len(starts))
+    limits = _threadpool_limits() if n_threads > 1 else None
+    if limits is None:
+        for pairs in rounds:
+            for pair in pairs:
+                run_pair(pair)
+    else:
+        with limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+            for pairs in rounds:
+                for _ in pool.map(run_pair, pairs):
+                    pass
+    if overflow.sum() > max(64, n * _SYM_MAX_OVERFLOW):
+        return False
+    kernels = SYM_FINISH.parallel if n_threads > 1 else SYM_FINISH.serial
+    kernels(Y, K, slack, cand, cand_l, cand_u, ncand, overflow, out_dist, out_ind)
+    return True
+
+
 def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self=False,
                      n_threads=1):
     """Exact K nearest rows of ``Y`` for each row of ``Q`` by brute force.
@@ -1223,6 +1501,9 @@ def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self
                out_dist, out_ind)
         return out_dist, out_ind
 
+    if Q is Y and exclude_self and _SYM_ENABLED:
+        if _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads):
+            return out_dist, out_ind
     search = _GemmSearch(Y, Q, K, index, bool(exclude_self), out_dist, out_ind,
                          Q_scaled, q_max_abs)
     starts = search.starts()
