@@ -36,6 +36,7 @@ each query prunes with its own K-th pair, so the results do not depend on the
 grouping, the leaf size or the thread count.
 """
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -1210,6 +1211,9 @@ class _GemmSearch:
 _SYM_BLOCK = 256
 #: Whether the training rows take the symmetric search (tests compare both).
 _SYM_ENABLED = True
+#: A query's list holds up to this many entries per neighbour, plus the extra.
+_SYM_CAP_PER_K = 4
+_SYM_CAP_EXTRA = 64
 
 
 @jit_inline
@@ -1243,41 +1247,48 @@ def _kth_smallest(buf, n, k):
 
 
 @jit_inline
-def _sym_limit(i, n, K, slack, cand_u, scratch):
+def _sym_limit(i, n, K, up_norms, slack, cand, candf, scratch):
     """lim of query ``i`` from the first ``n`` rows of its list."""
     if n < K:
         return np.inf
     for s in range(n):
-        scratch[s] = cand_u[i, s]
+        scratch[s] = up_norms[cand[i, s, 0]] - 2.0 * np.float64(candf[i, s, 1])
     return _kth_smallest(scratch, n, K) + slack[i]
 
 
 @jit
-def _sym_refresh(i, lim, slack, cand, cand_l, cand_u, ncand, overflow, K, scratch):
+def _sym_refresh(i, up_norms, lo_norms, slack, lim, cand, candf, ncand, overflow, K,
+                 scratch):
     """Query ``i``'s list is full: a new lim from it, the rows above it dropped; a
     list still more than half full marks the query for the direct brute force."""
     cap = cand.shape[1]
-    limit = _sym_limit(i, cap, K, slack, cand_u, scratch)
+    limit = _sym_limit(i, cap, K, up_norms, slack, cand, candf, scratch)
     lim[i] = limit
     n = 0
     for s in range(cap):
-        if cand_l[i, s] <= limit:
-            cand[i, n] = cand[i, s]
-            cand_l[i, n] = cand_l[i, s]
-            cand_u[i, n] = cand_u[i, s]
+        if lo_norms[cand[i, s, 0]] - 2.0 * np.float64(candf[i, s, 1]) <= limit:
+            cand[i, n, 0] = cand[i, s, 0]
+            cand[i, n, 1] = cand[i, s, 1]
             n += 1
     if 2 * n > cap:
+        # nothing more to keep (the scan writes at ncand, kept below cap)
         overflow[i] = True
-        lim[i] = -np.inf  # nothing more to keep
+        lim[i] = -np.inf
+        n = 0
     ncand[i] = n
 
 
 @jit
-def _sym_scan(G, i0, j0, up_norms, lo_norms, slack, lim, cand, cand_l, cand_u, ncand,
+def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, slack, lim, cand, candf, ncand,
               overflow, K):
-    """Offer the block ``G`` of products (rows ``i0 + a``, columns ``j0 + b``) to
-    the queries of both sides; ``i0 == j0``: a diagonal block, each row to its own
-    query only (every pair once, the query's own row included).
+    """Offer the block ``G`` of products (rows ``i0 + a``, columns ``j0 + b``;
+    ``Gu`` its bits as uint32) to the queries of both sides; ``i0 == j0``: a
+    diagonal block, each row to its own query only (every pair once, the query's
+    own row included).
+
+    A list entry is (row, product) in 8 bytes, L and U recomputed from them with
+    the same operations: the lists of all queries stay in the cache (three float64
+    per entry did not, and each append then missed it).
 
     Per block row, a first pass marks the entries that pass either side's test
     (a loop that vectorises; chunked counts did not), a second one keeps them,
@@ -1289,15 +1300,15 @@ def _sym_scan(G, i0, j0, up_norms, lo_norms, slack, lim, cand, cand_l, cand_u, n
     n_words = (n_b + 7) // 8
     mask = np.zeros(8 * n_words, dtype=np.uint8)
     words = mask.view(np.uint64)
-    scratch = np.empty(cand.shape[1], dtype=np.float64)
+    scratch = np.empty(cap, dtype=np.float64)
     lo_J = lo_norms[j0:j0 + n_b]
     lim_J = lim[j0:j0 + n_b]
     for a in range(n_a):
         i = i0 + a
         lo_i = lo_norms[i]
-        up_i = up_norms[i]
         lim_i = lim[i]
         row = G[a]
+        row_u = Gu[a]
         any_hit = 0
         if diagonal:
             for b in range(n_b):
@@ -1319,34 +1330,34 @@ def _sym_scan(G, i0, j0, up_norms, lo_norms, slack, lim, cand, cand_l, cand_u, n
                 word &= word - np.uint64(1)
                 j = j0 + b
                 g2 = 2.0 * np.float64(row[b])
-                l = lo_J[b] - g2
-                # the appends written out: an inlined helper taking the arrays
-                # costs ~50 ns a call here (reference counts), the appends ~2 ns
-                if l <= lim[i]:
-                    n = ncand[i]
-                    cand[i, n] = j
-                    cand_l[i, n] = l
-                    cand_u[i, n] = up_norms[j] - g2
-                    ncand[i] = n + 1
-                    if n + 1 == cap:
-                        _sym_refresh(i, lim, slack, cand, cand_l, cand_u, ncand,
-                                     overflow, K, scratch)
+                bits = row_u[b]
+                # the appends written out and branch-free (the entry is written
+                # past the list's end, which moves on only if it passes): an
+                # inlined helper taking the arrays costs ~50 ns a call here
+                # (reference counts), and the tests, taken or not at random,
+                # mispredicted on every hit
+                n = ncand[i]
+                cand[i, n, 0] = j
+                cand[i, n, 1] = bits
+                n += lo_J[b] - g2 <= lim[i]
+                ncand[i] = n
+                if n == cap:
+                    _sym_refresh(i, up_norms, lo_norms, slack, lim, cand, candf,
+                                 ncand, overflow, K, scratch)
                 if not diagonal:
-                    l = lo_i - g2
-                    if l <= lim[j]:
-                        n = ncand[j]
-                        cand[j, n] = i
-                        cand_l[j, n] = l
-                        cand_u[j, n] = up_i - g2
-                        ncand[j] = n + 1
-                        if n + 1 == cap:
-                            _sym_refresh(j, lim, slack, cand, cand_l, cand_u, ncand,
-                                         overflow, K, scratch)
+                    n = ncand[j]
+                    cand[j, n, 0] = i
+                    cand[j, n, 1] = bits
+                    n += lo_i - g2 <= lim[j]
+                    ncand[j] = n
+                    if n == cap:
+                        _sym_refresh(j, up_norms, lo_norms, slack, lim, cand, candf,
+                                     ncand, overflow, K, scratch)
 
 
 @jit_inline
-def _sym_finish_rows(Y, start, stop, K, slack, cand, cand_l, cand_u, ncand, overflow,
-                     out_dist, out_ind):
+def _sym_finish_rows(Y, start, stop, K, up_norms, lo_norms, slack, cand, candf, ncand,
+                     overflow, out_dist, out_ind):
     heaps, heaps_ind, heap_dist, heap_ind = _heap_arrays(K)
     scratch = np.empty(cand.shape[1], dtype=np.float64)
     w = np.empty(0, dtype=np.float64)
@@ -1361,10 +1372,10 @@ def _sym_finish_rows(Y, start, stop, K, slack, cand, cand_l, cand_u, ncand, over
             n_exact += n_train
         else:
             n = ncand[i]
-            limit = _sym_limit(i, n, K, slack, cand_u, scratch)
+            limit = _sym_limit(i, n, K, up_norms, slack, cand, candf, scratch)
             for s in range(n):
-                if cand_l[i, s] <= limit:
-                    j = cand[i, s]
+                j = np.int64(cand[i, s, 0])
+                if lo_norms[j] - 2.0 * np.float64(candf[i, s, 1]) <= limit:
                     n_exact += 1
                     _heap_offer(heap_dist, heap_ind, K,
                                 _rdist(Y, i, Y, j, EUCLIDEAN, 2.0, w), j)
@@ -1373,7 +1384,8 @@ def _sym_finish_rows(Y, start, stop, K, slack, cand, cand_l, cand_u, ncand, over
     return n_exact
 
 
-def _sym_finish(Y, K, slack, cand, cand_l, cand_u, ncand, overflow, out_dist, out_ind):
+def _sym_finish(Y, K, up_norms, lo_norms, slack, cand, candf, ncand, overflow, out_dist,
+                out_ind):
     """Each training row's neighbours from its candidates (exact distances), or by
     the direct brute force where its list overflowed; without itself."""
     n = Y.shape[0]
@@ -1381,8 +1393,8 @@ def _sym_finish(Y, K, slack, cand, cand_l, cand_u, ncand, overflow, out_dist, ou
     counts = np.zeros(max(n_tasks, 1), dtype=np.int64)
     for s in prange(n_tasks):
         counts[s] = _sym_finish_rows(Y, s * n // n_tasks, (s + 1) * n // n_tasks, K,
-                                     slack, cand, cand_l, cand_u, ncand, overflow,
-                                     out_dist, out_ind)
+                                     up_norms, lo_norms, slack, cand, candf, ncand,
+                                     overflow, out_dist, out_ind)
     return counts.sum()
 
 
@@ -1423,14 +1435,13 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     c, c_abs, up_norms, lo_norms = index.bounds["float32"]
     slack = 2.0 * c * index.sq_norms + 2.0 * c_abs
     lim = np.full(n, np.inf)
-    cap = 4 * K + 64
-    cand = np.empty((n, cap), dtype=np.int64)
-    cand_l = np.empty((n, cap), dtype=np.float64)
-    cand_u = np.empty((n, cap), dtype=np.float64)
+    cap = _SYM_CAP_PER_K * K + _SYM_CAP_EXTRA
+    cand = np.empty((n, cap, 2), dtype=np.uint32)  # (row, float32 product bits)
+    candf = cand.view(np.float32)
     ncand = np.zeros(n, dtype=np.int64)
     overflow = np.zeros(n, dtype=np.bool_)
     starts = list(range(0, n, block))
-    state = (up_norms, lo_norms, slack, lim, cand, cand_l, cand_u, ncand, overflow, K)
+    state = (up_norms, lo_norms, slack, lim, cand, candf, ncand, overflow, K)
     buffers = threading.local()
 
     def run_pair(pair):
@@ -1442,23 +1453,27 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
             buf = buffers.G = np.empty(block * block, dtype=np.float32)
         G = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
         np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
-        _sym_scan(G, i0, j0, *state)
+        _sym_scan(G, G.view(np.uint32), i0, j0, *state)
 
     rounds = _round_robin(len(starts))
-    limits = _threadpool_limits() if n_threads > 1 else None
-    if limits is None:
-        for pairs in rounds:
-            for pair in pairs:
-                run_pair(pair)
-    else:
-        with limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+    limits = _threadpool_limits()
+    # a one-thread BLAS on every path: threads of its own spinning after each
+    # small product take the cores from the scans
+    with limits(limits=1, user_api="blas") if limits else contextlib.nullcontext():
+        if n_threads > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(n_threads) as pool:
+                for pairs in rounds:
+                    for _ in pool.map(run_pair, pairs):
+                        pass
+        else:
             for pairs in rounds:
-                for _ in pool.map(run_pair, pairs):
-                    pass
+                for pair in pairs:
+                    run_pair(pair)
     if overflow.sum() > max(64, n * _SYM_MAX_OVERFLOW):
         return False
     kernels = SYM_FINISH.parallel if n_threads > 1 else SYM_FINISH.serial
-    kernels(Y, K, slack, cand, cand_l, cand_u, ncand, overflow, out_dist, out_ind)
+    kernels(Y, K, up_norms, lo_norms, slack, cand, candf, ncand, overflow, out_dist,
+            out_ind)
     return True
 
 
