@@ -1212,58 +1212,56 @@ _SYM_BLOCK = 256
 #: Whether the training rows take the symmetric search (tests compare both).
 _SYM_ENABLED = True
 #: A query's list holds up to this many entries per neighbour, plus the extra.
-_SYM_CAP_PER_K = 4
-_SYM_CAP_EXTRA = 64
-
-
-@jit_inline
-def _kth_smallest(buf, n, k):
-    """The k-th smallest (1-based) of ``buf[:n]``, reordering it (Hoare selection)."""
-    lo = 0
-    hi = n - 1
-    kth = k - 1
-    while hi > lo:
-        pivot = buf[(lo + hi) >> 1]
-        i = lo
-        j = hi
-        while i <= j:
-            while buf[i] < pivot:
-                i += 1
-            while buf[j] > pivot:
-                j -= 1
-            if i <= j:
-                tmp = buf[i]
-                buf[i] = buf[j]
-                buf[j] = tmp
-                i += 1
-                j -= 1
-        if kth <= j:
-            hi = j
-        elif kth >= i:
-            lo = i
-        else:
-            break
-    return buf[kth]
-
-
-@jit_inline
-def _sym_limit(i, n, K, up_norms, slack, cand, candf, scratch):
-    """lim of query ``i`` from the first ``n`` rows of its list."""
-    if n < K:
-        return np.inf
-    for s in range(n):
-        scratch[s] = up_norms[cand[i, s, 0]] - 2.0 * np.float64(candf[i, s, 1])
-    return _kth_smallest(scratch, n, K) + slack[i]
+_SYM_CAP_PER_K = 3
+_SYM_CAP_EXTRA = 32
+#: Every this many rows form the sample that seeds each query's tau.
+_SYM_STRIDE = 16
 
 
 @jit
-def _sym_refresh(i, up_norms, lo_norms, slack, lim, cand, candf, ncand, overflow, K,
-                 scratch):
-    """Query ``i``'s list is full: a new lim from it, the rows above it dropped; a
-    list still more than half full marks the query for the direct brute force."""
+def _sym_seed(P, i0, sample_up, r, slack, tau, lim):
+    """tau of queries ``i0 + a``: the r-th smallest upper bound U over the sample
+    rows (``P`` their products with the block's queries), and lim = tau + slack.
+
+    An estimate from above of T (about ``16 r`` rows below it for a sample of
+    every 16th row): the scan keeps from the start only what could matter. It is
+    checked at the end (``_sym_finish_rows``): where fewer than K rows fall below
+    tau, the query takes the direct brute force.
+    """
+    heap = np.empty(r, dtype=np.float64)
+    for a in range(P.shape[0]):
+        for t in range(r):
+            heap[t] = np.inf
+        top = np.inf
+        row = P[a]
+        for s in range(P.shape[1]):
+            u = sample_up[s] - 2.0 * np.float64(row[s])
+            if u < top:
+                pos = 0
+                while True:
+                    child = 2 * pos + 1
+                    if child >= r:
+                        break
+                    right = child + 1
+                    if right < r and heap[right] > heap[child]:
+                        child = right
+                    if heap[child] > u:
+                        heap[pos] = heap[child]
+                        pos = child
+                    else:
+                        break
+                heap[pos] = u
+                top = heap[0]
+        tau[i0 + a] = top
+        lim[i0 + a] = top + slack[i0 + a]
+
+
+@jit
+def _sym_compact(i, lo_norms, lim, cand, candf, ncand, overflow):
+    """Query ``i``'s list is full: drop the rows above its lim; a list still more
+    than half full marks the query for the direct brute force."""
     cap = cand.shape[1]
-    limit = _sym_limit(i, cap, K, up_norms, slack, cand, candf, scratch)
-    lim[i] = limit
+    limit = lim[i]
     n = 0
     for s in range(cap):
         if lo_norms[cand[i, s, 0]] - 2.0 * np.float64(candf[i, s, 1]) <= limit:
@@ -1279,20 +1277,19 @@ def _sym_refresh(i, up_norms, lo_norms, slack, lim, cand, candf, ncand, overflow
 
 
 @jit
-def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, slack, lim, cand, candf, ncand,
-              overflow, K):
+def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, slack, uheap, lim, cand, candf,
+              ncand, overflow, K):
     """Offer the block ``G`` of products (rows ``i0 + a``, columns ``j0 + b``;
     ``Gu`` its bits as uint32) to the queries of both sides; ``i0 == j0``: a
     diagonal block, each row to its own query only (every pair once, the query's
     own row included).
 
     A list entry is (row, product) in 8 bytes, L and U recomputed from them with
-    the same operations: the lists of all queries stay in the cache (three float64
-    per entry did not, and each append then missed it).
-
-    Per block row, a first pass marks the entries that pass either side's test
-    (a loop that vectorises; chunked counts did not), a second one keeps them,
-    eight marks at a time read as one word.
+    the same operations. Per block row, a first pass marks the entries that pass
+    either side's test (a loop that vectorises; chunked counts did not), a second
+    one offers them, eight marks at a time read as one word. The heap and the
+    appends are written out twice rather than called: an inlined helper taking
+    the arrays cost ~50 ns a call here (reference counts).
     """
     n_a, n_b = G.shape
     cap = cand.shape[1]
@@ -1300,12 +1297,13 @@ def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, slack, lim, cand, candf, ncand,
     n_words = (n_b + 7) // 8
     mask = np.zeros(8 * n_words, dtype=np.uint8)
     words = mask.view(np.uint64)
-    scratch = np.empty(cap, dtype=np.float64)
     lo_J = lo_norms[j0:j0 + n_b]
+    up_J = up_norms[j0:j0 + n_b]
     lim_J = lim[j0:j0 + n_b]
     for a in range(n_a):
         i = i0 + a
         lo_i = lo_norms[i]
+        up_i = up_norms[i]
         lim_i = lim[i]
         row = G[a]
         row_u = Gu[a]
@@ -1328,63 +1326,73 @@ def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, slack, lim, cand, candf, ncand,
             while word != 0:
                 b = 8 * w + np.int64(_trailing_zeros(word) >> np.uint64(3))
                 word &= word - np.uint64(1)
-                j = j0 + b
                 g2 = 2.0 * np.float64(row[b])
-                bits = row_u[b]
-                # the appends written out and branch-free (the entry is written
-                # past the list's end, which moves on only if it passes): an
-                # inlined helper taking the arrays costs ~50 ns a call here
-                # (reference counts), and the tests, taken or not at random,
-                # mispredicted on every hit
-                n = ncand[i]
-                cand[i, n, 0] = j
-                cand[i, n, 1] = bits
-                n += lo_J[b] - g2 <= lim[i]
-                ncand[i] = n
-                if n == cap:
-                    _sym_refresh(i, up_norms, lo_norms, slack, lim, cand, candf,
-                                 ncand, overflow, K, scratch)
-                if not diagonal:
-                    n = ncand[j]
-                    cand[j, n, 0] = i
-                    cand[j, n, 1] = bits
-                    n += lo_i - g2 <= lim[j]
-                    ncand[j] = n
-                    if n == cap:
-                        _sym_refresh(j, up_norms, lo_norms, slack, lim, cand, candf,
-                                     ncand, overflow, K, scratch)
+                for side in range(1 if diagonal else 2):
+                    if side == 0:
+                        q = i
+                        r = j0 + b
+                        l = lo_J[b] - g2
+                        u = up_J[b] - g2
+                    else:
+                        q = j0 + b
+                        r = i
+                        l = lo_i - g2
+                        u = up_i - g2
+                    if l > lim[q]:
+                        continue
+                    if u < uheap[q, 0]:
+                        # replace the root of q's max-heap of upper bounds
+                        pos = 0
+                        while True:
+                            child = 2 * pos + 1
+                            if child >= K:
+                                break
+                            right = child + 1
+                            if right < K and uheap[q, right] > uheap[q, child]:
+                                child = right
+                            if uheap[q, child] > u:
+                                uheap[q, pos] = uheap[q, child]
+                                pos = child
+                            else:
+                                break
+                        uheap[q, pos] = u
+                        lim[q] = min(lim[q], uheap[q, 0] + slack[q])
+                        if l > lim[q]:
+                            continue
+                    n = ncand[q]
+                    cand[q, n, 0] = r
+                    cand[q, n, 1] = row_u[b]
+                    ncand[q] = n + 1
+                    if n + 1 == cap:
+                        _sym_compact(q, lo_norms, lim, cand, candf, ncand, overflow)
 
 
 @jit_inline
-def _sym_finish_rows(Y, start, stop, K, up_norms, lo_norms, slack, cand, candf, ncand,
+def _sym_finish_rows(Y, start, stop, K, lo_norms, uheap, tau, lim, cand, candf, ncand,
                      overflow, out_dist, out_ind):
     heaps, heaps_ind, heap_dist, heap_ind = _heap_arrays(K)
-    scratch = np.empty(cand.shape[1], dtype=np.float64)
     w = np.empty(0, dtype=np.float64)
-    n_train = Y.shape[0]
     n_exact = 0
     for i in range(start, stop):
+        # left to the caller where the list overflowed, or where fewer than K rows
+        # fell below tau (then T may be above tau, and rows between were missed)
+        if overflow[i] or not uheap[i, 0] < tau[i]:
+            overflow[i] = True
+            continue
         _heap_reset(heap_dist, heap_ind, K)
-        if overflow[i]:  # the direct brute force
-            for j in range(n_train):
-                r = _rdist_bounded(Y, i, Y, j, EUCLIDEAN, 2.0, w, heap_dist[0])
-                _heap_offer(heap_dist, heap_ind, K, r, j)
-            n_exact += n_train
-        else:
-            n = ncand[i]
-            limit = _sym_limit(i, n, K, up_norms, slack, cand, candf, scratch)
-            for s in range(n):
-                j = np.int64(cand[i, s, 0])
-                if lo_norms[j] - 2.0 * np.float64(candf[i, s, 1]) <= limit:
-                    n_exact += 1
-                    _heap_offer(heap_dist, heap_ind, K,
-                                _rdist(Y, i, Y, j, EUCLIDEAN, 2.0, w), j)
+        limit = lim[i]
+        for s in range(ncand[i]):
+            j = np.int64(cand[i, s, 0])
+            if lo_norms[j] - 2.0 * np.float64(candf[i, s, 1]) <= limit:
+                n_exact += 1
+                _heap_offer(heap_dist, heap_ind, K, _rdist(Y, i, Y, j, EUCLIDEAN, 2.0, w),
+                            j)
         _heap_sort(heap_dist, heap_ind, K)
         _write_row(heaps, heaps_ind, 0, K, i, out_dist, out_ind, i, EUCLIDEAN, 2.0)
     return n_exact
 
 
-def _sym_finish(Y, K, up_norms, lo_norms, slack, cand, candf, ncand, overflow, out_dist,
+def _sym_finish(Y, K, lo_norms, uheap, tau, lim, cand, candf, ncand, overflow, out_dist,
                 out_ind):
     """Each training row's neighbours from its candidates (exact distances), or by
     the direct brute force where its list overflowed; without itself."""
@@ -1393,7 +1401,7 @@ def _sym_finish(Y, K, up_norms, lo_norms, slack, cand, candf, ncand, overflow, o
     counts = np.zeros(max(n_tasks, 1), dtype=np.int64)
     for s in prange(n_tasks):
         counts[s] = _sym_finish_rows(Y, s * n // n_tasks, (s + 1) * n // n_tasks, K,
-                                     up_norms, lo_norms, slack, cand, candf, ncand,
+                                     lo_norms, uheap, tau, lim, cand, candf, ncand,
                                      overflow, out_dist, out_ind)
     return counts.sum()
 
@@ -1434,6 +1442,7 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     C32 = index.centered32
     c, c_abs, up_norms, lo_norms = index.bounds["float32"]
     slack = 2.0 * c * index.sq_norms + 2.0 * c_abs
+    uheap = np.full((n, K), np.inf)
     lim = np.full(n, np.inf)
     cap = _SYM_CAP_PER_K * K + _SYM_CAP_EXTRA
     cand = np.empty((n, cap, 2), dtype=np.uint32)  # (row, float32 product bits)
@@ -1441,7 +1450,7 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     ncand = np.zeros(n, dtype=np.int64)
     overflow = np.zeros(n, dtype=np.bool_)
     starts = list(range(0, n, block))
-    state = (up_norms, lo_norms, slack, lim, cand, candf, ncand, overflow, K)
+    state = (up_norms, lo_norms, slack, uheap, lim, cand, candf, ncand, overflow, K)
     buffers = threading.local()
 
     def run_pair(pair):
@@ -1455,25 +1464,60 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
         np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
         _sym_scan(G, G.view(np.uint32), i0, j0, *state)
 
-    rounds = _round_robin(len(starts))
+    tau = np.full(n, np.inf)
+    seeded = n >= 32 * K  # else too few sample rows: every row is kept at first
+    if seeded:
+        sample = np.ascontiguousarray(C32[::_SYM_STRIDE])
+        sample_up = np.ascontiguousarray(up_norms[::_SYM_STRIDE])
+        # about 16 r rows below tau: K // 8 + 2 (the one-block search's first
+        # guess) left fewer than K below it for 4% of the rows here
+        r = K // 4 + 4
+
+    def seed(start):
+        stop = min(start + block, n)
+        P = np.dot(C32[start:stop], sample.T)
+        _sym_seed(P, start, sample_up, r, slack, tau, lim)
+
+    rounds = ([[(start,) for start in starts]] if seeded else []) + _round_robin(
+        len(starts))
+
+    def run(task):
+        if len(task) == 1:
+            seed(task[0])
+        else:
+            run_pair(task)
+
     limits = _threadpool_limits()
     # a one-thread BLAS on every path: threads of its own spinning after each
     # small product take the cores from the scans
     with limits(limits=1, user_api="blas") if limits else contextlib.nullcontext():
         if n_threads > 1 and len(starts) > 1:
             with ThreadPoolExecutor(n_threads) as pool:
-                for pairs in rounds:
-                    for _ in pool.map(run_pair, pairs):
+                for tasks in rounds:
+                    for _ in pool.map(run, tasks):
                         pass
         else:
-            for pairs in rounds:
-                for pair in pairs:
-                    run_pair(pair)
+            for tasks in rounds:
+                for task in tasks:
+                    run(task)
     if overflow.sum() > max(64, n * _SYM_MAX_OVERFLOW):
         return False
     kernels = SYM_FINISH.parallel if n_threads > 1 else SYM_FINISH.serial
-    kernels(Y, K, up_norms, lo_norms, slack, cand, candf, ncand, overflow, out_dist,
+    kernels(Y, K, lo_norms, uheap, tau, lim, cand, candf, ncand, overflow, out_dist,
             out_ind)
+    rest = np.flatnonzero(overflow)
+    if rest.size:
+        # as new queries (the one-block search: the same distances, bit for bit),
+        # then scikit-learn's rule: drop the row itself, or the first neighbour
+        # when K duplicates with smaller indices crowd it out
+        dist, ind = kneighbors_brute(Y, np.ascontiguousarray(Y[rest]), K,
+                                     metric=EUCLIDEAN, index=index, n_threads=n_threads)
+        for t, i in enumerate(rest):
+            hit = np.flatnonzero(ind[t] == i)
+            keep = np.ones(K, dtype=bool)
+            keep[hit[0] if hit.size else 0] = False
+            out_dist[i] = dist[t, keep]
+            out_ind[i] = ind[t, keep]
     return True
 
 
