@@ -1668,3 +1668,94 @@ NEGATIVE_OUTLIER_FACTOR = _KernelPair(jit_parallel(_negative_outlier_factor),
                                          jit(_negative_outlier_factor))
 local_reachability_density = LOCAL_REACHABILITY_DENSITY.parallel
 negative_outlier_factor = NEGATIVE_OUTLIER_FACTOR.parallel
+
+
+# ---------------------------------------------------------------------------
+# one query row against the GEMM index, product and scores in one call
+
+#: Training rows per chunk of the one-row product (8 KiB of float32 sums).
+_ONE_ROW_CHUNK = 2048
+_lrd_serial = LOCAL_REACHABILITY_DENSITY.serial
+_nof_serial = NEGATIVE_OUTLIER_FACTOR.serial
+
+
+@jit
+def _one_row_lof(X, mean, scale, C32T, Y, up_norms, lo_norms, c, c_abs, K, k_distance,
+                 fit_lrd, G, out_dist, out_ind):
+    """``score_samples`` (minus the local outlier factor) of the one row of ``X``
+    against the training rows ``Y`` (``C32T`` their scaled
+    float32 rows, one feature per row), or NaN when the row needs the generic
+    path (non-finite, or too large for the float32 products).
+
+    The products are accumulated feature by feature across a block of training
+    rows held in ``G`` (no BLAS: its threads, woken for one product, cost
+    milliseconds on a busy machine); any order of the float32 sums is within the
+    products' error bound, and the exact distances, the neighbours and the scores
+    are those of the generic path, bit for bit.
+    """
+    n_features = X.shape[1]
+    n_train = C32T.shape[1]
+    qs = np.empty(n_features, dtype=np.float64)
+    max_abs = 0.0
+    for f in range(n_features):
+        v = X[0, f]
+        if not np.isfinite(v):
+            return np.nan
+        max_abs = max(max_abs, abs(v))
+    if max_abs * 2.0 * np.sqrt(n_features) > _GEMM_MAX_ABS:
+        return np.nan
+    q_max = 0.0
+    q_norm = 0.0
+    for f in range(n_features):
+        qs[f] = (X[0, f] - mean[f]) * scale
+        q_max = max(q_max, abs(qs[f]))
+        q_norm += qs[f] * qs[f]
+    if q_max > _FLOAT32_MAX_SCALED or q_max * 2.0 * np.sqrt(n_features) > _GEMM_MAX_ABS:
+        return np.nan
+    q32 = qs.astype(np.float32)
+    row = G[0]
+    # by chunks of training rows whose sums stay in L1 while every feature is
+    # added, four features a pass (one load and store of the sums per four
+    # products); 1-D slices, which the loops vectorise over (indexing the whole
+    # rows from j0 to j1 did not: 8x slower)
+    n_four = n_features - n_features % 4
+    for j0 in range(0, n_train, _ONE_ROW_CHUNK):
+        j1 = min(j0 + _ONE_ROW_CHUNK, n_train)
+        m = j1 - j0
+        acc = row[j0:j1]
+        for j in range(m):
+            acc[j] = 0.0
+        for f in range(0, n_four, 4):
+            q0 = q32[f]
+            q1 = q32[f + 1]
+            q2 = q32[f + 2]
+            q3 = q32[f + 3]
+            c0 = C32T[f, j0:j1]
+            c1 = C32T[f + 1, j0:j1]
+            c2 = C32T[f + 2, j0:j1]
+            c3 = C32T[f + 3, j0:j1]
+            for j in range(m):
+                acc[j] += (q0 * c0[j] + q1 * c1[j]) + (q2 * c2[j] + q3 * c3[j])
+        for f in range(n_four, n_features):
+            q = q32[f]
+            col = C32T[f, j0:j1]
+            for j in range(m):
+                acc[j] += q * col[j]
+    q_norms = np.empty(1, dtype=np.float64)
+    q_norms[0] = q_norm
+    _gemm_select(G, 0, X, False, Y, up_norms, lo_norms, q_norms, c, c_abs, K, out_dist,
+                 out_ind)
+    lrd = np.empty(1, dtype=np.float64)
+    _lrd_serial(out_dist, out_ind, k_distance, lrd)
+    nof = np.empty(1, dtype=np.float64)
+    _nof_serial(fit_lrd, out_ind, lrd, nof)
+    return nof[0]
+
+
+def one_row_lof(X, mean, scale, C32T, Y, up_norms, lo_norms, c, c_abs, K, k_distance,
+                fit_lrd, G, out_dist, out_ind):
+    """``_one_row_lof`` (see there); the caller validates the shapes: X (1, d)
+    float64 C-contiguous, C32T (d, n) float32, Y (n, d), G (1, n) float32, the
+    outputs (1, K)."""
+    return _one_row_lof(X, mean, scale, C32T, Y, up_norms, lo_norms, c, c_abs, K,
+                        k_distance, fit_lrd, G, out_dist, out_ind)
