@@ -281,6 +281,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--no-write", action="store_true",
                         help="print only; leave benchmarks/results untouched")
+    parser.add_argument("--no-readme", action="store_true",
+                        help="write benchmarks/results but leave README.md untouched")
     args = parser.parse_args(argv)
     repeat = args.repeat or (2 if args.quick else 5)
     shapes = [(n // 10, d) for n, d in SHAPES] if args.quick else SHAPES
@@ -300,7 +302,7 @@ def main(argv=None):
         with open(os.path.join(RESULTS, "lof.md"), "w") as f:
             f.write(text)
         print(f"wrote {os.path.join(RESULTS, 'lof.json')} and lof.md")
-        if not args.quick:
+        if not args.quick and not args.no_readme:
             from run import update_readme
 
             update_readme(text.rstrip("\n"), marker="lof")

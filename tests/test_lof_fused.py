@@ -162,3 +162,51 @@ def test_one_row_path_declines_what_it_cannot_serve():
     # refit without novelty forgets the one-row layout
     model.set_params(novelty=False).fit(X)
     assert model._brute_T is None
+
+
+_SUBPROCESS = """
+import sys
+import numpy as np
+import numba
+from isoforest.neighbors import _kernels as NK
+from isoforest.neighbors._lof import LocalOutlierFactor
+assert numba.config.DISABLE_JIT
+NK._SYM_BLOCK = 32
+X = np.load(sys.argv[1])["X"]
+dist, ind = NK.kneighbors_brute(X, None, 6, metric=NK.EUCLIDEAN,
+                                index=NK.build_brute_index(X), exclude_self=True)
+model = LocalOutlierFactor(n_neighbors=5, novelty=True).fit(X)
+score = model.score_samples(np.ascontiguousarray(X[3:4] + 0.25))
+np.savez(sys.argv[2], dist=dist, ind=ind, score=score)
+"""
+
+
+@pytest.mark.slow  # ~20 s: Numba's pure-Python mode
+def test_pure_python_equals_compiled(tmp_path, monkeypatch):
+    """NUMBA_DISABLE_JIT=1: the symmetric search (several blocks, seeded) and the
+    one-row path run as plain Python, with the compiled kernels' results."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rng = np.random.RandomState(4)
+    X = np.r_[rng.randn(200, 8), np.repeat(rng.randn(3, 8), 4, axis=0)]
+    np.savez(tmp_path / "data.npz", X=X)
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH"))
+                                        if p)
+    result = subprocess.run(
+        [sys.executable, "-c", _SUBPROCESS, str(tmp_path / "data.npz"),
+         str(tmp_path / "out.npz")],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    got = np.load(tmp_path / "out.npz")
+    monkeypatch.setattr(NK, "_SYM_BLOCK", 32)
+    dist, ind = _search(X, 6)
+    assert_array_equal(got["ind"], ind)
+    assert_array_equal(got["dist"], dist)
+    model = LocalOutlierFactor(n_neighbors=5, novelty=True).fit(X)
+    assert_array_equal(got["score"],
+                       model.score_samples(np.ascontiguousarray(X[3:4] + 0.25)))
