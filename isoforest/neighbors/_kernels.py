@@ -1189,23 +1189,35 @@ class _GemmSearch:
 # brute force, GEMM candidates over the lower triangle (the training rows queried)
 #
 # When the queries are the training rows, G_ij = G_ji: each block pair (I, J),
-# I > J, of the product is computed once and scanned while in cache for both
-# sides, row by row for the queries of I and column by column for those of J
-# (``_sym_scan``). Without the whole row of products at hand, each query keeps a
-# list of the rows j it has seen with L_ij <= lim_i, with their (L_ij, U_ij), and
-# lim_i = T_i + slack_i, T_i the K-th smallest U_ij in its list (infinite while it
-# holds fewer than K rows), recomputed whenever the list fills up (and the rows
-# above the new lim_i dropped).
+# I >= J, of the float32 product is computed once (BLAS, one thread each) and
+# scanned while in cache for both sides, row by row for the queries of I and
+# column by column for those of J (``_sym_scan``). Half the products of the
+# one-block search above, and no (queries x n) block written and read back.
 #
-# Every row that is among the K smallest U seen so far was kept (its L <= U <= the
-# T of its time), so T_i is the K-th smallest U_ij over the rows seen: it only
-# decreases, down to the T of the one-block search above, and every row j with
-# L_ij <= T_final + slack_i passed the test of its time. The lists filtered by the
-# final T are therefore the candidates of the one-block search: the same exact
-# distances rank them, and the neighbours are the same to the last bit whatever
-# the order of the blocks or the threads. A list still half full after a refresh
-# (ties, or float32 too coarse for the data) marks its query for the direct brute
-# force.
+# Without the whole row of products at hand, each query i keeps
+#
+# - tau_i, an estimate from above of T_i: the r-th smallest U over a sample of
+#   every 16th row (``_sym_seed``; infinite below 32 K rows);
+# - a max-heap of the K smallest U_ij seen so far, root R_i;
+# - lim_i = min(tau_i, R_i) + slack_i, which only decreases;
+# - a list of the rows j seen with L_ij <= lim_i at the time, as (j, G_ij) (L and
+#   U are recomputed from them by the same operations), compacted with the
+#   current lim when it fills up.
+#
+# Every row with U_ij < tau_i reaches the heap (its L <= U < lim at its time). So
+# if the final root R_i < tau_i, R_i is the K-th smallest U_ij over all rows, the
+# T of the one-block search, and every row with L_ij <= T + slack_i passed its
+# test of the time (lim was never below T + slack_i): the lists filtered by the
+# final lim are the candidates of the one-block search, the same exact distances
+# rank them, and the neighbours are the same to the last bit whatever the order
+# of the blocks or the threads. A query whose root is not below tau (fewer than K
+# rows under it), or whose list stays more than half full after a compaction
+# (ties; float32 too coarse for the data), goes to the one-block search as a new
+# query, its own row then dropped by scikit-learn's rule; when too many do, the
+# one-block search answers every row (it moves on to float64 products).
+#
+# Pairs run in rounds of disjoint blocks (``_round_robin``), a round's pairs on
+# Python threads at once: no two threads touch the same query's state.
 
 #: Rows per block of the symmetric search (a float32 block pair: 1 MiB; 256 and
 #: 384 measured 18% and 8% slower on 20,000 x 50, 768 no faster).
@@ -1227,7 +1239,7 @@ def _sym_seed(P, i0, sample_up, r, slack, tau, lim):
     An estimate from above of T (about ``16 r`` rows below it for a sample of
     every 16th row): the scan keeps from the start only what could matter. It is
     checked at the end (``_sym_finish_rows``): where fewer than K rows fall below
-    tau, the query takes the direct brute force.
+    tau, the query is answered by the one-block search.
     """
     heap = np.empty(r, dtype=np.float64)
     for a in range(P.shape[0]):
@@ -1260,7 +1272,7 @@ def _sym_seed(P, i0, sample_up, r, slack, tau, lim):
 @jit
 def _sym_compact(i, lo_norms, lim, cand, candf, ncand, overflow):
     """Query ``i``'s list is full: drop the rows above its lim; a list still more
-    than half full marks the query for the direct brute force."""
+    than half full marks the query for the one-block search."""
     cap = cand.shape[1]
     limit = lim[i]
     n = 0
@@ -1453,8 +1465,8 @@ def _sym_finish_rows(Y, start, stop, K, lo_norms, uheap, tau, lim, cand, candf, 
 
 def _sym_finish(Y, K, lo_norms, uheap, tau, lim, cand, candf, ncand, overflow, out_dist,
                 out_ind):
-    """Each training row's neighbours from its candidates (exact distances), or by
-    the direct brute force where its list overflowed; without itself."""
+    """Each training row's neighbours from its candidates (exact distances),
+    without itself; rows that cannot be answered so are marked in ``overflow``."""
     n = Y.shape[0]
     n_tasks = min(n, _MAX_TASKS)
     counts = np.zeros(max(n_tasks, 1), dtype=np.int64)
@@ -1548,9 +1560,10 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
 
     limits = _threadpool_limits()
     # a one-thread BLAS on every path: threads of its own spinning after each
-    # small product take the cores from the scans
+    # small product take the cores from the scans (without threadpoolctl, the
+    # pairs run on the calling thread and the BLAS keeps its threads)
     with limits(limits=1, user_api="blas") if limits else contextlib.nullcontext():
-        if n_threads > 1 and len(starts) > 1:
+        if n_threads > 1 and len(starts) > 1 and limits is not None:
             with ThreadPoolExecutor(n_threads) as pool:
                 for tasks in rounds:
                     for _ in pool.map(run, tasks):
@@ -1584,9 +1597,10 @@ def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self
                      n_threads=1):
     """Exact K nearest rows of ``Y`` for each row of ``Q`` by brute force.
 
-    Euclidean with an ``index`` (``build_brute_index(Y)``) takes the GEMM path;
-    anything else the direct one. ``Q=None`` queries ``Y`` itself with
-    ``exclude_self``. Blocks of queries bound the memory: never an (m, n) matrix.
+    Euclidean with an ``index`` (``build_brute_index(Y)``) takes the GEMM path
+    (``Q=None`` with ``exclude_self``: its symmetric search over the lower
+    triangle, ``_kneighbors_sym``); anything else the direct one. ``Q=None``
+    queries ``Y`` itself with ``exclude_self``. Blocks of queries bound the memory: never an (m, n) matrix.
     ``n_threads > 1`` runs on that many threads (Numba's, set by the caller, and,
     on the GEMM path, Python threads with the BLAS limited to one thread when
     threadpoolctl is installed).
