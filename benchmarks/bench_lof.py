@@ -1,4 +1,5 @@
-"""Local Outlier Factor speed, side by side in one process: isoforest vs scikit-learn.
+"""Local Outlier Factor speed, side by side in one process: isoforest vs scikit-learn,
+scikit-learn-intelex and faiss (each when installed).
 
 Usage::
 
@@ -13,7 +14,13 @@ runs on a shared 2-core machine.
 
 Measured: ``fit_predict`` (outlier detection on the training rows) at each shape,
 and the latency of novelty ``predict`` on one new row (a model fitted with
-``novelty=True`` on the same data, rows scored one call at a time).
+``novelty=True`` on the same data, rows scored one call at a time). faiss has no
+LOF: its ``IndexFlatL2`` (float32) finds the neighbours and NumPy does
+scikit-learn's arithmetic (``FaissLOF``). Beside the times, each competitor's
+exactness: the fraction of training rows whose neighbour set differs from the
+exact one (isoforest's, checked against the naive twin in the tests), the largest
+relative difference of its LOF scores from scikit-learn's, and how many
+``fit_predict`` labels differ.
 
 Writes ``benchmarks/results/lof.json`` and ``lof.md`` and prints the table.
 """
@@ -76,42 +83,137 @@ def versions():
     import sklearn
 
     v["sklearn"] = sklearn.__version__
+    for name in ("sklearnex", "faiss"):
+        try:
+            v[name] = __import__(name).__version__
+        except (ImportError, AttributeError):
+            pass
     return v
 
 
-def bench_shape(shape, repeat, n_calls):
+def _lof_from_neighbours(dist, ind):
+    """scikit-learn's LOF arithmetic on given training neighbours: (lrd, scores)."""
+    k_distance = dist[:, -1]
+    reach = np.maximum(dist, k_distance[ind])
+    lrd = 1.0 / (np.mean(reach, axis=1) + 1e-10)
+    return lrd, -np.mean(lrd[ind] / lrd[:, np.newaxis], axis=1)
+
+
+class FaissLOF:
+    """LOF with faiss's exact-search index (``IndexFlatL2``, float32 only) for the
+    neighbours and scikit-learn's arithmetic (NumPy) for the scores: what a user
+    pairing the two would write. Not exact: float32 distances."""
+
+    def __init__(self, n_neighbors=20, novelty=False, **_):
+        self.n_neighbors = n_neighbors
+        self.novelty = novelty
+
+    def fit(self, X):
+        import faiss
+
+        k = self.n_neighbors
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        self.index_ = faiss.IndexFlatL2(X32.shape[1])
+        self.index_.add(X32)
+        sq, ind = self.index_.search(X32, k + 1)
+        n = X32.shape[0]
+        # scikit-learn's rule: drop the row itself, or the first neighbour
+        is_self = ind == np.arange(n)[:, None]
+        drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), 0)
+        keep = np.ones_like(is_self)
+        keep[np.arange(n), drop] = False
+        ind = ind[keep].reshape(n, k)
+        dist = np.sqrt(np.maximum(sq[keep].reshape(n, k), 0)).astype(np.float64)
+        self.neighbors_ = ind
+        self.lrd_, self.negative_outlier_factor_ = _lof_from_neighbours(dist, ind)
+        self.k_distance_ = dist[:, -1]
+        return self
+
+    def fit_predict(self, X):
+        self.fit(X)
+        return np.where(self.negative_outlier_factor_ < -1.5, -1, 1)
+
+    def score_samples(self, X):
+        sq, ind = self.index_.search(np.ascontiguousarray(X, dtype=np.float32),
+                                     self.n_neighbors)
+        dist = np.sqrt(np.maximum(sq, 0)).astype(np.float64)
+        reach = np.maximum(dist, self.k_distance_[ind])
+        lrd = 1.0 / (np.mean(reach, axis=1) + 1e-10)
+        return -np.mean(self.lrd_[ind] / lrd[:, np.newaxis], axis=1)
+
+    def predict(self, X):
+        return np.where(self.score_samples(X) < -1.5, -1, 1)
+
+
+def makers():
+    """name -> constructor of each competitor installed (isoforest and
+    scikit-learn always; scikit-learn-intelex and faiss when importable)."""
     from sklearn.neighbors import LocalOutlierFactor as SkLOF
 
-    makers = {
+    out = {
         "isoforest": lambda **kw: LocalOutlierFactor(n_neighbors=N_NEIGHBORS, n_jobs=-1,
                                                      **kw),
         "scikit-learn": lambda **kw: SkLOF(n_neighbors=N_NEIGHBORS, n_jobs=-1, **kw),
     }
+    try:
+        from sklearnex.neighbors import LocalOutlierFactor as XLOF
+
+        out["sklearnex"] = lambda **kw: XLOF(n_neighbors=N_NEIGHBORS, n_jobs=-1, **kw)
+    except ImportError:
+        pass
+    try:
+        import faiss  # noqa: F401
+
+        out["faiss"] = lambda **kw: FaissLOF(n_neighbors=N_NEIGHBORS, **kw)
+    except ImportError:
+        pass
+    return out
+
+
+def neighbour_sets(model, name):
+    if name == "faiss":
+        return model.neighbors_
+    return model.kneighbors(n_neighbors=N_NEIGHBORS, return_distance=False)
+
+
+def bench_shape(shape, repeat, n_calls):
+    competitors = makers()
     rng = np.random.RandomState(0)
     X = rng.randn(*shape)
     new_rows = rng.randn(max(n_calls, 1000), shape[1])
 
     # warm-up: every kernel compiled, every code path run once
     fitted = {}
-    for name, make in makers.items():
+    for name, make in competitors.items():
         make().fit_predict(X[:2000])
         fitted[name] = make()
         fitted[name].fit_predict(X)
-    labels_equal = bool(np.array_equal(fitted["isoforest"].fit_predict(X),
-                                       fitted["scikit-learn"].fit_predict(X)))
-    ours, theirs = (fitted[n].negative_outlier_factor_ for n in makers)
-    max_rel = float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
-    novelty = {name: make(novelty=True).fit(X) for name, make in makers.items()}
+    ours = fitted["isoforest"]
+    exact = np.sort(neighbour_sets(ours, "isoforest"), axis=1)
+    theirs = fitted["scikit-learn"].negative_outlier_factor_
+    labels = {name: np.where(m.negative_outlier_factor_ < -1.5, -1, 1)
+              for name, m in fitted.items()}
+    exactness = {}
+    for name, model in fitted.items():
+        got = np.sort(neighbour_sets(model, name), axis=1)
+        exactness[name] = {
+            "rows_with_other_neighbours": float(np.mean(np.any(got != exact, axis=1))),
+            "lof_max_rel_diff_vs_sklearn": float(np.max(
+                np.abs(model.negative_outlier_factor_ - theirs) / np.abs(theirs))),
+            "labels_differ_from_sklearn": int(np.sum(labels[name]
+                                                     != labels["scikit-learn"])),
+        }
+    novelty = {name: make(novelty=True).fit(X) for name, make in competitors.items()}
     for model in novelty.values():
         model.predict(new_rows[:1])
-    score_rel = float(np.max(np.abs(
-        novelty["isoforest"].score_samples(new_rows[:200])
-        - novelty["scikit-learn"].score_samples(new_rows[:200]))
-        / np.abs(novelty["scikit-learn"].score_samples(new_rows[:200]))))
-    print(f"{shape}: warm-up done", flush=True)
+    reference = novelty["scikit-learn"].score_samples(new_rows[:200])
+    for name, model in novelty.items():
+        exactness[name]["novelty_score_max_rel_diff_vs_sklearn"] = float(np.max(
+            np.abs(model.score_samples(new_rows[:200]) - reference) / np.abs(reference)))
+    print(f"{shape}: warm-up done; exactness {exactness}", flush=True)
 
     fit_predict = interleaved(
-        {name: (lambda mk=make: mk().fit_predict(X)) for name, make in makers.items()},
+        {name: (lambda mk=make: mk().fit_predict(X)) for name, make in competitors.items()},
         repeat)
     print(f"{shape}: fit_predict {fit_predict}", flush=True)
     one_row = one_row_latency(novelty, new_rows, n_calls)
@@ -120,11 +222,9 @@ def bench_shape(shape, repeat, n_calls):
         "shape": list(shape),
         "fit_predict_s": fit_predict,
         "one_row_predict_s": one_row,
-        "algorithm": {"isoforest": fitted["isoforest"]._fit_method,
+        "algorithm": {"isoforest": ours._fit_method,
                       "scikit-learn": fitted["scikit-learn"]._fit_method},
-        "fit_predict_labels_identical": labels_equal,
-        "negative_outlier_factor_max_rel_diff": max_rel,
-        "novelty_score_samples_max_rel_diff": score_rel,
+        "exactness": exactness,
     }
 
 
@@ -137,31 +237,41 @@ def fmt_time(s):
 
 
 def table(result):
+    names = list(result["cases"][0]["fit_predict_s"])
+    peers = [n for n in names if n != "isoforest"]
     lines = [
         f"Local Outlier Factor, float64 standard normal, n_neighbors={N_NEIGHBORS}, "
-        f"n_jobs=-1 on both sides, median of {result['repeat']} interleaved runs after "
-        f"a warm-up. Machine: {result['machine']}. Versions: "
+        f"n_jobs=-1 everywhere (faiss: its OpenMP threads), median of "
+        f"{result['repeat']} interleaved runs after a warm-up. Machine: "
+        f"{result['machine']}. Versions: "
         + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
         "",
-        "| operation | isoforest | scikit-learn | speed-up |",
-        "| --- | ---: | ---: | ---: |",
+        "| operation | " + " | ".join(names) + " | "
+        + " | ".join(f"vs {n}" for n in peers) + " |",
+        "| --- | " + " | ".join("---:" for _ in names + peers) + " |",
     ]
     notes = []
     for case in result["cases"]:
         n, d = case["shape"]
         for key, label in (("fit_predict_s", "fit_predict"),
                            ("one_row_predict_s", "novelty predict, one row")):
-            ours, theirs = case[key]["isoforest"], case[key]["scikit-learn"]
-            lines.append(f"| {label}, {n:,} x {d} | {fmt_time(ours)} | "
-                         f"{fmt_time(theirs)} | {theirs / ours:.1f}x |")
+            t = case[key]
+            lines.append(f"| {label}, {n:,} x {d} | "
+                         + " | ".join(fmt_time(t[m]) for m in names) + " | "
+                         + " | ".join(f"{t[m] / t['isoforest']:.1f}x" for m in peers)
+                         + " |")
+        ex = case["exactness"]
         notes.append(
-            f"- {n:,} x {d}: neighbours by isoforest's {case['algorithm']['isoforest']}, "
-            f"scikit-learn's {case['algorithm']['scikit-learn']}; fit_predict labels "
-            f"identical: {case['fit_predict_labels_identical']}; largest relative "
-            f"difference of negative_outlier_factor_ "
-            f"{case['negative_outlier_factor_max_rel_diff']:.1e}, of novelty "
-            f"score_samples {case['novelty_score_samples_max_rel_diff']:.1e}.")
-    return "\n".join(lines + [""] + notes) + "\n"
+            f"- {n:,} x {d} (isoforest's {case['algorithm']['isoforest']}, "
+            f"scikit-learn's {case['algorithm']['scikit-learn']}): "
+            + "; ".join(
+                f"{m}: {100 * ex[m]['rows_with_other_neighbours']:.2f}% of rows with a "
+                f"neighbour set other than the exact one, LOF max rel. diff. vs "
+                f"scikit-learn {ex[m]['lof_max_rel_diff_vs_sklearn']:.1e} (novelty "
+                f"{ex[m]['novelty_score_max_rel_diff_vs_sklearn']:.1e}), "
+                f"{ex[m]['labels_differ_from_sklearn']} labels differ"
+                for m in names) + ".")
+    return "\n".join(lines + ["", "'vs X': X's time over isoforest's."] + notes) + "\n"
 
 
 def main(argv=None):
@@ -171,6 +281,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--no-write", action="store_true",
                         help="print only; leave benchmarks/results untouched")
+    parser.add_argument("--no-readme", action="store_true",
+                        help="write benchmarks/results but leave README.md untouched")
     args = parser.parse_args(argv)
     repeat = args.repeat or (2 if args.quick else 5)
     shapes = [(n // 10, d) for n, d in SHAPES] if args.quick else SHAPES
@@ -190,7 +302,7 @@ def main(argv=None):
         with open(os.path.join(RESULTS, "lof.md"), "w") as f:
             f.write(text)
         print(f"wrote {os.path.join(RESULTS, 'lof.json')} and lof.md")
-        if not args.quick:
+        if not args.quick and not args.no_readme:
             from run import update_readme
 
             update_readme(text.rstrip("\n"), marker="lof")

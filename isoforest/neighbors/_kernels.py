@@ -36,6 +36,7 @@ each query prunes with its own K-th pair, so the results do not depend on the
 grouping, the leaf size or the thread count.
 """
 
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -1184,13 +1185,422 @@ class _GemmSearch:
             self.dtype = np.float64
 
 
+# ---------------------------------------------------------------------------
+# brute force, GEMM candidates over the lower triangle (the training rows queried)
+#
+# When the queries are the training rows, G_ij = G_ji: each block pair (I, J),
+# I >= J, of the float32 product is computed once (BLAS, one thread each) and
+# scanned while in cache for both sides, row by row for the queries of I and
+# column by column for those of J (``_sym_scan``). Half the products of the
+# one-block search above, and no (queries x n) block written and read back.
+#
+# Without the whole row of products at hand, each query i keeps
+#
+# - tau_i, an estimate from above of T_i: the r-th smallest U over a sample of
+#   every 16th row (``_sym_seed``; infinite below 32 K rows);
+# - a max-heap of the K smallest U_ij seen so far, root R_i;
+# - lim_i = min(tau_i, R_i) + slack_i, which only decreases;
+# - a list of the rows j seen with L_ij <= lim_i at the time, as (j, G_ij) (L and
+#   U are recomputed from them by the same operations), compacted with the
+#   current lim when it fills up.
+#
+# Every row with U_ij < tau_i reaches the heap (its L <= U < lim at its time). So
+# if the final root R_i < tau_i, R_i is the K-th smallest U_ij over all rows, the
+# T of the one-block search, and every row with L_ij <= T + slack_i passed its
+# test of the time (lim was never below T + slack_i): the lists filtered by the
+# final lim are the candidates of the one-block search, the same exact distances
+# rank them, and the neighbours are the same to the last bit whatever the order
+# of the blocks or the threads. A query whose root is not below tau (fewer than K
+# rows under it), or whose list stays more than half full after a compaction
+# (ties; float32 too coarse for the data), goes to the one-block search as a new
+# query, its own row then dropped by scikit-learn's rule; when too many do, the
+# one-block search answers every row (it moves on to float64 products).
+#
+# Pairs run in rounds of disjoint blocks (``_round_robin``), a round's pairs on
+# Python threads at once: no two threads touch the same query's state.
+
+#: Rows per block of the symmetric search (a float32 block pair: 1 MiB; 256 and
+#: 384 measured 18% and 8% slower on 20,000 x 50, 768 no faster).
+_SYM_BLOCK = 512
+#: Whether the training rows take the symmetric search (tests compare both).
+_SYM_ENABLED = True
+#: A query's list holds up to this many entries per neighbour, plus the extra.
+_SYM_CAP_PER_K = 3
+_SYM_CAP_EXTRA = 32
+#: Every this many rows form the sample that seeds each query's tau.
+_SYM_STRIDE = 16
+
+
+@jit
+def _sym_seed(P, i0, sample_up, r, slack, tau, lim):
+    """tau of queries ``i0 + a``: the r-th smallest upper bound U over the sample
+    rows (``P`` their products with the block's queries), and lim = tau + slack.
+
+    An estimate from above of T (about ``16 r`` rows below it for a sample of
+    every 16th row): the scan keeps from the start only what could matter. It is
+    checked at the end (``_sym_finish_rows``): where fewer than K rows fall below
+    tau, the query is answered by the one-block search.
+    """
+    heap = np.empty(r, dtype=np.float64)
+    for a in range(P.shape[0]):
+        for t in range(r):
+            heap[t] = np.inf
+        top = np.inf
+        row = P[a]
+        for s in range(P.shape[1]):
+            u = sample_up[s] - 2.0 * np.float64(row[s])
+            if u < top:
+                pos = 0
+                while True:
+                    child = 2 * pos + 1
+                    if child >= r:
+                        break
+                    right = child + 1
+                    if right < r and heap[right] > heap[child]:
+                        child = right
+                    if heap[child] > u:
+                        heap[pos] = heap[child]
+                        pos = child
+                    else:
+                        break
+                heap[pos] = u
+                top = heap[0]
+        tau[i0 + a] = top
+        lim[i0 + a] = top + slack[i0 + a]
+
+
+@jit
+def _sym_compact(i, lo_norms, lim, cand, candf, ncand, overflow):
+    """Query ``i``'s list is full: drop the rows above its lim; a list still more
+    than half full marks the query for the one-block search."""
+    cap = cand.shape[1]
+    limit = lim[i]
+    n = 0
+    for s in range(cap):
+        if lo_norms[cand[i, s, 0]] - 2.0 * np.float64(candf[i, s, 1]) <= limit:
+            cand[i, n, 0] = cand[i, s, 0]
+            cand[i, n, 1] = cand[i, s, 1]
+            n += 1
+    if 2 * n > cap:
+        # nothing more to keep (the scan writes at ncand, kept below cap)
+        overflow[i] = True
+        lim[i] = -np.inf
+        n = 0
+    ncand[i] = n
+
+
+@jit
+def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, slack, uheap, lim, cand, candf,
+              ncand, overflow, K):
+    """Offer the block ``G`` of products (rows ``i0 + a``, columns ``j0 + b``;
+    ``Gu`` its bits as uint32) to the queries of both sides; ``i0 == j0``: a
+    diagonal block, each row to its own query only (every pair once, the query's
+    own row included).
+
+    A list entry is (row, product) in 8 bytes, L and U recomputed from them with
+    the same operations. Per block row, a first pass marks the entries that pass
+    either side's test (a loop that vectorises; chunked counts did not), a second
+    one offers them, eight marks at a time read as one word. The heap and the
+    appends are written out twice rather than called: an inlined helper taking
+    the arrays cost ~50 ns a call here (reference counts).
+    """
+    n_a, n_b = G.shape
+    cap = cand.shape[1]
+    diagonal = i0 == j0
+    n_words = (n_b + 7) // 8
+    mask = np.zeros(8 * n_words, dtype=np.uint8)
+    words = mask.view(np.uint64)
+    lo_J = lo_norms[j0:j0 + n_b]
+    up_J = up_norms[j0:j0 + n_b]
+    lim_J = lim[j0:j0 + n_b]
+    for a in range(n_a):
+        i = i0 + a
+        lo_i = lo_norms[i]
+        up_i = up_norms[i]
+        lim_i = lim[i]
+        row = G[a]
+        row_u = Gu[a]
+        any_hit = 0
+        if diagonal:
+            for b in range(n_b):
+                hit = lo_J[b] - 2.0 * np.float64(row[b]) <= lim_i
+                mask[b] = hit
+                any_hit |= hit
+        else:
+            for b in range(n_b):
+                g2 = 2.0 * np.float64(row[b])
+                hit = (lo_J[b] - g2 <= lim_i) | (lo_i - g2 <= lim_J[b])
+                mask[b] = hit
+                any_hit |= hit
+        if any_hit == 0:
+            continue
+        for w in range(n_words):
+            word = words[w]
+            while word != 0:
+                b = 8 * w + np.int64(_trailing_zeros(word) >> np.uint64(3))
+                word &= word - np.uint64(1)
+                g2 = 2.0 * np.float64(row[b])
+                for side in range(1 if diagonal else 2):
+                    if side == 0:
+                        q = i
+                        r = j0 + b
+                        l = lo_J[b] - g2
+                        u = up_J[b] - g2
+                    else:
+                        q = j0 + b
+                        r = i
+                        l = lo_i - g2
+                        u = up_i - g2
+                    if l > lim[q]:
+                        continue
+                    if u < uheap[q, 0]:
+                        # replace the root of q's max-heap of upper bounds
+                        pos = 0
+                        while True:
+                            child = 2 * pos + 1
+                            if child >= K:
+                                break
+                            right = child + 1
+                            if right < K and uheap[q, right] > uheap[q, child]:
+                                child = right
+                            if uheap[q, child] > u:
+                                uheap[q, pos] = uheap[q, child]
+                                pos = child
+                            else:
+                                break
+                        uheap[q, pos] = u
+                        lim[q] = min(lim[q], uheap[q, 0] + slack[q])
+                        if l > lim[q]:
+                            continue
+                    n = ncand[q]
+                    cand[q, n, 0] = r
+                    cand[q, n, 1] = row_u[b]
+                    ncand[q] = n + 1
+                    if n + 1 == cap:
+                        _sym_compact(q, lo_norms, lim, cand, candf, ncand, overflow)
+
+
+@jit_inline
+def _sym_finish_rows(Y, start, stop, K, lo_norms, uheap, tau, lim, cand, candf, ncand,
+                     overflow, out_dist, out_ind):
+    """Rows ``start:stop``: their candidates' exact rdists (``_rdist``'s operations
+    in its order, four candidates at a time for the independent sums), ranked by
+    (rdist, index), then written as ``_write_row`` does. The heap and row helpers
+    are not called: inlined helpers taking arrays cost ~50 ns a call here."""
+    n_features = Y.shape[1]
+    cap = cand.shape[1]
+    js = np.empty(cap, dtype=np.int64)
+    rs = np.empty(cap, dtype=np.float64)
+    for i in range(start, stop):
+        # left to the caller where the list overflowed, or where fewer than K rows
+        # fell below tau (then T may be above tau, and rows between were missed)
+        if overflow[i] or not uheap[i, 0] < tau[i]:
+            overflow[i] = True
+            continue
+        limit = lim[i]
+        m = 0
+        for s in range(ncand[i]):
+            j = np.int64(cand[i, s, 0])
+            if lo_norms[j] - 2.0 * np.float64(candf[i, s, 1]) <= limit:
+                js[m] = j
+                m += 1
+        if m < K:  # cannot happen (the K nearest are candidates); be safe
+            overflow[i] = True
+            continue
+        m4 = m - m % 4
+        for t in range(0, m4, 4):
+            j0 = js[t]
+            j1 = js[t + 1]
+            j2 = js[t + 2]
+            j3 = js[t + 3]
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for f in range(n_features):
+                x = Y[i, f]
+                d0 = x - Y[j0, f]
+                d1 = x - Y[j1, f]
+                d2 = x - Y[j2, f]
+                d3 = x - Y[j3, f]
+                a0 += d0 * d0
+                a1 += d1 * d1
+                a2 += d2 * d2
+                a3 += d3 * d3
+            rs[t] = a0
+            rs[t + 1] = a1
+            rs[t + 2] = a2
+            rs[t + 3] = a3
+        for t in range(m4, m):
+            j0 = js[t]
+            a0 = 0.0
+            for f in range(n_features):
+                d0 = Y[i, f] - Y[j0, f]
+                a0 += d0 * d0
+            rs[t] = a0
+        # insertion sort by (rdist, index): a few dozen pairs
+        for t in range(1, m):
+            r = rs[t]
+            j = js[t]
+            u = t
+            while u > 0 and (rs[u - 1] > r or (rs[u - 1] == r and js[u - 1] > j)):
+                rs[u] = rs[u - 1]
+                js[u] = js[u - 1]
+                u -= 1
+            rs[u] = r
+            js[u] = j
+        skip = 0
+        for t in range(K):
+            if js[t] == i:
+                skip = t
+                break
+        c = 0
+        for t in range(K):
+            if t != skip:
+                out_ind[i, c] = js[t]
+                out_dist[i, c] = np.sqrt(rs[t])
+                c += 1
+    return 0
+
+
+def _sym_finish(Y, K, lo_norms, uheap, tau, lim, cand, candf, ncand, overflow, out_dist,
+                out_ind):
+    """Each training row's neighbours from its candidates (exact distances),
+    without itself; rows that cannot be answered so are marked in ``overflow``."""
+    n = Y.shape[0]
+    n_tasks = min(n, _MAX_TASKS)
+    counts = np.zeros(max(n_tasks, 1), dtype=np.int64)
+    for s in prange(n_tasks):
+        counts[s] = _sym_finish_rows(Y, s * n // n_tasks, (s + 1) * n // n_tasks, K,
+                                     lo_norms, uheap, tau, lim, cand, candf, ncand,
+                                     overflow, out_dist, out_ind)
+    return counts.sum()
+
+
+SYM_FINISH = _KernelPair(jit_parallel(_sym_finish), jit(_sym_finish))
+
+
+def _round_robin(n_blocks):
+    """Rounds of block pairs (i, j), i >= j, each block at most once per round (so
+    a round's pairs run on threads at once without sharing a query): the diagonal
+    blocks, then the circle method. Every pair appears once."""
+    rounds = [[(b, b) for b in range(n_blocks)]]
+    m = n_blocks + (n_blocks % 2)
+    ring = list(range(m))
+    for _ in range(m - 1):
+        pairs = []
+        for t in range(m // 2):
+            a, b = ring[t], ring[m - 1 - t]
+            if a < n_blocks and b < n_blocks:
+                pairs.append((max(a, b), min(a, b)))
+        if pairs:
+            rounds.append(pairs)
+        ring = [ring[0]] + [ring[-1]] + ring[1:-1]
+    return rounds
+
+
+#: Above this fraction of overflowed lists the symmetric search gives way to the
+#: one-block search (which moves on to float64 products).
+_SYM_MAX_OVERFLOW = 1 / 32
+
+
+def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
+    """The training rows' K nearest (self dropped) by the symmetric GEMM search;
+    returns False (outputs untouched) when the float32 products are too coarse for
+    the data."""
+    n = Y.shape[0]
+    block = block or _SYM_BLOCK
+    C32 = index.centered32
+    c, c_abs, up_norms, lo_norms = index.bounds["float32"]
+    slack = 2.0 * c * index.sq_norms + 2.0 * c_abs
+    uheap = np.full((n, K), np.inf)
+    lim = np.full(n, np.inf)
+    cap = _SYM_CAP_PER_K * K + _SYM_CAP_EXTRA
+    cand = np.empty((n, cap, 2), dtype=np.uint32)  # (row, float32 product bits)
+    candf = cand.view(np.float32)
+    ncand = np.zeros(n, dtype=np.int64)
+    overflow = np.zeros(n, dtype=np.bool_)
+    starts = list(range(0, n, block))
+    state = (up_norms, lo_norms, slack, uheap, lim, cand, candf, ncand, overflow, K)
+    buffers = threading.local()
+
+    def run_pair(pair):
+        bi, bj = pair
+        i0, j0 = starts[bi], starts[bj]
+        i1, j1 = min(i0 + block, n), min(j0 + block, n)
+        buf = getattr(buffers, "G", None)
+        if buf is None:
+            buf = buffers.G = np.empty(block * block, dtype=np.float32)
+        G = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
+        np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
+        _sym_scan(G, G.view(np.uint32), i0, j0, *state)
+
+    tau = np.full(n, np.inf)
+    seeded = n >= 32 * K  # else too few sample rows: every row is kept at first
+    if seeded:
+        sample = np.ascontiguousarray(C32[::_SYM_STRIDE])
+        sample_up = np.ascontiguousarray(up_norms[::_SYM_STRIDE])
+        # about 16 r rows below tau: K // 8 + 2 (the one-block search's first
+        # guess) left fewer than K below it for 4% of the rows here
+        r = K // 4 + 4
+
+    def seed(start):
+        stop = min(start + block, n)
+        P = np.dot(C32[start:stop], sample.T)
+        _sym_seed(P, start, sample_up, r, slack, tau, lim)
+
+    rounds = ([[(start,) for start in starts]] if seeded else []) + _round_robin(
+        len(starts))
+
+    def run(task):
+        if len(task) == 1:
+            seed(task[0])
+        else:
+            run_pair(task)
+
+    limits = _threadpool_limits()
+    # a one-thread BLAS on every path: threads of its own spinning after each
+    # small product take the cores from the scans (without threadpoolctl, the
+    # pairs run on the calling thread and the BLAS keeps its threads)
+    with limits(limits=1, user_api="blas") if limits else contextlib.nullcontext():
+        if n_threads > 1 and len(starts) > 1 and limits is not None:
+            with ThreadPoolExecutor(n_threads) as pool:
+                for tasks in rounds:
+                    for _ in pool.map(run, tasks):
+                        pass
+        else:
+            for tasks in rounds:
+                for task in tasks:
+                    run(task)
+    if overflow.sum() > max(64, n * _SYM_MAX_OVERFLOW):
+        return False
+    kernels = SYM_FINISH.parallel if n_threads > 1 else SYM_FINISH.serial
+    kernels(Y, K, lo_norms, uheap, tau, lim, cand, candf, ncand, overflow, out_dist,
+            out_ind)
+    rest = np.flatnonzero(overflow)
+    if rest.size:
+        # as new queries (the one-block search: the same distances, bit for bit),
+        # then scikit-learn's rule: drop the row itself, or the first neighbour
+        # when K duplicates with smaller indices crowd it out
+        dist, ind = kneighbors_brute(Y, np.ascontiguousarray(Y[rest]), K,
+                                     metric=EUCLIDEAN, index=index, n_threads=n_threads)
+        for t, i in enumerate(rest):
+            hit = np.flatnonzero(ind[t] == i)
+            keep = np.ones(K, dtype=bool)
+            keep[hit[0] if hit.size else 0] = False
+            out_dist[i] = dist[t, keep]
+            out_ind[i] = ind[t, keep]
+    return True
+
+
 def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self=False,
                      n_threads=1):
     """Exact K nearest rows of ``Y`` for each row of ``Q`` by brute force.
 
-    Euclidean with an ``index`` (``build_brute_index(Y)``) takes the GEMM path;
-    anything else the direct one. ``Q=None`` queries ``Y`` itself with
-    ``exclude_self``. Blocks of queries bound the memory: never an (m, n) matrix.
+    Euclidean with an ``index`` (``build_brute_index(Y)``) takes the GEMM path
+    (``Q=None`` with ``exclude_self``: its symmetric search over the lower
+    triangle, ``_kneighbors_sym``); anything else the direct one. ``Q=None``
+    queries ``Y`` itself with ``exclude_self``. Blocks of queries bound the memory: never an (m, n) matrix.
     ``n_threads > 1`` runs on that many threads (Numba's, set by the caller, and,
     on the GEMM path, Python threads with the BLAS limited to one thread when
     threadpoolctl is installed).
@@ -1223,6 +1633,9 @@ def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self
                out_dist, out_ind)
         return out_dist, out_ind
 
+    if Q is Y and exclude_self and _SYM_ENABLED:
+        if _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads):
+            return out_dist, out_ind
     search = _GemmSearch(Y, Q, K, index, bool(exclude_self), out_dist, out_ind,
                          Q_scaled, q_max_abs)
     starts = search.starts()
@@ -1328,3 +1741,94 @@ NEGATIVE_OUTLIER_FACTOR = _KernelPair(jit_parallel(_negative_outlier_factor),
                                          jit(_negative_outlier_factor))
 local_reachability_density = LOCAL_REACHABILITY_DENSITY.parallel
 negative_outlier_factor = NEGATIVE_OUTLIER_FACTOR.parallel
+
+
+# ---------------------------------------------------------------------------
+# one query row against the GEMM index, product and scores in one call
+
+#: Training rows per chunk of the one-row product (8 KiB of float32 sums).
+_ONE_ROW_CHUNK = 2048
+_lrd_serial = LOCAL_REACHABILITY_DENSITY.serial
+_nof_serial = NEGATIVE_OUTLIER_FACTOR.serial
+
+
+@jit
+def _one_row_lof(X, mean, scale, C32T, Y, up_norms, lo_norms, c, c_abs, K, k_distance,
+                 fit_lrd, G, out_dist, out_ind):
+    """``score_samples`` (minus the local outlier factor) of the one row of ``X``
+    against the training rows ``Y`` (``C32T`` their scaled
+    float32 rows, one feature per row), or NaN when the row needs the generic
+    path (non-finite, or too large for the float32 products).
+
+    The products are accumulated feature by feature across a block of training
+    rows held in ``G`` (no BLAS: its threads, woken for one product, cost
+    milliseconds on a busy machine); any order of the float32 sums is within the
+    products' error bound, and the exact distances, the neighbours and the scores
+    are those of the generic path, bit for bit.
+    """
+    n_features = X.shape[1]
+    n_train = C32T.shape[1]
+    qs = np.empty(n_features, dtype=np.float64)
+    max_abs = 0.0
+    for f in range(n_features):
+        v = X[0, f]
+        if not np.isfinite(v):
+            return np.nan
+        max_abs = max(max_abs, abs(v))
+    if max_abs * 2.0 * np.sqrt(n_features) > _GEMM_MAX_ABS:
+        return np.nan
+    q_max = 0.0
+    q_norm = 0.0
+    for f in range(n_features):
+        qs[f] = (X[0, f] - mean[f]) * scale
+        q_max = max(q_max, abs(qs[f]))
+        q_norm += qs[f] * qs[f]
+    if q_max > _FLOAT32_MAX_SCALED or q_max * 2.0 * np.sqrt(n_features) > _GEMM_MAX_ABS:
+        return np.nan
+    q32 = qs.astype(np.float32)
+    row = G[0]
+    # by chunks of training rows whose sums stay in L1 while every feature is
+    # added, four features a pass (one load and store of the sums per four
+    # products); 1-D slices, which the loops vectorise over (indexing the whole
+    # rows from j0 to j1 did not: 8x slower)
+    n_four = n_features - n_features % 4
+    for j0 in range(0, n_train, _ONE_ROW_CHUNK):
+        j1 = min(j0 + _ONE_ROW_CHUNK, n_train)
+        m = j1 - j0
+        acc = row[j0:j1]
+        for j in range(m):
+            acc[j] = 0.0
+        for f in range(0, n_four, 4):
+            q0 = q32[f]
+            q1 = q32[f + 1]
+            q2 = q32[f + 2]
+            q3 = q32[f + 3]
+            c0 = C32T[f, j0:j1]
+            c1 = C32T[f + 1, j0:j1]
+            c2 = C32T[f + 2, j0:j1]
+            c3 = C32T[f + 3, j0:j1]
+            for j in range(m):
+                acc[j] += (q0 * c0[j] + q1 * c1[j]) + (q2 * c2[j] + q3 * c3[j])
+        for f in range(n_four, n_features):
+            q = q32[f]
+            col = C32T[f, j0:j1]
+            for j in range(m):
+                acc[j] += q * col[j]
+    q_norms = np.empty(1, dtype=np.float64)
+    q_norms[0] = q_norm
+    _gemm_select(G, 0, X, False, Y, up_norms, lo_norms, q_norms, c, c_abs, K, out_dist,
+                 out_ind)
+    lrd = np.empty(1, dtype=np.float64)
+    _lrd_serial(out_dist, out_ind, k_distance, lrd)
+    nof = np.empty(1, dtype=np.float64)
+    _nof_serial(fit_lrd, out_ind, lrd, nof)
+    return nof[0]
+
+
+def one_row_lof(X, mean, scale, C32T, Y, up_norms, lo_norms, c, c_abs, K, k_distance,
+                fit_lrd, G, out_dist, out_ind):
+    """``_one_row_lof`` (see there); the caller validates the shapes: X (1, d)
+    float64 C-contiguous, C32T (d, n) float32, Y (n, d), G (1, n) float32, the
+    outputs (1, K)."""
+    return _one_row_lof(X, mean, scale, C32T, Y, up_norms, lo_norms, c, c_abs, K,
+                        k_distance, fit_lrd, G, out_dist, out_ind)

@@ -25,6 +25,7 @@ __all__ = ["LocalOutlierFactor"]
 #: Below this many query rows the kernels run on the calling thread: starting the
 #: thread pool costs more than it saves (the one-row, real-time case).
 PARALLEL_MIN_ROWS = 32
+_FLOAT64 = np.dtype(np.float64)
 #: From this many rows the score kernels run in parallel (below, launching the
 #: thread pool costs more than it saves).
 SCORE_PARALLEL_MIN_ROWS = 2048
@@ -474,6 +475,7 @@ class LocalOutlierFactor(BaseDetector):
         self.n_samples_fit_ = n_samples
         self._tree = None
         self._brute_index = None
+        self._brute_T = None
         if self.metric == "precomputed":
             pass
         elif self._fit_method == "kd_tree":
@@ -481,6 +483,10 @@ class LocalOutlierFactor(BaseDetector):
                 self._tree = NK.build_kdtree(X, self.leaf_size)
         elif self._metric_code == NK.EUCLIDEAN:
             self._brute_index = NK.build_brute_index(X)
+            if self.novelty and self._brute_index is not None:
+                # the one-row path's layout: one feature per row, the rows of
+                # each contiguous (its products vectorise across training rows)
+                self._brute_T = np.ascontiguousarray(self._brute_index.centered32.T)
 
         if self.n_neighbors > n_samples:
             warnings.warn(
@@ -745,6 +751,10 @@ class LocalOutlierFactor(BaseDetector):
         -------
         is_inlier : ndarray of shape (n_samples,)
         """
+        if type(X) is np.ndarray:
+            score = self._score_one(X)
+            if score is not None:
+                return np.array([-1 if score - self.offset_ < 0 else 1], dtype=int)
         if is_dask_collection(X):
             from .. import _dask
 
@@ -777,6 +787,10 @@ class LocalOutlierFactor(BaseDetector):
         -------
         shifted_opposite_lof_scores : ndarray of shape (n_samples,)
         """
+        if type(X) is np.ndarray:
+            score = self._score_one(X)
+            if score is not None:
+                return np.array([score - self.offset_])
         if is_dask_collection(X):
             from .. import _dask
 
@@ -800,6 +814,10 @@ class LocalOutlierFactor(BaseDetector):
         opposite_lof_scores : ndarray of shape (n_samples,)
             float32 when X is float32, as scikit-learn.
         """
+        if type(X) is np.ndarray:
+            score = self._score_one(X)
+            if score is not None:
+                return np.array([score])
         if is_dask_collection(X):
             from .. import _dask
 
@@ -817,6 +835,41 @@ class LocalOutlierFactor(BaseDetector):
             distances_X = distances_X.astype(np.float32)
         X_lrd = self._local_reachability_density(distances_X, neighbors_indices_X)
         return self._negative_outlier_factor(X_lrd, neighbors_indices_X)
+
+    def _score_one(self, X):
+        """``score_samples`` of X on the one-row short path, or None where it does
+        not apply (the caller then takes the generic path, which raises what it
+        raises).
+
+        It applies to one row of C-contiguous native float64 with
+        ``n_features_in_`` columns, finite and within the float32 products' range,
+        for a novelty model fitted with the GEMM brute force on float64 rows and
+        without feature names: for such a row the generic checks pass and change
+        nothing. One kernel call then does the products, the neighbours and the
+        scores, with the generic path's results to the last bit.
+        """
+        d = self.__dict__
+        T = d.get("_brute_T")
+        if (
+            T is None
+            or X.ndim != 2
+            or X.shape[0] != 1
+            or X.dtype is not _FLOAT64
+            or X.shape[1] != T.shape[0]
+            or not X.flags.c_contiguous
+            or "feature_names_in_" in d
+            or "_lrd" not in d
+            or d["_distances_fit_X_"].dtype is not _FLOAT64
+        ):
+            return None
+        index = d["_brute_index"]
+        c, c_abs, up_norms, lo_norms = index.bounds["float32"]
+        K = d["n_neighbors_"]
+        score = NK.one_row_lof(X, index.mean, index.scale, T, d["_fit_X"], up_norms,
+                               lo_norms, c, c_abs, K, d["_fit_k_distance"], d["_lrd"],
+                               np.empty((1, T.shape[1]), dtype=np.float32),
+                               np.empty((1, K)), np.empty((1, K), dtype=np.int64))
+        return None if score != score else score
 
     def _search_validated(self, X):
         """kneighbors(X, n_neighbors_) for X already validated."""

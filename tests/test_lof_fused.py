@@ -1,0 +1,212 @@
+"""The symmetric GEMM search over the training rows and the one-row novelty path.
+
+Both must give what the one-block GEMM search and the naive twin give, to the last
+bit: neighbour indices, distances, and the scores built on them. The cases are the
+ones where a candidate filter could lose a neighbour: ties and duplicates (more of
+them than K), K close to n, one feature, and rows that float32 products cannot tell
+apart. Small blocks and small candidate lists (monkeypatched) make a few hundred
+rows exercise every path: several rounds of block pairs, the sample-seeded
+threshold, list compaction, and the rows handed back to the one-block search.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from isoforest.neighbors import _kernels as NK
+from isoforest.neighbors._lof import LocalOutlierFactor
+from reference import lof_naive as naive
+
+
+def _problems():
+    rng = np.random.RandomState(3)
+    near = 1.0 + 1e-9 * rng.randn(120, 6)  # equal in float32
+    near[:, 0] += np.arange(120) * 1e-6
+    return {
+        "tie_free": rng.randn(160, 12),
+        "duplicates": np.repeat(rng.randn(20, 5), 8, axis=0),  # 8 copies, K > 8 below
+        "grid": rng.randint(0, 3, size=(150, 3)).astype(float),
+        "one_feature": rng.randn(140, 1),
+        "one_feature_ties": rng.randint(0, 10, size=(130, 1)).astype(float),
+        "float32_near_ties": near,
+        "offset": 1e6 + rng.randn(120, 8),
+        "binary_high_dim": rng.randint(0, 2, size=(110, 24)).astype(float),
+    }
+
+
+PROBLEMS = _problems()
+
+
+def _search(X, K, n_threads=1):
+    index = NK.build_brute_index(X)
+    return NK.kneighbors_brute(X, None, K, metric=NK.EUCLIDEAN, index=index,
+                               exclude_self=True, n_threads=n_threads)
+
+
+def _small_pieces(monkeypatch, block=16, per_k=3, extra=32):
+    monkeypatch.setattr(NK, "_SYM_BLOCK", block)
+    monkeypatch.setattr(NK, "_SYM_CAP_PER_K", per_k)
+    monkeypatch.setattr(NK, "_SYM_CAP_EXTRA", extra)
+
+
+@pytest.mark.parametrize("name", list(PROBLEMS))
+@pytest.mark.parametrize("k", [1, 4, 12])
+def test_symmetric_search_equals_naive(monkeypatch, name, k):
+    X = PROBLEMS[name]
+    _small_pieces(monkeypatch)
+    _, parts = naive.lof_training_scores(X, k)
+    for n_threads in (1, 2):
+        dist, ind = _search(X, k + 1, n_threads)
+        assert_array_equal(ind, parts["indices"])
+        assert_array_equal(dist, parts["distances"])
+
+
+@pytest.mark.parametrize("name", ["tie_free", "duplicates", "float32_near_ties"])
+def test_k_near_n(monkeypatch, name):
+    X = PROBLEMS[name][:40]
+    _small_pieces(monkeypatch, block=8)
+    for k in (37, 38, 39):
+        _, parts = naive.lof_training_scores(X, k)
+        dist, ind = _search(X, k + 1)
+        assert_array_equal(ind, parts["indices"])
+        assert_array_equal(dist, parts["distances"])
+
+
+@pytest.mark.parametrize("per_k, extra", [(1, 2), (3, 32)])
+@pytest.mark.parametrize("block", [7, 64, 256])
+def test_symmetric_equals_one_block_search(monkeypatch, block, per_k, extra):
+    """Against the one-block search on more rows (seeded thresholds from n >= 32 K),
+    with lists so short that many queries are handed back to it."""
+    rng = np.random.RandomState(5)
+    X = np.r_[rng.randn(1500, 20), np.repeat(rng.randn(10, 20), 30, axis=0)]
+    monkeypatch.setattr(NK, "_SYM_ENABLED", False)
+    expected = _search(X, 11, 2)
+    monkeypatch.setattr(NK, "_SYM_ENABLED", True)
+    _small_pieces(monkeypatch, block, per_k, extra)
+    for n_threads in (1, 2):
+        got = _search(X, 11, n_threads)
+        assert_array_equal(got[1], expected[1])
+        assert_array_equal(got[0], expected[0])
+
+
+def test_estimator_scores_unchanged(monkeypatch):
+    rng = np.random.RandomState(8)
+    X = rng.randn(700, 30)
+    new = LocalOutlierFactor(n_neighbors=15, n_jobs=2).fit(X)
+    monkeypatch.setattr(NK, "_SYM_ENABLED", False)
+    old = LocalOutlierFactor(n_neighbors=15, n_jobs=2).fit(X)
+    assert new._fit_method == "brute"
+    assert_array_equal(new.negative_outlier_factor_, old.negative_outlier_factor_)
+    assert_array_equal(new._distances_fit_X_, old._distances_fit_X_)
+
+
+def test_round_robin_pairs_each_block_pair_once():
+    for n_blocks in (1, 2, 5, 8):
+        rounds = NK._round_robin(n_blocks)
+        pairs = [p for r in rounds for p in r]
+        assert sorted(pairs) == sorted((i, j) for i in range(n_blocks)
+                                       for j in range(i + 1))
+        for r in rounds:
+            blocks = [b for p in r for b in set(p)]
+            assert len(blocks) == len(set(blocks))  # disjoint within a round
+
+
+# ------------------------------------------------------------- one-row path
+def _generic(model, X, method):
+    """The generic path of ``method`` (the short path switched off)."""
+    T = model._brute_T
+    model._brute_T = None
+    try:
+        return getattr(model, method)(X)
+    finally:
+        model._brute_T = T
+
+
+@pytest.mark.parametrize("name", ["tie_free", "duplicates", "grid", "one_feature",
+                                  "float32_near_ties", "offset"])
+def test_one_row_path_equals_generic(name):
+    X = PROBLEMS[name]
+    rng = np.random.RandomState(1)
+    model = LocalOutlierFactor(n_neighbors=9, novelty=True, algorithm="brute").fit(X)
+    assert model._brute_T is not None
+    queries = np.r_[X[:5], X[:5] + 1e-3 * rng.randn(5, X.shape[1]),
+                    10 * rng.randn(3, X.shape[1]) + X.mean(axis=0)]
+    for q in queries:
+        row = np.ascontiguousarray(q[None, :])
+        for method in ("score_samples", "decision_function", "predict"):
+            got = getattr(model, method)(row)
+            expected = _generic(model, row, method)
+            assert got.dtype == expected.dtype and got.shape == expected.shape
+            assert_array_equal(got, expected)
+        if name == "tie_free":  # the twin's scores agree to 1e-9 (Python floats)
+            assert_allclose(model.score_samples(row), naive.lof_novelty_scores(X, row, 9),
+                            rtol=1e-9)
+
+
+def test_one_row_path_declines_what_it_cannot_serve():
+    rng = np.random.RandomState(2)
+    X = rng.randn(200, 20)
+    model = LocalOutlierFactor(n_neighbors=5, novelty=True).fit(X)
+    assert model._score_one(np.ascontiguousarray(X[:1])) is not None
+    assert model._score_one(X[:2]) is None  # two rows
+    assert model._score_one(X[:1].astype(np.float32)) is None
+    assert model._score_one(np.asfortranarray(X[:1, :3])) is None  # 3 features
+    assert model._score_one(np.full((1, 20), np.nan)) is None
+    assert model._score_one(np.full((1, 20), 1e300)) is None  # beyond float32 range
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(np.full((1, 20), np.nan))
+    far = np.full((1, 20), 1e300)
+    assert_array_equal(model.score_samples(far), _generic(model, far, "score_samples"))
+    with pytest.raises(ValueError, match="features"):
+        model.predict(np.zeros((1, 19)))
+    # refit without novelty forgets the one-row layout
+    model.set_params(novelty=False).fit(X)
+    assert model._brute_T is None
+
+
+_SUBPROCESS = """
+import sys
+import numpy as np
+import numba
+from isoforest.neighbors import _kernels as NK
+from isoforest.neighbors._lof import LocalOutlierFactor
+assert numba.config.DISABLE_JIT
+NK._SYM_BLOCK = 32
+X = np.load(sys.argv[1])["X"]
+dist, ind = NK.kneighbors_brute(X, None, 6, metric=NK.EUCLIDEAN,
+                                index=NK.build_brute_index(X), exclude_self=True)
+model = LocalOutlierFactor(n_neighbors=5, novelty=True).fit(X)
+score = model.score_samples(np.ascontiguousarray(X[3:4] + 0.25))
+np.savez(sys.argv[2], dist=dist, ind=ind, score=score)
+"""
+
+
+@pytest.mark.slow  # ~20 s: Numba's pure-Python mode
+def test_pure_python_equals_compiled(tmp_path, monkeypatch):
+    """NUMBA_DISABLE_JIT=1: the symmetric search (several blocks, seeded) and the
+    one-row path run as plain Python, with the compiled kernels' results."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rng = np.random.RandomState(4)
+    X = np.r_[rng.randn(200, 8), np.repeat(rng.randn(3, 8), 4, axis=0)]
+    np.savez(tmp_path / "data.npz", X=X)
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH"))
+                                        if p)
+    result = subprocess.run(
+        [sys.executable, "-c", _SUBPROCESS, str(tmp_path / "data.npz"),
+         str(tmp_path / "out.npz")],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    got = np.load(tmp_path / "out.npz")
+    monkeypatch.setattr(NK, "_SYM_BLOCK", 32)
+    dist, ind = _search(X, 6)
+    assert_array_equal(got["ind"], ind)
+    assert_array_equal(got["dist"], dist)
+    model = LocalOutlierFactor(n_neighbors=5, novelty=True).fit(X)
+    assert_array_equal(got["score"],
+                       model.score_samples(np.ascontiguousarray(X[3:4] + 0.25)))
