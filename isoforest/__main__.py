@@ -2,7 +2,7 @@
 
 import sys
 
-from .cli import main
+from .cli import main, run  # noqa: F401  (main: the entry point of old installs)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

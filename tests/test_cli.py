@@ -626,6 +626,40 @@ def test_help_console_script():
         assert sub in res.stdout
 
 
+def test_program_exit_skips_teardown_but_loses_nothing(tmp_path, stream_model):
+    """``python -m isoforest`` leaves through ``cli.run`` with ``os._exit``: every
+    byte of a large piped output, the --out file and the alert log must be there,
+    with the exit code; in Python, ``main`` returns instead of exiting."""
+    rng = np.random.RandomState(5)
+    X = rng.randn(30_000, 3)
+    X[:40] *= 8.0
+    records = "".join(",".join(repr(v) for v in row) + "\n" for row in X.tolist())
+    log = tmp_path / "alerts.log"
+    res = run_cli("stream", "--model", stream_model, "--alert-log", log, input=records)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == X.shape[0]
+    model = load_model(stream_model)
+    score = -model.score_samples(X)
+    assert [line.rsplit(",", 1)[0] for line in lines] == [repr(v) for v in score.tolist()]
+    n_alerts = sum(line.endswith(",1") for line in lines)
+    assert n_alerts > 0 and len(log.read_text().splitlines()) == n_alerts
+    assert "30000 records scored" in res.stderr
+
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,c\n" + records)
+    res = run_cli("score", stream_model, data, "--out", tmp_path / "o.csv")
+    assert res.returncode == 0, res.stderr
+    assert len((tmp_path / "o.csv").read_text().splitlines()) == X.shape[0] + 1
+    data.write_text("a,b,c\n1,2\n")
+    assert run_cli("score", stream_model, data, "--out", tmp_path / "o2.csv").returncode == 1
+
+    from isoforest import cli
+
+    assert cli.main(["score", str(stream_model), str(data), "--out",
+                     str(tmp_path / "o3.csv")]) == 1  # returned, not exited
+
+
 @pytest.mark.parametrize("case", list(USAGE_CASES))
 def test_bad_usage_exits_2(quick_runs, case):
     d, results = quick_runs
