@@ -201,14 +201,14 @@ def test_float_lines_kernel_writes_the_scores_itself(monkeypatch):
     from isoforest.io import _tabular, _tabular_kernels
 
     handed_back = []
-    kernel = _tabular_kernels.format_floats
+    kernel = _tabular_kernels.write_floats
 
     def counting(values, bits, nan_empty, tails, tail_len, cls, out, line_start, fallback):
         size = kernel(values, bits, nan_empty, tails, tail_len, cls, out, line_start, fallback)
         handed_back.append(int(fallback.sum()))
         return size
 
-    monkeypatch.setattr(_tabular._tabular_kernels, "format_floats", counting)
+    monkeypatch.setattr(_tabular._tabular_kernels, "write_floats", counting)
     v = np.random.default_rng(0).uniform(1e-4, 1e15, 10_000) * np.sign(
         np.random.default_rng(1).standard_normal(10_000))
     assert _kernel_lines(v)[0] == float_lines_naive(v)

@@ -143,8 +143,8 @@ def float_lines(values, tails=(b"\n",), cls=None, nan_empty=True):
     out = np.empty(n * (_tabular_kernels.FLOAT_TEXT_MAX + int(table.shape[1])), np.uint8)
     line_start = np.empty(n + 1, np.int64)
     fallback = np.empty(n, np.uint8)
-    size = _tabular_kernels.format_floats(values, values.view(np.uint64), bool(nan_empty),
-                                          table, tail_len, cls, out, line_start, fallback)
+    size = _tabular_kernels.write_floats(values, values.view(np.uint64), bool(nan_empty),
+                                         table, tail_len, cls, out, line_start, fallback)
     out = out[:size]
     rest = np.flatnonzero(fallback)
     if rest.size:  # repr for what the kernel leaves: splice it in

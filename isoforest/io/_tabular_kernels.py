@@ -8,7 +8,7 @@ record ends at ``\\n`` (``\\r\\n`` counts as one terminator). Empty lines are no
 records (``csv.reader`` yields ``[]`` for them and readers skip those).
 
 Both kernels work on ``uint8`` views of raw bytes, so text columns are never decoded
-and every record's bytes can be written back unchanged. :func:`format_floats` writes
+and every record's bytes can be written back unchanged. :func:`write_floats` writes
 the scores themselves: Python's ``repr`` of each float, byte for byte, where exact
 128-bit integer arithmetic can prove it (nearly every score), and asks the caller to
 use ``repr`` for the rest.
@@ -20,7 +20,7 @@ import numpy as np
 
 from .._config import jit, jit_inline
 
-__all__ = ["scan_csv", "join_scored", "scored_size", "format_floats", "FLOAT_TEXT_MAX"]
+__all__ = ["scan_csv", "join_scored", "scored_size", "write_floats", "FLOAT_TEXT_MAX"]
 
 # scanner states
 _START_FIELD, _IN_FIELD, _IN_QUOTED, _QUOTE_IN_QUOTED = 0, 1, 2, 3
@@ -246,7 +246,7 @@ def scored_size(rec_lo, rec_hi, keep, text_lo, text_hi, flag):
 
 # ------------------------------------------------------------------ float formatting
 
-#: Most bytes :func:`format_floats` writes for one value (sign, 16 integer digits,
+#: Most bytes :func:`write_floats` writes for one value (sign, 16 integer digits,
 #: the point, up to 22 decimals), before its tail.
 FLOAT_TEXT_MAX = 40
 _POW5 = np.array([5 ** i for i in range(28)], dtype=np.uint64)
@@ -320,10 +320,11 @@ def _candidate(m, e, even, s):
 
 
 @jit
-def format_floats(values, bits, nan_empty, tails, tail_len, cls, out, line_start, fallback):
+def write_floats(values, bits, nan_empty, tails, tail_len, cls, out, line_start, fallback):
     """Write each value's ``repr`` followed by ``tails[cls[i]]``; returns bytes written.
 
-    ``bits`` is ``values.view(np.uint64)``. Line ``i`` starts at ``out[line_start[i]]`` (``line_start[n]`` is the end).
+    ``bits`` is ``values.view(np.uint64)``. Line ``i`` starts at
+    ``out[line_start[i]]`` (``line_start[n]`` is the end).
     ``repr`` of a finite float with ``1e-4 <= |x| < 2**52`` is fixed-point, with
     the fewest decimals that read back as ``x`` (a decimal no shorter, and the
     nearest one, when several are as short): found here by trying decimals
