@@ -494,7 +494,7 @@ def _box_gap_sq(lo_a, hi_a, lo_b, hi_b):
 @jit_inline
 def _kdtree_group(QT, G, glo, ghi, own_leaf, data_T, idx, node_start, node_end,
                   bound_lo, bound_hi, n_features, by_point, metric, p, w, K, A, AI, thr,
-                  bd, act, stack, buf):
+                  bd, act, stack, stack_depth, frame_ids, frame_q, frame_n, buf):
     """The K nearest (rdist, index) pairs of each query ``QT[:, g]``, g < G, sorted
     into rows of ``A``, ``AI``.
 
@@ -521,36 +521,54 @@ def _kdtree_group(QT, G, glo, ghi, own_leaf, data_T, idx, node_start, node_end,
     else:
         own_leaf = -1
     n_internal = node_start.shape[0] // 2
+    # frame d: the queries still active at the node of depth d - 1 on the current
+    # path (ids, and their coordinates, contiguous), which its children test
+    for g in range(G):
+        frame_ids[0, g] = g
+        for f in range(n_features):
+            frame_q[0, f, g] = QT[f, g]
+    frame_n[0] = G
     stack[0] = 0
+    stack_depth[0] = 0
     top = 1
     while top > 0:
         top -= 1
         node = stack[top]
+        depth = stack_depth[top]
         if node == own_leaf:
             continue
         un = np.uint64(node)
-        for g in range(G):
-            bd[g] = 0.0
+        n_parent = frame_n[depth]
+        for c in range(n_parent):
+            bd[c] = 0.0
         for f in range(n_features):
             lo = bound_lo[un, f]
             hi = bound_hi[un, f]
-            for g in range(G):
-                q = QT[f, g]
+            for c in range(n_parent):
+                q = frame_q[depth, f, c]
                 gap = max(lo - q, q - hi, 0.0)
                 if metric == EUCLIDEAN:
-                    bd[g] += gap * gap
+                    bd[c] += gap * gap
                 elif metric == MANHATTAN:
-                    bd[g] += gap
+                    bd[c] += gap
                 elif metric == CHEBYSHEV:
-                    bd[g] = max(bd[g], gap)
+                    bd[c] = max(bd[c], gap)
                 else:
-                    bd[g] += w[f] * gap ** p
+                    bd[c] += w[f] * gap ** p
         n_active = 0
-        for g in range(G):
+        for c in range(n_parent):
+            g = frame_ids[depth, c]
             act[n_active] = g
-            n_active += bd[g] <= thr[g]
+            n_active += bd[c] <= thr[g]
         if n_active == 0:
             continue
+        if node < n_internal:  # the children test only the queries active here
+            for c in range(n_active):
+                g = act[c]
+                frame_ids[depth + 1, c] = g
+                for f in range(n_features):
+                    frame_q[depth + 1, f, c] = QT[f, g]
+            frame_n[depth + 1] = n_active
         if node >= n_internal:
             start = np.uint64(node_start[un])
             stop = np.uint64(node_end[un])
@@ -587,6 +605,8 @@ def _kdtree_group(QT, G, glo, ghi, own_leaf, data_T, idx, node_start, node_end,
             else:
                 stack[top] = left
                 stack[top + 1] = right
+            stack_depth[top] = depth + 1
+            stack_depth[top + 1] = depth + 1
             top += 2
 
 
@@ -612,6 +632,10 @@ def _kdtree_rows(Q, group_first, own, start, stop, src_T, src_idx, src_start, sr
         n >>= 1
         depth += 1
     stack = np.empty(2 * depth, dtype=np.int64)
+    stack_depth = np.empty(2 * depth, dtype=np.int64)
+    frame_ids = np.empty((depth, group), dtype=np.int64)
+    frame_q = np.empty((depth, n_features, group), dtype=np.float64)
+    frame_n = np.empty(depth, dtype=np.int64)
     A = np.empty((group, K + 1), dtype=np.float64)
     AI = np.empty((group, K + 1), dtype=np.int64)
     QT = np.empty((n_features, group), dtype=np.float64)
@@ -642,7 +666,8 @@ def _kdtree_rows(Q, group_first, own, start, stop, src_T, src_idx, src_start, sr
                 ghi[f] = Q[t, f]
         _kdtree_group(QT, G, glo, ghi, own_leaf, data_T, idx,
                       node_start, node_end, bound_lo, bound_hi, n_features, by_point,
-                      metric, p, w, K, A, AI, thr, bd, act, stack, buf)
+                      metric, p, w, K, A, AI, thr, bd, act, stack, stack_depth,
+                      frame_ids, frame_q, frame_n, buf)
         for g in range(G):
             if grouped:
                 row = src_idx[first + g]
