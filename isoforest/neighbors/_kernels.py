@@ -273,16 +273,18 @@ def kdtree_n_levels(n_samples, leaf_size):
 
 
 @jit
-def _select(X, idx, start, end, kth, dim):
-    """Reorder ``idx[start:end]`` so that ``X[idx[kth], dim]`` is in sorted position
-    (Hoare partition around a median-of-three; equal keys split evenly)."""
+def _select(key, idx, start, end, kth):
+    """Reorder ``key[start:end]``, and ``idx`` alongside, so that ``key[kth]`` is in
+    sorted position (Hoare partition around a median-of-three; equal keys split
+    evenly). The keys are a contiguous copy of the split feature: partitioning
+    through ``X[idx[i], dim]`` gathered every comparison from a random row."""
     lo = start
     hi = end - 1
     while hi > lo:
         mid = (lo + hi) >> 1
-        a = X[idx[lo], dim]
-        b = X[idx[mid], dim]
-        c = X[idx[hi], dim]
+        a = key[lo]
+        b = key[mid]
+        c = key[hi]
         if a > b:
             a, b = b, a
         if b > c:
@@ -291,14 +293,17 @@ def _select(X, idx, start, end, kth, dim):
         i = lo
         j = hi
         while i <= j:
-            while X[idx[i], dim] < pivot:
+            while key[i] < pivot:
                 i += 1
-            while X[idx[j], dim] > pivot:
+            while key[j] > pivot:
                 j -= 1
             if i <= j:
                 tmp = idx[i]
                 idx[i] = idx[j]
                 idx[j] = tmp
+                v = key[i]
+                key[i] = key[j]
+                key[j] = v
                 i += 1
                 j -= 1
         if kth <= j:
@@ -326,8 +331,9 @@ def _node_bounds(X, idx, start, end, node, bound_lo, bound_hi):
 
 
 @jit_parallel
-def _build_kdtree(X, idx, n_levels, node_start, node_end, bound_lo, bound_hi):
-    """Fill the node arrays level by level (nodes of a level in parallel)."""
+def _build_kdtree(X, idx, n_levels, node_start, node_end, bound_lo, bound_hi, key):
+    """Fill the node arrays level by level (nodes of a level in parallel); ``key``
+    (n_samples,) is scratch for the split feature's values."""
     n_samples, n_features = X.shape
     node_start[0] = 0
     node_end[0] = n_samples
@@ -347,7 +353,9 @@ def _build_kdtree(X, idx, n_levels, node_start, node_end, bound_lo, bound_hi):
                         widest = spread
                         dim = f
                 mid = start + (end - start) // 2
-                _select(X, idx, start, end, mid, dim)
+                for i in range(start, end):
+                    key[i] = X[idx[i], dim]
+                _select(key, idx, start, end, mid)
                 node_start[2 * node + 1] = start
                 node_end[2 * node + 1] = mid
                 node_start[2 * node + 2] = mid
@@ -364,7 +372,8 @@ def build_kdtree(X, leaf_size):
     node_end = np.zeros(n_nodes, dtype=np.int64)
     bound_lo = np.empty((n_nodes, n_features), dtype=np.float64)
     bound_hi = np.empty((n_nodes, n_features), dtype=np.float64)
-    _build_kdtree(X, idx, n_levels, node_start, node_end, bound_lo, bound_hi)
+    _build_kdtree(X, idx, n_levels, node_start, node_end, bound_lo, bound_hi,
+                  np.empty(n_samples, dtype=np.float64))
     data_T = np.ascontiguousarray(X[idx].T)
     return KDTree(data_T, idx, node_start, node_end, bound_lo, bound_hi)
 
