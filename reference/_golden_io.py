@@ -21,3 +21,12 @@ def npz_bytes(arrays):
             info.external_attr = 0o644 << 16
             zf.writestr(info, member.getvalue(), compresslevel=9)
     return buf.getvalue()
+
+
+def simd_key():
+    """The SIMD extensions NumPy dispatches to on this machine, as ``"X86_V3"`` or
+    ``"X86_V3+X86_V4+AVX512_ICL"``: its float64 ``log`` and ``power`` (which
+    scikit-learn's Isolation Forest scores go through) take other kernels, rounding
+    the last bit otherwise, on machines with other extensions."""
+    found = np.show_config(mode="dicts")["SIMD Extensions"]["found"]
+    return "+".join(found) or "baseline"

@@ -7,7 +7,11 @@ the manifest's scikit-learn version is installed, ``test_golden_is_current`` als
 checks that live scikit-learn still produces the stored outputs.
 
 Every comparison is exact: floats bit for bit (signed zeros and NaN included),
-integers value for value.
+integers value for value. The scores' last bits depend on the CPU (scikit-learn's,
+and ours with them, go through NumPy's float64 ``log`` and ``power``, whose SIMD
+kernels differ between machines with and without AVX-512): where the manifest lists
+a CPU variant for this machine's NumPy SIMD extensions, its outputs replace the
+archive's (see ``reference/make_golden.py --cpu-variant``).
 """
 
 import functools
@@ -21,6 +25,7 @@ import numpy as np
 import pytest
 
 from isoforest import IsolationForest
+from reference._golden_io import simd_key
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "reference" / "data"
 MANIFEST = json.loads((DATA_DIR / "MANIFEST.json").read_text())
@@ -51,9 +56,23 @@ def _archive():
         return {key: npz[key] for key in npz.files}
 
 
+@functools.lru_cache(maxsize=None)
+def _variant():
+    """This machine's CPU variant of the CPU-dependent outputs (by
+    ``"<case>/<name>"``, sha256 checked), or {} where the manifest lists none."""
+    name = MANIFEST.get("cpu_variants", {}).get(simd_key())
+    if name is None:
+        return {}
+    raw = (DATA_DIR / name).read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == MANIFEST["files"][name]["sha256"], name
+    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
 def golden(case):
     prefix = case + "/"
-    return {k[len(prefix):]: v for k, v in _archive().items() if k.startswith(prefix)}
+    merged = _archive() | _variant()
+    return {k[len(prefix):]: v for k, v in merged.items() if k.startswith(prefix)}
 
 
 def _params(g):
@@ -167,6 +186,21 @@ def test_manifest_lists_every_case():
         assert list(g["X_train"].shape) == entry["X_train_shape"]
         assert list(g["X_test"].shape) == entry["X_test_shape"]
         assert len(g["tree_offsets"]) - 1 == entry["n_trees"]
+
+
+def test_cpu_variants_hold_only_cpu_dependent_outputs():
+    """A variant replaces the scores, labels and offset of every case, nothing else
+    (the trees, the data and the parameters are the archive's on every machine)."""
+    from reference.make_golden import CPU_DEPENDENT
+
+    archive = _archive()
+    for name in MANIFEST.get("cpu_variants", {}).values():
+        with np.load(DATA_DIR / name, allow_pickle=False) as npz:
+            keys = set(npz.files)
+            for key in keys:
+                assert npz[key].dtype == archive[key].dtype, key
+                assert npz[key].shape == archive[key].shape, key
+        assert keys == {f"{case}/{out}" for case in CASES for out in CPU_DEPENDENT}
 
 
 @pytest.mark.parametrize("case", CASES)
