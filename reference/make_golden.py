@@ -30,6 +30,7 @@ the variants (they belong to the archive they were made beside).
 import argparse
 import datetime
 import hashlib
+import io
 import json
 import platform
 import sys
@@ -331,8 +332,6 @@ def generate_variant():
 
 
 def _load(data):
-    import io
-
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         return {key: npz[key] for key in npz.files}
 
