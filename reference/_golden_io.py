@@ -23,6 +23,12 @@ def npz_bytes(arrays):
     return buf.getvalue()
 
 
+def npz_arrays(raw):
+    """The arrays of the .npz archive bytes ``raw``, by name."""
+    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
 def simd_key():
     """The SIMD extensions NumPy dispatches to on this machine, as ``"X86_V3"`` or
     ``"X86_V3+X86_V4+AVX512_ICL"``: its float64 ``log`` and ``power`` (which

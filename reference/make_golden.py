@@ -18,7 +18,7 @@ memory and fails if the stored files differ.
 
 The scores' last bits depend on the CPU: scikit-learn computes them with NumPy's
 float64 ``log`` and ``power``, whose SIMD kernels differ between machines with and
-without AVX-512 (seen: 1 ulp on 3-13% of the scores between the machine that made
+without AVX-512 (seen: 1 ulp on 3-10% of the scores between the machine that made
 the archive and an AVX2-only AMD EPYC; trees, ``offset_`` and labels identical).
 ``--cpu-variant`` stores those outputs (``CPU_DEPENDENT``) as this machine's
 scikit-learn gives them, in ``iforest_golden_<simd>.npz`` listed under
@@ -30,7 +30,6 @@ the variants (they belong to the archive they were made beside).
 import argparse
 import datetime
 import hashlib
-import io
 import json
 import platform
 import sys
@@ -40,9 +39,9 @@ from pathlib import Path
 import numpy as np
 
 try:  # imported as reference.<module> (tests) or run as a script
-    from ._golden_io import npz_bytes, simd_key
+    from ._golden_io import npz_arrays, npz_bytes, simd_key
 except ImportError:
-    from _golden_io import npz_bytes, simd_key
+    from _golden_io import npz_arrays, npz_bytes, simd_key
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ARCHIVE = "iforest_golden.npz"
@@ -322,29 +321,26 @@ def variant_file(key):
 
 
 def generate_variant():
-    """(variant archive bytes, file name) for this machine's SIMD kind."""
+    """This machine's CPU-dependent outputs of every case, as archive bytes."""
     arrays = {}
     for name in CASES:
         case_arrays, _ = run_case(name)
         for key in CPU_DEPENDENT:
             arrays[f"{name}/{key}"] = case_arrays[key]
-    return npz_bytes(arrays), variant_file(simd_key())
-
-
-def _load(data):
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+    return npz_bytes(arrays)
 
 
 def _write_variant():
-    data, name = generate_variant()
+    data = generate_variant()
+    key = simd_key()
+    name = variant_file(key)
     manifest = json.loads((DATA_DIR / MANIFEST).read_text())
     manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(),
                                "bytes": len(data)}
-    manifest.setdefault("cpu_variants", {})[simd_key()] = name
+    manifest.setdefault("cpu_variants", {})[key] = name
     (DATA_DIR / name).write_bytes(data)
     (DATA_DIR / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"wrote {DATA_DIR / name} (outputs for NumPy SIMD {simd_key()}) and "
+    print(f"wrote {DATA_DIR / name} (outputs for NumPy SIMD {key}) and "
           f"{DATA_DIR / MANIFEST}")
     return 0
 
@@ -398,8 +394,8 @@ def main(argv=None):
             old["files"].pop(name)
         variant = variants.get(simd_key())
         if variant is not None:  # this machine's scores are the variant's
-            want = _load(stored) | _load((DATA_DIR / variant).read_bytes())
-            got = _load(data)
+            want = npz_arrays(stored) | npz_arrays((DATA_DIR / variant).read_bytes())
+            got = npz_arrays(data)
             same = sorted(want) == sorted(got) and all(
                 np.array_equal(got[k], want[k], equal_nan=want[k].dtype.kind == "f")
                 for k in want)

@@ -16,7 +16,6 @@ archive's (see ``reference/make_golden.py --cpu-variant``).
 
 import functools
 import hashlib
-import io
 import json
 import warnings
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 import pytest
 
 from isoforest import IsolationForest
-from reference._golden_io import simd_key
+from reference._golden_io import npz_arrays, simd_key
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "reference" / "data"
 MANIFEST = json.loads((DATA_DIR / "MANIFEST.json").read_text())
@@ -41,32 +40,32 @@ def _sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
-def _archive():
-    """All golden arrays, by ``"<case>/<name>"``, after checking the sha256."""
-    raw = (DATA_DIR / ARCHIVE).read_bytes()
-    expected = MANIFEST["files"][ARCHIVE]["sha256"]
+def _checked_arrays(name):
+    """The arrays of data file ``name``, by ``"<case>/<name>"``, after checking its
+    sha256 against the manifest."""
+    raw = (DATA_DIR / name).read_bytes()
+    expected = MANIFEST["files"][name]["sha256"]
     got = hashlib.sha256(raw).hexdigest()
     if got != expected:
         raise AssertionError(
-            f"{ARCHIVE}: sha256 {got} != manifest {expected}; "
+            f"{name}: sha256 {got} != manifest {expected}; "
             "regenerate with `python reference/make_golden.py`"
         )
-    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+    return npz_arrays(raw)
+
+
+@functools.lru_cache(maxsize=None)
+def _archive():
+    """All golden arrays, by ``"<case>/<name>"``."""
+    return _checked_arrays(ARCHIVE)
 
 
 @functools.lru_cache(maxsize=None)
 def _variant():
-    """This machine's CPU variant of the CPU-dependent outputs (by
-    ``"<case>/<name>"``, sha256 checked), or {} where the manifest lists none."""
+    """This machine's CPU variant of the CPU-dependent outputs, or {} where the
+    manifest lists none."""
     name = MANIFEST.get("cpu_variants", {}).get(simd_key())
-    if name is None:
-        return {}
-    raw = (DATA_DIR / name).read_bytes()
-    assert hashlib.sha256(raw).hexdigest() == MANIFEST["files"][name]["sha256"], name
-    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+    return {} if name is None else _checked_arrays(name)
 
 
 def golden(case):

@@ -571,13 +571,6 @@ def _kdtree_group(QT, G, glo, ghi, own_leaf, data_T, idx, node_start, node_end,
             n_active += bd[c] <= thr[g]
         if n_active == 0:
             continue
-        if node < n_internal:  # the children test only the queries active here
-            for c in range(n_active):
-                g = act[c]
-                frame_ids[depth + 1, c] = g
-                for f in range(n_features):
-                    frame_q[depth + 1, f, c] = QT[f, g]
-            frame_n[depth + 1] = n_active
         if node >= n_internal:
             start = np.uint64(node_start[un])
             stop = np.uint64(node_end[un])
@@ -600,6 +593,13 @@ def _kdtree_group(QT, G, glo, ghi, own_leaf, data_T, idx, node_start, node_end,
                     s0 += np.uint64(64)
                 thr[g] = bound
         else:
+            # the children test only the queries active here
+            for c in range(n_active):
+                g = act[c]
+                frame_ids[depth + 1, c] = g
+                for f in range(n_features):
+                    frame_q[depth + 1, f, c] = QT[f, g]
+            frame_n[depth + 1] = n_active
             left = 2 * node + 1
             right = left + 1
             d_left = 0.0
