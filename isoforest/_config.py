@@ -29,7 +29,7 @@ import numba  # noqa: E402
 numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 _WORKQUEUE_LOCK = threading.RLock()
 
-__all__ = ["njit_options", "jit", "jit_inline", "jit_parallel", "num_threads", "effective_n_jobs"]
+__all__ = ["njit_options", "jit", "jit_inline", "jit_contract", "jit_parallel", "num_threads", "effective_n_jobs"]
 
 
 def _env_flag(name, default):
@@ -83,6 +83,16 @@ def jit_inline(func):
     boundary, where Numba's atomic reference counting can survive optimisation.
     """
     return numba.njit(inline="always", **njit_options)(func)
+
+
+def jit_contract(func):
+    """Compile ``func`` as a serial kernel whose ``a * b + c`` may become FMAs.
+
+    Only for products that pick candidates under a proven error bound (FMA rounds
+    once where a product and a sum round twice, so any bound for the plain
+    arithmetic holds), never for a value that is returned or compared exactly.
+    """
+    return numba.njit(**dict(njit_options, fastmath={"contract"}))(func)
 
 
 def jit_parallel(func):

@@ -143,6 +143,47 @@ def test_one_row_path_equals_generic(name):
                             rtol=1e-9)
 
 
+def _clustered(seed=4):
+    """Spread rows (a quantisation step near 0.03) and 200 rows within 0.002 of one
+    point: the int8 codes cannot tell the cluster apart, its bound must."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(1500, 6)
+    X[:200] = X[0] + 0.002 * rng.randn(200, 6)
+    queries = X[0] + 0.001 * rng.randn(6, 6)
+    return X, queries
+
+
+def test_one_row_codes_bound_the_products():
+    X, queries = _clustered()
+    index = NK.build_brute_index(X)
+    codes = NK.build_one_row_codes(index)
+    assert codes.codes.dtype == np.int8 and codes.codes.shape == (6, 1500)
+    assert np.abs(codes.codes).max() == 127
+    for q in queries:
+        qs = (q - index.mean) * index.scale
+        out = np.empty(X.shape[0], dtype=np.float32)
+        NK._one_row_products((qs * codes.step).astype(np.float32), codes.codes, out)
+        err = np.abs(index.centered @ qs - out)
+        bound = np.abs(qs) @ codes.qerr
+        assert err.max() <= bound
+        assert err.max() > bound / 20  # the bound is not vacuous
+
+
+def test_one_row_path_needs_its_quantisation_bound():
+    """Exact with the bound on the codes' error, not without it (the test can fail)."""
+    X, queries = _clustered()
+    model = LocalOutlierFactor(n_neighbors=9, novelty=True, algorithm="brute").fit(X)
+    for q in queries:
+        row = np.ascontiguousarray(q[None, :])
+        assert_array_equal(model.score_samples(row), _generic(model, row, "score_samples"))
+    codes = model._brute_T
+    model._brute_T = codes._replace(qerr=np.zeros_like(codes.qerr))
+    wrong = [model.score_samples(np.ascontiguousarray(q[None, :]))[0]
+             != _generic(model, np.ascontiguousarray(q[None, :]), "score_samples")[0]
+             for q in queries]
+    assert any(wrong)
+
+
 def test_one_row_path_declines_what_it_cannot_serve():
     rng = np.random.RandomState(2)
     X = rng.randn(200, 20)

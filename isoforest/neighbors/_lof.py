@@ -484,9 +484,8 @@ class LocalOutlierFactor(BaseDetector):
         elif self._metric_code == NK.EUCLIDEAN:
             self._brute_index = NK.build_brute_index(X)
             if self.novelty and self._brute_index is not None:
-                # the one-row path's layout: one feature per row, the rows of
-                # each contiguous (its products vectorise across training rows)
-                self._brute_T = np.ascontiguousarray(self._brute_index.centered32.T)
+                # the one-row path's int8 copy of the rows (NK.OneRowCodes)
+                self._brute_T = NK.build_one_row_codes(self._brute_index)
 
         if self.n_neighbors > n_samples:
             warnings.warn(
@@ -855,7 +854,7 @@ class LocalOutlierFactor(BaseDetector):
             or X.ndim != 2
             or X.shape[0] != 1
             or X.dtype is not _FLOAT64
-            or X.shape[1] != T.shape[0]
+            or X.shape[1] != T.codes.shape[0]
             or not X.flags.c_contiguous
             or "feature_names_in_" in d
             or "_lrd" not in d
@@ -867,7 +866,7 @@ class LocalOutlierFactor(BaseDetector):
         K = d["n_neighbors_"]
         score = NK.one_row_lof(X, index.mean, index.scale, T, d["_fit_X"], up_norms,
                                lo_norms, c, c_abs, K, d["_fit_k_distance"], d["_lrd"],
-                               np.empty((1, T.shape[1]), dtype=np.float32),
+                               np.empty((1, T.codes.shape[1]), dtype=np.float32),
                                np.empty((1, K)), np.empty((1, K), dtype=np.int64))
         return None if score != score else score
 
