@@ -111,6 +111,27 @@ def test_round_robin_pairs_each_block_pair_once():
             assert len(blocks) == len(set(blocks))  # disjoint within a round
 
 
+def test_scan_first_pass_in_float32_marks_every_row_the_float64_test_passes():
+    """At the float64 tests' boundary (lim = lo - 2 g exactly), the float32 test
+    with its margin still passes; without the margin it does not always."""
+    rng = np.random.RandomState(5)
+    for n_features in (1, 5, 50):
+        X = rng.randn(300, n_features) * rng.choice([1e-3, 1.0, 1e3], size=n_features)
+        index = NK.build_brute_index(X)
+        _, _, up_norms, lo_norms = index.bounds["float32"]
+        lo32, margin = NK._sym_margin(lo_norms, up_norms, n_features)
+        assert np.all(lo32 <= lo_norms)
+        G = index.centered32 @ index.centered32[:40].T  # (300, 40)
+        g2 = 2.0 * G.astype(np.float64)
+        lim = lo_norms[:, None] - g2  # the boundary of each float64 test
+        f32 = np.float32(2.0) * G
+        lims = np.vectorize(lambda v: NK._lim32(v, margin), otypes=[np.float32])(lim)
+        assert np.all(lo32[:, None] - f32 <= lims)
+        bare = lim.astype(np.float32)
+        assert not np.all(lo_norms.astype(np.float32)[:, None] - f32 <= bare)
+    assert NK._lim32(np.inf, 1.0) == np.inf and NK._lim32(-np.inf, 1.0) == -np.inf
+
+
 # ------------------------------------------------------------- one-row path
 def _generic(model, X, method):
     """The generic path of ``method`` (the short path switched off)."""

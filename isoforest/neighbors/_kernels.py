@@ -1327,20 +1327,54 @@ def _sym_compact(i, lo_norms, lim, cand, candf, ncand, overflow):
     ncand[i] = n
 
 
+@jit_inline
+def _lim32(lim, margin):
+    """A float32 at or above ``lim`` plus the first pass's margin (``_sym_margin``)
+    and twice float32's rounding of ``lim``; infinite limits as they are."""
+    if not np.isfinite(lim):
+        return np.float32(lim)
+    x = lim + margin + _U32_2 * abs(lim)
+    # rounding to nearest moves x by at most |x| 2**-24: nudged up by 2**-23 first
+    return np.float32(x + abs(x) * 2.0**-23)
+
+
+#: Twice float32's unit roundoff.
+_U32_2 = float(np.finfo(np.float32).eps)
+
+
+def _sym_margin(lo_norms, up_norms, n_features):
+    """(lo32, margin) of the scan's first pass in float32: ``lo32`` the lower norms
+    rounded down to float32, and a margin M such that every entry whose float64
+    test ``lo - 2 g <= lim`` passes has ``fl32(lo32 - 2 g) <= _lim32(lim, M)``:
+    the float32 subtraction errs by at most u (|lo| + |2 g|), the float64 one by
+    much less, and |2 g| <= 2 max U (1 + 2 d u) (Cauchy-Schwarz and the product's
+    own rounding). The first pass then marks a superset of what the float64 tests
+    pass, and the second one decides with them: the candidates are unchanged."""
+    lo32 = lo_norms.astype(np.float32)
+    high = lo32.astype(np.float64) > lo_norms
+    lo32[high] = np.nextafter(lo32[high], np.float32(-np.inf))
+    lo_max = float(np.max(lo_norms, initial=0.0))
+    up_max = float(np.max(up_norms, initial=0.0))
+    u = _U32_2 / 2
+    margin = 2.0 * _U32_2 * (lo_max + 2.0 * up_max * (1.0 + 2.0 * n_features * u))
+    return lo32, margin + 2.0**-120
+
+
 @jit
-def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, slack, uheap, lim, cand, candf,
-              ncand, overflow, K):
+def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand,
+              candf, ncand, overflow, K):
     """Offer the block ``G`` of products (rows ``i0 + a``, columns ``j0 + b``;
     ``Gu`` its bits as uint32) to the queries of both sides; ``i0 == j0``: a
     diagonal block, each row to its own query only (every pair once, the query's
     own row included).
 
     A list entry is (row, product) in 8 bytes, L and U recomputed from them with
-    the same operations. Per block row, a first pass marks the entries that pass
-    either side's test (a loop that vectorises; chunked counts did not), a second
-    one offers them, eight marks at a time read as one word. The heap and the
-    appends are written out twice rather than called: an inlined helper taking
-    the arrays cost ~50 ns a call here (reference counts).
+    the same operations. Per block row, a first pass marks the entries that may
+    pass either side's test, in float32 with a margin (``_sym_margin``; a loop
+    that vectorises over twice the lanes of float64; chunked counts did not), a
+    second one offers them to the float64 tests, eight marks at a time read as
+    one word. The heap and the appends are written out twice rather than called:
+    an inlined helper taking the arrays cost ~50 ns a call here (reference counts).
     """
     n_a, n_b = G.shape
     cap = cand.shape[1]
@@ -1351,25 +1385,32 @@ def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, slack, uheap, lim, cand, candf,
     lo_J = lo_norms[j0:j0 + n_b]
     up_J = up_norms[j0:j0 + n_b]
     lim_J = lim[j0:j0 + n_b]
+    lo32_J = lo32[j0:j0 + n_b]
+    # the columns' limits in float32, kept at or above lim_J + margin: lowered
+    # where the second pass lowers lim_J, stale (higher) only where a compaction
+    # set it to -inf
+    lim32_J = np.empty(n_b, dtype=np.float32)
+    for b in range(n_b):
+        lim32_J[b] = _lim32(lim_J[b], margin)
     for a in range(n_a):
         i = i0 + a
         lo_i = lo_norms[i]
         up_i = up_norms[i]
-        lim_i = lim[i]
+        lo32_i = lo32[i]
+        lim32_i = _lim32(lim[i], margin)
         row = G[a]
         row_u = Gu[a]
-        any_hit = 0
+        # no running "any hit" in these loops: it halved their vector width
         if diagonal:
             for b in range(n_b):
-                hit = lo_J[b] - 2.0 * np.float64(row[b]) <= lim_i
-                mask[b] = hit
-                any_hit |= hit
+                mask[b] = lo32_J[b] - np.float32(2.0) * row[b] <= lim32_i
         else:
             for b in range(n_b):
-                g2 = 2.0 * np.float64(row[b])
-                hit = (lo_J[b] - g2 <= lim_i) | (lo_i - g2 <= lim_J[b])
-                mask[b] = hit
-                any_hit |= hit
+                g2 = np.float32(2.0) * row[b]
+                mask[b] = (lo32_J[b] - g2 <= lim32_i) | (lo32_i - g2 <= lim32_J[b])
+        any_hit = np.uint64(0)
+        for w in range(n_words):
+            any_hit |= words[w]
         if any_hit == 0:
             continue
         for w in range(n_words):
@@ -1408,6 +1449,8 @@ def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, slack, uheap, lim, cand, candf,
                                 break
                         uheap[q, pos] = u
                         lim[q] = min(lim[q], uheap[q, 0] + slack[q])
+                        if side == 1:
+                            lim32_J[b] = _lim32(lim[q], margin)
                         if l > lim[q]:
                             continue
                     n = ncand[q]
@@ -1559,7 +1602,9 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     ncand = np.zeros(n, dtype=np.int64)
     overflow = np.zeros(n, dtype=np.bool_)
     starts = list(range(0, n, block))
-    state = (up_norms, lo_norms, slack, uheap, lim, cand, candf, ncand, overflow, K)
+    lo32, margin = _sym_margin(lo_norms, up_norms, Y.shape[1])
+    state = (up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand, candf, ncand,
+             overflow, K)
     buffers = threading.local()
 
     def run_pair(pair):
