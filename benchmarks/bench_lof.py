@@ -10,7 +10,9 @@ Protocol (shared/design/benchmarking.md): the same float64 standard-normal data 
 parameters on both sides (``n_neighbors=20``, ``n_jobs=-1``), a warm-up call first
 so that compilation is never timed, then the two interleaved (A B A B ...) and the
 median of the repeats reported. Ratios are the claim; absolute times drift between
-runs on a shared 2-core machine.
+runs on a shared 2-core machine. Each shape runs in a fresh process
+(``shape_in_own_process``), faiss imported only after the others' warm-up: one
+competitor's OpenMP/BLAS state must not slow another's.
 
 Measured: ``fit_predict`` (outlier detection on the training rows) at each shape,
 and the latency of novelty ``predict`` on one new row (a model fitted with
@@ -26,10 +28,14 @@ Writes ``benchmarks/results/lof.json`` and ``lof.md`` and prints the table.
 """
 
 import argparse
+import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -83,10 +89,12 @@ def versions():
     import sklearn
 
     v["sklearn"] = sklearn.__version__
-    for name in ("sklearnex", "faiss"):
+    # from the installed metadata: importing faiss before scikit-learn has run
+    # halves scikit-learn's brute force (see makers)
+    for name, dist in (("sklearnex", "scikit-learn-intelex"), ("faiss", "faiss-cpu")):
         try:
-            v[name] = __import__(name).__version__
-        except (ImportError, AttributeError):
+            v[name] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
             pass
     return v
 
@@ -161,12 +169,12 @@ def makers():
         out["sklearnex"] = lambda **kw: XLOF(n_neighbors=N_NEIGHBORS, n_jobs=-1, **kw)
     except ImportError:
         pass
-    try:
-        import faiss  # noqa: F401
-
+    # faiss is imported by its first fit, after scikit-learn's warm-up: imported
+    # first, its OpenMP OpenBLAS left scikit-learn's brute force on 20,000 x 50
+    # at 1.5 s instead of 0.75 s here (scikit-learn's BLAS as with one thread),
+    # which inflated every "vs scikit-learn" ratio of that shape
+    if importlib.util.find_spec("faiss") is not None:
         out["faiss"] = lambda **kw: FaissLOF(n_neighbors=N_NEIGHBORS, **kw)
-    except ImportError:
-        pass
     return out
 
 
@@ -228,6 +236,24 @@ def bench_shape(shape, repeat, n_calls):
     }
 
 
+def shape_in_own_process(shape, repeat, n_calls):
+    """``bench_shape`` in a fresh Python process.
+
+    The competitors share OpenMP and BLAS runtimes: after the 100,000 x 5 case
+    had run faiss beside the others, scikit-learn's brute force on 20,000 x 50
+    took 1.5 s instead of 0.72-0.80 s (each piece alone did not do it), which
+    doubled that shape's "vs scikit-learn" ratio. A process per shape keeps one
+    case's leftovers out of the next; within it, the competitors interleave.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "case.json")
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--shape",
+                        f"{shape[0]},{shape[1]}", "--repeat", str(repeat), "--calls",
+                        str(n_calls), "--case-json", out], check=True)
+        with open(out) as f:
+            return json.load(f)
+
+
 def fmt_time(s):
     if s >= 1.0:
         return f"{s:,.2f} s"
@@ -283,14 +309,25 @@ def main(argv=None):
                         help="print only; leave benchmarks/results untouched")
     parser.add_argument("--no-readme", action="store_true",
                         help="write benchmarks/results but leave README.md untouched")
+    # internal: one shape in this process, its case written as JSON
+    parser.add_argument("--shape", help=argparse.SUPPRESS)
+    parser.add_argument("--calls", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--case-json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     repeat = args.repeat or (2 if args.quick else 5)
     shapes = [(n // 10, d) for n, d in SHAPES] if args.quick else SHAPES
     n_calls = 100 if args.quick else 200
+    if args.shape:
+        n, d = (int(v) for v in args.shape.split(","))
+        case = bench_shape((n, d), repeat, args.calls or n_calls)
+        with open(args.case_json, "w") as f:
+            json.dump(case, f)
+        return 0
 
     result = {"machine": machine(), "versions": versions(), "repeat": repeat,
               "n_neighbors": N_NEIGHBORS, "quick": bool(args.quick),
-              "cases": [bench_shape(shape, repeat, n_calls) for shape in shapes]}
+              "cases": [shape_in_own_process(shape, repeat, n_calls)
+                        for shape in shapes]}
     text = table(result)
     print()
     print(text)
