@@ -1374,7 +1374,8 @@ def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, lo32, margin, slack, uheap, lim
     that vectorises over twice the lanes of float64; chunked counts did not), a
     second one offers them to the float64 tests, eight marks at a time read as
     one word. The heap and the appends are written out twice rather than called:
-    an inlined helper taking the arrays cost ~50 ns a call here (reference counts).
+    an inlined helper taking the arrays cost ~50 ns a call here (reference counts),
+    and so do row views (``G[a]``: 11% of the scan, measured), hence ``G[a, b]``.
     """
     n_a, n_b = G.shape
     cap = cand.shape[1]
@@ -1398,15 +1399,13 @@ def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, lo32, margin, slack, uheap, lim
         up_i = up_norms[i]
         lo32_i = lo32[i]
         lim32_i = _lim32(lim[i], margin)
-        row = G[a]
-        row_u = Gu[a]
         # no running "any hit" in these loops: it halved their vector width
         if diagonal:
             for b in range(n_b):
-                mask[b] = lo32_J[b] - np.float32(2.0) * row[b] <= lim32_i
+                mask[b] = lo32_J[b] - np.float32(2.0) * G[a, b] <= lim32_i
         else:
             for b in range(n_b):
-                g2 = np.float32(2.0) * row[b]
+                g2 = np.float32(2.0) * G[a, b]
                 mask[b] = (lo32_J[b] - g2 <= lim32_i) | (lo32_i - g2 <= lim32_J[b])
         any_hit = np.uint64(0)
         for w in range(n_words):
@@ -1418,7 +1417,7 @@ def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, lo32, margin, slack, uheap, lim
             while word != 0:
                 b = 8 * w + np.int64(_trailing_zeros(word) >> np.uint64(3))
                 word &= word - np.uint64(1)
-                g2 = 2.0 * np.float64(row[b])
+                g2 = 2.0 * np.float64(G[a, b])
                 for side in range(1 if diagonal else 2):
                     if side == 0:
                         q = i
@@ -1455,7 +1454,7 @@ def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, lo32, margin, slack, uheap, lim
                             continue
                     n = ncand[q]
                     cand[q, n, 0] = r
-                    cand[q, n, 1] = row_u[b]
+                    cand[q, n, 1] = Gu[a, b]
                     ncand[q] = n + 1
                     if n + 1 == cap:
                         _sym_compact(q, lo_norms, lim, cand, candf, ncand, overflow)
