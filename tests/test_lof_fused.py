@@ -221,6 +221,12 @@ def test_one_row_path_declines_what_it_cannot_serve():
     assert_array_equal(model.score_samples(far), _generic(model, far, "score_samples"))
     with pytest.raises(ValueError, match="features"):
         model.predict(np.zeros((1, 19)))
+    # a model pickled before the int8 codes held the float32 rows: generic path
+    codes = model._brute_T
+    model._brute_T = np.ascontiguousarray(X.T.astype(np.float32))
+    assert model._score_one(np.ascontiguousarray(X[:1])) is None
+    assert_array_equal(model.predict(X[:1]), _generic(model, X[:1], "predict"))
+    model._brute_T = codes
     # refit without novelty forgets the one-row layout
     model.set_params(novelty=False).fit(X)
     assert model._brute_T is None

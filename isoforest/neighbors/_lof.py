@@ -850,7 +850,7 @@ class LocalOutlierFactor(BaseDetector):
         d = self.__dict__
         T = d.get("_brute_T")
         if (
-            T is None
+            type(T) is not NK.OneRowCodes  # None, or a float32 copy of an older pickle
             or X.ndim != 2
             or X.shape[0] != 1
             or X.dtype is not _FLOAT64
