@@ -30,7 +30,8 @@ nothing: callers pass a table whose offsets stay inside it.
 from numba.core import types
 from numba.extending import intrinsic
 
-from ._simd import _Emitter, ir_codegen, parse_module, simd_allowed
+from .._ir import ir_codegen, parse_module, simd_allowed
+from ._simd import _Emitter
 
 __all__ = ["AVAILABLE", "GROUPS", "LANES", "MAX_FEATURES", "ROWS", "width", "ir_text",
            "walk_intrinsic"]
