@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from isoforest.neighbors import _gemm_simd
 from isoforest.neighbors import _kernels as NK
 from isoforest.neighbors._lof import LocalOutlierFactor
 from reference import lof_naive as naive
@@ -45,6 +46,7 @@ def _search(X, K, n_threads=1):
 
 def _small_pieces(monkeypatch, block=16, per_k=3, extra=32):
     monkeypatch.setattr(NK, "_SYM_BLOCK", block)
+    monkeypatch.setattr(NK, "_SYM_BLOCK_TILES", block)  # 8 x 16 tiles where 16 | block
     monkeypatch.setattr(NK, "_SYM_CAP_PER_K", per_k)
     monkeypatch.setattr(NK, "_SYM_CAP_EXTRA", extra)
 
@@ -73,7 +75,7 @@ def test_k_near_n(monkeypatch, name):
 
 
 @pytest.mark.parametrize("per_k, extra", [(1, 2), (3, 32)])
-@pytest.mark.parametrize("block", [7, 64, 256])
+@pytest.mark.parametrize("block", [7, 64, 96, 256])
 def test_symmetric_equals_one_block_search(monkeypatch, block, per_k, extra):
     """Against the one-block search on more rows (seeded thresholds from n >= 32 K),
     with lists so short that many queries are handed back to it."""
@@ -87,6 +89,44 @@ def test_symmetric_equals_one_block_search(monkeypatch, block, per_k, extra):
         got = _search(X, 11, n_threads)
         assert_array_equal(got[1], expected[1])
         assert_array_equal(got[0], expected[0])
+
+
+needs_tiles = pytest.mark.skipif(not _gemm_simd.AVAILABLE,
+                                 reason="the block-product tiles need AVX-512F and the JIT")
+
+
+@needs_tiles
+@pytest.mark.parametrize("block, vectors", [(16, 1), (48, 3), (480, 3)])
+@pytest.mark.parametrize("n_features", [1, 7, 50])
+def test_block_products_are_float32_products(block, vectors, n_features):
+    assert _gemm_simd.vectors_for(block) == vectors
+    rng = np.random.RandomState(6)
+    A = rng.randn(3 * block, n_features).astype(np.float32)
+    BT = np.ascontiguousarray(A.T)
+    G = np.full((block, block), np.nan, dtype=np.float32)
+    _gemm_simd.block_products(A[block:2 * block], BT[:, 2 * block:], G, vectors)
+    exact = A[block:2 * block].astype(np.float64) @ BT[:, 2 * block:].astype(np.float64)
+    scale = np.abs(A[block:2 * block]).astype(np.float64) @ np.abs(BT[:, 2 * block:])
+    u = np.finfo(np.float32).eps / 2
+    assert np.all(np.abs(G - exact) <= n_features * u * scale)  # every entry written
+
+
+def test_vectors_for_blocks():
+    assert [_gemm_simd.vectors_for(b) for b in (8, 16, 48, 96, 480, 512, 7)] == \
+        [0, 1, 3, 3, 3, 1, 0]
+
+
+@needs_tiles
+@pytest.mark.parametrize("name", ["tie_free", "duplicates", "float32_near_ties", "offset"])
+def test_tiles_give_the_blas_path_neighbours(monkeypatch, name):
+    X = np.r_[PROBLEMS[name], PROBLEMS[name] + 0.5]  # more than a block
+    _small_pieces(monkeypatch, block=48)
+    monkeypatch.setattr(NK, "_SYM_TILES", False)
+    expected = _search(X, 9, 2)
+    monkeypatch.setattr(NK, "_SYM_TILES", True)
+    got = _search(X, 9, 2)
+    assert_array_equal(got[1], expected[1])
+    assert_array_equal(got[0], expected[0])
 
 
 def test_estimator_scores_unchanged(monkeypatch):
@@ -236,6 +276,7 @@ _SUBPROCESS = """
 import sys
 import numpy as np
 import numba
+from isoforest.neighbors import _gemm_simd
 from isoforest.neighbors import _kernels as NK
 from isoforest.neighbors._lof import LocalOutlierFactor
 assert numba.config.DISABLE_JIT
@@ -272,6 +313,7 @@ def test_pure_python_equals_compiled(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr[-4000:]
     got = np.load(tmp_path / "out.npz")
     monkeypatch.setattr(NK, "_SYM_BLOCK", 32)
+    monkeypatch.setattr(NK, "_SYM_BLOCK_TILES", 32)
     dist, ind = _search(X, 6)
     assert_array_equal(got["ind"], ind)
     assert_array_equal(got["dist"], dist)

@@ -48,6 +48,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .._config import jit, jit_contract, jit_inline, jit_parallel
 from ..stats._kernels import pairwise_sum
+from . import _gemm_simd
 
 __all__ = [
     "EUCLIDEAN",
@@ -1260,6 +1261,11 @@ class _GemmSearch:
 _SYM_BLOCK = 512
 #: Whether the training rows take the symmetric search (tests compare both).
 _SYM_ENABLED = True
+#: Whether its block products use the AVX-512 tiles (``_gemm_simd``) where
+#: available, and their block: a multiple of 48 for 8 x 48 tiles (480 and 512
+#: measured alike with BLAS here, 640-768 4% faster, within the noise).
+_SYM_TILES = True
+_SYM_BLOCK_TILES = 480
 #: A query's list holds up to this many entries per neighbour, plus the extra.
 _SYM_CAP_PER_K = 3
 _SYM_CAP_EXTRA = 32
@@ -1589,8 +1595,18 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     returns False (outputs untouched) when the float32 products are too coarse for
     the data."""
     n = Y.shape[0]
-    block = block or _SYM_BLOCK
+    tiles = _gemm_simd.AVAILABLE and _SYM_TILES
+    block = block or (_SYM_BLOCK_TILES if tiles else _SYM_BLOCK)
+    vectors = _gemm_simd.vectors_for(block) if tiles else 0
     C32 = index.centered32
+    if vectors:
+        # the tiles read whole blocks: rows padded with zeros to a multiple of
+        # the block (their products are computed and never read)
+        n_pad = -(-n // block) * block
+        A_pad = np.zeros((n_pad, C32.shape[1]), dtype=np.float32)
+        A_pad[:n] = C32
+        BT_pad = np.zeros((C32.shape[1], n_pad), dtype=np.float32)
+        BT_pad[:, :n] = C32.T
     c, c_abs, up_norms, lo_norms = index.bounds["float32"]
     slack = 2.0 * c * index.sq_norms + 2.0 * c_abs
     uheap = np.full((n, K), np.inf)
@@ -1613,8 +1629,15 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
         buf = getattr(buffers, "G", None)
         if buf is None:
             buf = buffers.G = np.empty(block * block, dtype=np.float32)
-        G = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
-        np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
+        if vectors:
+            G = buf.reshape(block, block)
+            _gemm_simd.block_products(A_pad[i0:i0 + block], BT_pad[:, j0:j0 + block], G,
+                                      vectors)
+            if i1 - i0 < block or j1 - j0 < block:
+                G = np.ascontiguousarray(G[:i1 - i0, :j1 - j0])
+        else:
+            G = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
+            np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
         _sym_scan(G, G.view(np.uint32), i0, j0, *state)
 
     tau = np.full(n, np.inf)
