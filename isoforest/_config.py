@@ -29,7 +29,8 @@ import numba  # noqa: E402
 numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 _WORKQUEUE_LOCK = threading.RLock()
 
-__all__ = ["njit_options", "jit", "jit_inline", "jit_contract", "jit_parallel", "num_threads", "effective_n_jobs"]
+__all__ = ["njit_options", "jit", "jit_inline", "jit_contract", "jit_parallel", "num_threads",
+           "effective_n_jobs"]
 
 
 def _env_flag(name, default):
