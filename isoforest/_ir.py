@@ -5,14 +5,18 @@ into a Numba function through an intrinsic, and decide whether such kernels run.
 Imports Numba and llvmlite only; each kernel module writes its own IR text.
 """
 
+import ctypes
 import os
+import platform
+import sys
 
 import numba
 from llvmlite import binding as ll
 from llvmlite import ir
 from numba.core import cgutils, types
 
-__all__ = ["host_has_avx512", "simd_allowed", "parse_module", "ir_codegen"]
+__all__ = ["host_has_avx512", "host_has_amx_bf16", "request_amx", "simd_allowed",
+           "parse_module", "ir_codegen"]
 
 
 def host_has_avx512():
@@ -22,6 +26,41 @@ def host_has_avx512():
     except Exception:  # pragma: no cover - llvmlite without host detection
         return False
     return bool(features.get("avx512f", False))
+
+
+def host_has_amx_bf16():
+    """Whether this CPU has AMX tiles with bfloat16 products (as LLVM sees it)."""
+    try:
+        features = ll.get_host_cpu_features()
+    except Exception:  # pragma: no cover - llvmlite without host detection
+        return False
+    return bool(features.get("amx-tile", False) and features.get("amx-bf16", False))
+
+
+_AMX_GRANTED = None
+
+
+def request_amx():
+    """Ask Linux for this process's permission to use AMX tile data (once; the
+    answer is kept): without it the first tile instruction raises SIGILL.
+
+    ``arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`` only grants the
+    permission (as oneDNN and PyTorch ask for it): nothing changes for code
+    that does not use the tiles. False off Linux x86-64 or where it is refused.
+    """
+    global _AMX_GRANTED
+    if _AMX_GRANTED is None:
+        granted = False
+        if sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64"):
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                # SYS_arch_prctl = 158, ARCH_REQ_XCOMP_PERM = 0x1023, XTILEDATA = 18
+                granted = libc.syscall(ctypes.c_long(158), ctypes.c_long(0x1023),
+                                       ctypes.c_long(18)) == 0
+            except (OSError, AttributeError):  # pragma: no cover - no libc syscall
+                granted = False
+        _AMX_GRANTED = granted
+    return _AMX_GRANTED
 
 
 def simd_allowed():

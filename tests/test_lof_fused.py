@@ -129,6 +129,106 @@ def test_tiles_give_the_blas_path_neighbours(monkeypatch, name):
     assert_array_equal(got[0], expected[0])
 
 
+needs_amx = pytest.mark.skipif(not _gemm_simd.amx_available(),
+                               reason="the bfloat16 tiles need AMX-BF16, Linux's grant "
+                                      "and the JIT")
+
+
+def _bf16_reference(A32):
+    """Each float32 to the nearest bfloat16 (ties to the even one), as uint16 bits,
+    decided in float64: the two neighbours in bfloat16, and their distances."""
+    bits = A32.view(np.uint32).astype(np.uint64)
+    down = bits >> 16
+    lo = (down << 16).astype(np.uint32).view(np.float32).astype(np.float64)
+    hi = ((down + 1) << 16).astype(np.uint32).view(np.float32).astype(np.float64)
+    x = A32.astype(np.float64)
+    up = (np.abs(hi - x) < np.abs(x - lo)) | ((np.abs(hi - x) == np.abs(x - lo))
+                                              & (down % 2 == 1))
+    return (down + up).astype(np.uint16)
+
+
+def test_bf16_rows_round_to_nearest_even():
+    rng = np.random.RandomState(9)
+    A = rng.randn(37, 45).astype(np.float32)
+    # exact ties both ways, and values at the top of a binade
+    A[0, :4] = np.array([1 + 2.0**-8, 1 + 3 * 2.0**-8, -(1 + 2.0**-8), 2 - 2.0**-9],
+                        dtype=np.float32)
+    out = _gemm_simd.bf16_rows(A, 48)
+    assert out.shape == (48, 64) and out.dtype == np.uint16
+    assert_array_equal(out[:37, :45], _bf16_reference(A))
+    assert not out[37:].any() and not out[:, 45:].any()
+    assert_array_equal(out[0, :4], [0x3F80, 0x3F82, 0xBF80, 0x4000])
+
+
+@needs_amx
+@pytest.mark.parametrize("block", [32, 96, 480])
+@pytest.mark.parametrize("n_features", [1, 33, 50])
+def test_amx_products_within_the_bfloat16_bound(block, n_features):
+    """The tiles' products against the exact ones of the float64 rows: within
+    ``_gemm_margins``' bfloat16 bound, every entry written, and the bound not
+    vacuous (the float32 one is exceeded)."""
+    rng = np.random.RandomState(6)
+    X = rng.randn(3 * block, n_features)
+    index = NK.build_brute_index(X)
+    A16 = _gemm_simd.bf16_rows(index.centered32, 3 * block)
+    B16 = _gemm_simd.amx_layout(A16)
+    G = np.full((block, block), np.nan, dtype=np.float32)
+    _gemm_simd.amx_products(A16[block:], B16[2 * block // 16:], G)
+    C = index.centered
+    exact = C[block:2 * block] @ C[2 * block:].T
+    sq = index.sq_norms
+    pair = sq[block:2 * block, None] + sq[None, 2 * block:]
+    err = np.abs(G - exact)
+    c, c_abs, _, _ = index.bounds["bfloat16"]
+    assert np.all(err <= c * pair + c_abs)
+    c32, c_abs32, _, _ = index.bounds["float32"]
+    assert np.any(err > c32 * pair + c_abs32)
+
+
+@needs_amx
+def test_amx_products_check_their_shapes():
+    A16 = np.zeros((64, 32), dtype=np.uint16)
+    B16 = _gemm_simd.amx_layout(A16)
+    with pytest.raises(ValueError, match="shapes"):
+        _gemm_simd.amx_products(A16, B16, np.empty((48, 64), dtype=np.float32))
+    with pytest.raises(ValueError, match="shapes"):
+        _gemm_simd.amx_products(A16[:32], B16, np.empty((64, 64), dtype=np.float32))
+
+
+@needs_amx
+@pytest.mark.parametrize("name", ["tie_free", "duplicates", "float32_near_ties", "offset",
+                                  "binary_high_dim"])
+def test_amx_tiles_give_the_blas_path_neighbours(monkeypatch, name):
+    X = np.r_[PROBLEMS[name], PROBLEMS[name] + 0.5, PROBLEMS[name] - 0.25]
+    monkeypatch.setattr(NK, "_SYM_TILES", False)
+    expected = _search(X, 9, 2)
+    monkeypatch.setattr(NK, "_SYM_TILES", True)
+    for block in (32, 64):
+        _small_pieces(monkeypatch, block=block)
+        for n_threads in (1, 2):
+            got = _search(X, 9, n_threads)
+            assert_array_equal(got[1], expected[1])
+            assert_array_equal(got[0], expected[0])
+
+
+@needs_amx
+def test_amx_path_needs_its_bfloat16_bound(monkeypatch):
+    """Exact with bfloat16's bound, not with float32's (the test can fail): rows
+    closer together than bfloat16 resolves."""
+    X, _ = _clustered()
+    X = np.r_[X, X[:200] + 1e-4]
+    monkeypatch.setattr(NK, "_SYM_TILES", False)
+    expected = _search(X, 9)
+    monkeypatch.setattr(NK, "_SYM_TILES", True)
+    _small_pieces(monkeypatch, block=64)
+    assert_array_equal(_search(X, 9)[1], expected[1])
+    index = NK.build_brute_index(X)
+    index.bounds["bfloat16"] = index.bounds["float32"]
+    got = NK.kneighbors_brute(X, None, 9, metric=NK.EUCLIDEAN, index=index,
+                              exclude_self=True)
+    assert not np.array_equal(got[1], expected[1])
+
+
 def test_estimator_scores_unchanged(monkeypatch):
     rng = np.random.RandomState(8)
     X = rng.randn(700, 30)

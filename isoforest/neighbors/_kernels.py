@@ -1131,8 +1131,9 @@ def build_brute_index(X):
     centered *= scale
     sq_norms = np.einsum("ij,ij->i", centered, centered)
     bounds = {}
-    for dtype in ("float32", "float64"):
-        c, c_abs = _gemm_margins(n_features, scale, np.dtype(dtype))
+    for dtype in ("float32", "float64", "bfloat16"):
+        c, c_abs = _gemm_margins(n_features, scale,
+                                 dtype if dtype == "bfloat16" else np.dtype(dtype))
         bounds[dtype] = (c, c_abs, sq_norms * (1.0 + c) + c_abs, sq_norms * (1.0 - c))
     return BruteIndex(mean, scale, centered, centered.astype(np.float32), sq_norms,
                       bounds)
@@ -1140,17 +1141,30 @@ def build_brute_index(X):
 
 def _gemm_margins(n_features, scale, dtype):
     """(c, c_abs) of the error bound m_ij = c (|q|^2 + |y|^2) + c_abs, in the scaled
-    units of the products, for products in ``dtype``; generous (about 4x the
+    units of the products, for products in ``dtype`` (or ``"bfloat16"``: float32
+    sums of the rows rounded to bfloat16); generous (about 4x the
     rounding bound). ``c_abs`` covers underflow: of the products, and of the exact
     distances, whose absolute error of 2**-1074 per operation grows by scale**2 in
     scaled units (for data of tiny magnitude every row becomes a candidate, as
     every distance may then be a tie at 0)."""
-    u = np.finfo(dtype).eps / 2
     exponent = -1074 + 2 * int(np.frexp(scale)[1]) + int(np.ceil(np.log2(4 * n_features)))
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        # float32 rows rounded to bfloat16 (AMX tiles, ``_gemm_simd``), float32
+        # sums: each input off by e <= 2**-9 + 2**-24 (two roundings), each product
+        # by (2 e + e**2) |q_f y_f|, the sum of |q_f y_f| at most (|q|^2 + |y|^2) / 2;
+        # twice that, and the float32 sums' share as for float32 products. Tiny
+        # values: the tiles flush to zero below 2**-126, within c_abs's 2**-120.
+        u = float(np.finfo(np.float32).eps / 2)
+        e = 2.0**-9 + u * (1.0 + 2.0**-9)
+        dtype = np.float32
+        c_in = 2.0 * e + e * e
+    else:
+        c_in = 0.0
+    u = np.finfo(dtype).eps / 2
     tiny = 2.0**-120 if dtype == np.float32 else 2.0**-1000
     c_abs = float(n_features) * tiny
     c_abs += np.inf if exponent > 1000 else float(np.ldexp(1.0, exponent))
-    return 8.0 * (n_features + 8) * float(u), c_abs
+    return c_in + 8.0 * (n_features + 8) * float(u), c_abs
 
 
 def _threadpool_limits():
@@ -1266,6 +1280,9 @@ _SYM_ENABLED = True
 #: measured alike with BLAS here, 640-768 4% faster, within the noise).
 _SYM_TILES = True
 _SYM_BLOCK_TILES = 480
+#: Whether they run on AMX bfloat16 tiles instead where available (blocks a
+#: multiple of 32; ``_gemm_margins`` widens the bound to bfloat16's).
+_SYM_AMX = True
 #: A query's list holds up to this many entries per neighbour, plus the extra.
 _SYM_CAP_PER_K = 3
 _SYM_CAP_EXTRA = 32
@@ -1597,17 +1614,23 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     n = Y.shape[0]
     tiles = _gemm_simd.AVAILABLE and _SYM_TILES
     block = block or (_SYM_BLOCK_TILES if tiles else _SYM_BLOCK)
-    vectors = _gemm_simd.vectors_for(block) if tiles else 0
+    amx = tiles and _SYM_AMX and block % 32 == 0 and _gemm_simd.amx_available()
+    vectors = _gemm_simd.vectors_for(block) if tiles and not amx else 0
     C32 = index.centered32
-    if vectors:
-        # the tiles read whole blocks: rows padded with zeros to a multiple of
-        # the block (their products are computed and never read)
-        n_pad = -(-n // block) * block
+    # the tiles read whole blocks: rows padded with zeros to a multiple of the
+    # block (their products are computed and never read)
+    n_pad = -(-n // block) * block
+    if amx:
+        A16 = _gemm_simd.bf16_rows(C32, n_pad)
+        B16 = _gemm_simd.amx_layout(A16)
+    elif vectors:
         A_pad = np.zeros((n_pad, C32.shape[1]), dtype=np.float32)
         A_pad[:n] = C32
         BT_pad = np.zeros((C32.shape[1], n_pad), dtype=np.float32)
         BT_pad[:, :n] = C32.T
-    c, c_abs, up_norms, lo_norms = index.bounds["float32"]
+    # the products' own bound (bfloat16's on the AMX tiles) for the scan and
+    # the lists; the seed's float32 products are bounded within it
+    c, c_abs, up_norms, lo_norms = index.bounds["bfloat16" if amx else "float32"]
     slack = 2.0 * c * index.sq_norms + 2.0 * c_abs
     uheap = np.full((n, K), np.inf)
     lim = np.full(n, np.inf)
@@ -1629,10 +1652,14 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
         buf = getattr(buffers, "G", None)
         if buf is None:
             buf = buffers.G = np.empty(block * block, dtype=np.float32)
-        if vectors:
+        if amx or vectors:
             G = buf.reshape(block, block)
-            _gemm_simd.block_products(A_pad[i0:i0 + block], BT_pad[:, j0:j0 + block], G,
-                                      vectors)
+            if amx:
+                _gemm_simd.amx_products(A16[i0:i0 + block],
+                                        B16[j0 // _gemm_simd.AMX_TILE:], G)
+            else:
+                _gemm_simd.block_products(A_pad[i0:i0 + block], BT_pad[:, j0:j0 + block],
+                                          G, vectors)
             if i1 - i0 < block or j1 - j0 < block:
                 G = np.ascontiguousarray(G[:i1 - i0, :j1 - j0])
         else:
@@ -1668,9 +1695,11 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
             run_pair(task)
 
     limits = _threadpool_limits()
-    # a one-thread BLAS on every path: threads of its own spinning after each
-    # small product take the cores from the scans (without threadpoolctl, the
-    # pairs run on the calling thread and the BLAS keeps its threads)
+    # a one-thread BLAS on every path, the rows left over included: threads of
+    # its own spin after each product (~0.1 s of a core after the last one,
+    # measured) and take the cores from the scans, or from whatever runs next
+    # (without threadpoolctl, the pairs run on the calling thread and the BLAS
+    # keeps its threads)
     with limits(limits=1, user_api="blas") if limits else contextlib.nullcontext():
         if n_threads > 1 and len(starts) > 1 and limits is not None:
             with ThreadPoolExecutor(n_threads) as pool:
@@ -1681,24 +1710,25 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
             for tasks in rounds:
                 for task in tasks:
                     run(task)
-    if overflow.sum() > max(64, n * _SYM_MAX_OVERFLOW):
-        return False
-    kernels = SYM_FINISH.parallel if n_threads > 1 else SYM_FINISH.serial
-    kernels(Y, K, lo_norms, uheap, tau, lim, cand, candf, ncand, overflow, out_dist,
-            out_ind)
-    rest = np.flatnonzero(overflow)
-    if rest.size:
-        # as new queries (the one-block search: the same distances, bit for bit),
-        # then scikit-learn's rule: drop the row itself, or the first neighbour
-        # when K duplicates with smaller indices crowd it out
-        dist, ind = kneighbors_brute(Y, np.ascontiguousarray(Y[rest]), K,
-                                     metric=EUCLIDEAN, index=index, n_threads=n_threads)
-        for t, i in enumerate(rest):
-            hit = np.flatnonzero(ind[t] == i)
-            keep = np.ones(K, dtype=bool)
-            keep[hit[0] if hit.size else 0] = False
-            out_dist[i] = dist[t, keep]
-            out_ind[i] = ind[t, keep]
+        if overflow.sum() > max(64, n * _SYM_MAX_OVERFLOW):
+            return False
+        kernels = SYM_FINISH.parallel if n_threads > 1 else SYM_FINISH.serial
+        kernels(Y, K, lo_norms, uheap, tau, lim, cand, candf, ncand, overflow, out_dist,
+                out_ind)
+        rest = np.flatnonzero(overflow)
+        if rest.size:
+            # as new queries (the one-block search: the same distances, bit for
+            # bit), then scikit-learn's rule: drop the row itself, or the first
+            # neighbour when K duplicates with smaller indices crowd it out
+            dist, ind = kneighbors_brute(Y, np.ascontiguousarray(Y[rest]), K,
+                                         metric=EUCLIDEAN, index=index,
+                                         n_threads=n_threads)
+            for t, i in enumerate(rest):
+                hit = np.flatnonzero(ind[t] == i)
+                keep = np.ones(K, dtype=bool)
+                keep[hit[0] if hit.size else 0] = False
+                out_dist[i] = dist[t, keep]
+                out_ind[i] = ind[t, keep]
     return True
 
 
