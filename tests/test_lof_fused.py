@@ -203,7 +203,7 @@ def test_amx_tiles_give_the_blas_path_neighbours(monkeypatch, name):
     monkeypatch.setattr(NK, "_SYM_TILES", False)
     expected = _search(X, 9, 2)
     monkeypatch.setattr(NK, "_SYM_TILES", True)
-    for block in (32, 64):
+    for block in (32, 64, 192):  # 192: the seed's products in 96-row pieces
         _small_pieces(monkeypatch, block=block)
         for n_threads in (1, 2):
             got = _search(X, 9, n_threads)

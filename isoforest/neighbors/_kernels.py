@@ -1288,6 +1288,9 @@ _SYM_CAP_PER_K = 3
 _SYM_CAP_EXTRA = 32
 #: Every this many rows form the sample that seeds each query's tau.
 _SYM_STRIDE = 16
+#: Queries per product of the seed on the AMX tiles (where it divides the block;
+#: else the block).
+_SEED_ROWS = 96
 
 
 @jit
@@ -1679,11 +1682,30 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
         # search's first guess), 0.3% for K // 8 + 4 (K = 21), 5e-5 for K // 4 + 4,
         # which was 7-11% slower on 20,000 x 50 here (two threads, fewer hits)
         r = K // 8 + 4
+        if amx:
+            # the sample on the tiles too, its columns padded to 32 with upper
+            # bounds of +inf (never below a heap's top)
+            n_s = sample.shape[0]
+            n_s_pad = -(-n_s // 32) * 32
+            S16 = _gemm_simd.amx_layout(_gemm_simd.bf16_rows(sample, n_s_pad))
+            sample_up = np.r_[sample_up, np.full(n_s_pad - n_s, np.inf)]
 
     def seed(start):
         stop = min(start + block, n)
-        P = np.dot(C32[start:stop], sample.T)
-        _sym_seed(P, start, sample_up, r, slack, tau, lim)
+        if not amx:
+            P = np.dot(C32[start:stop], sample.T)
+            _sym_seed(P, start, sample_up, r, slack, tau, lim)
+            return
+        # a buffer per thread, as for the pairs, of 96 rows: written and read
+        # in L2 (a block's 2.4 MB on 20,000 rows went out to L3, and fresh pages
+        # cost more than the products)
+        rows = _SEED_ROWS if block % _SEED_ROWS == 0 else block
+        P = getattr(buffers, "P", None)
+        if P is None:
+            P = buffers.P = np.empty((rows, n_s_pad), dtype=np.float32)
+        for s0 in range(start, stop, rows):
+            _gemm_simd.amx_products(A16[s0:s0 + rows], S16, P)
+            _sym_seed(P[:min(rows, stop - s0)], s0, sample_up, r, slack, tau, lim)
 
     rounds = ([[(start,) for start in starts]] if seeded else []) + _round_robin(
         len(starts))
