@@ -251,6 +251,32 @@ def test_round_robin_pairs_each_block_pair_once():
             assert len(blocks) == len(set(blocks))  # disjoint within a round
 
 
+def test_group_rounds_pair_each_block_pair_once():
+    for n_blocks, n_groups in [(1, 8), (2, 8), (5, 2), (8, 3), (42, 8), (9, 9)]:
+        rounds = NK._group_rounds(n_blocks, n_groups)
+        pairs = [p for r in rounds for task in r for p in task]
+        assert sorted(pairs) == sorted((i, j) for i in range(n_blocks)
+                                       for j in range(i + 1))
+        for r in rounds:
+            # no block in two tasks of a round (they run on threads at once)
+            blocks = [set(b for p in task for b in p) for task in r]
+            assert sum(map(len, blocks)) == len(set().union(*blocks))
+        for task in (t for r in rounds for t in r):  # row block by row block
+            assert [p[0] for p in task] == sorted(p[0] for p in task)
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+def test_symmetric_search_equals_naive_in_any_grouping(monkeypatch, groups):
+    X = np.r_[PROBLEMS["tie_free"], PROBLEMS["tie_free"] * 1.5]
+    _small_pieces(monkeypatch, block=32)
+    monkeypatch.setattr(NK, "_SYM_GROUPS_PER_THREAD", groups)
+    _, parts = naive.lof_training_scores(X, 9)
+    for n_threads in (1, 2):
+        dist, ind = _search(X, 10, n_threads)
+        assert_array_equal(ind, parts["indices"])
+        assert_array_equal(dist, parts["distances"])
+
+
 def test_scan_first_pass_in_float32_marks_every_row_the_float64_test_passes():
     """At the float64 tests' boundary (lim = lo - 2 g exactly), the float32 test
     with its margin still passes; without the margin it does not always."""

@@ -1267,8 +1267,11 @@ class _GemmSearch:
 # query, its own row then dropped by scikit-learn's rule; when too many do, the
 # one-block search answers every row (it moves on to float64 products).
 #
-# Pairs run in rounds of disjoint blocks (``_round_robin``), a round's pairs on
-# Python threads at once: no two threads touch the same query's state.
+# Pairs run in rounds of tasks over disjoint groups of blocks (``_group_rounds``),
+# a round's tasks on Python threads at once: no two threads touch the same
+# query's state. A task's pairs go row block by row block, its queries' state
+# staying in cache (on 20,000 x 50: 180 -> 163 ms for fit_predict, against 43
+# rounds of single pairs).
 
 #: Rows per block of the symmetric search (a float32 block pair: 1 MiB; 256 and
 #: 384 measured 18% and 8% slower on 20,000 x 50, 768 no faster).
@@ -1605,6 +1608,32 @@ def _round_robin(n_blocks):
     return rounds
 
 
+def _group_rounds(n_blocks, n_groups):
+    """Rounds of tasks, each task a run of block pairs (i, j), i >= j, for one
+    thread: the blocks split into ``n_groups`` contiguous groups, ``_round_robin``
+    over the groups, each pair of groups (g, h) one task holding its block pairs
+    row block by row block (a row block's queries stay in cache for the group's
+    column blocks). A round's tasks share no block; every pair appears once.
+    Fewer, longer rounds than ``_round_robin`` over the blocks: fewer waits."""
+    n_groups = max(1, min(n_groups, n_blocks))
+    bounds = [g * n_blocks // n_groups for g in range(n_groups + 1)]
+    rounds = []
+    for pairs in _round_robin(n_groups):
+        tasks = []
+        for g, h in pairs:
+            task = []
+            for i in range(bounds[g], bounds[g + 1]):
+                for j in range(bounds[h], min(bounds[h + 1], i + 1)):
+                    task.append((i, j))
+            tasks.append(tuple(task))
+        rounds.append(tasks)
+    return rounds
+
+
+#: Groups of blocks per thread for ``_group_rounds`` (more: better balance, less
+#: reuse of a row block's queries).
+_SYM_GROUPS_PER_THREAD = 4
+
 #: Above this fraction of overflowed lists the symmetric search gives way to the
 #: one-block search (which moves on to float64 products).
 _SYM_MAX_OVERFLOW = 1 / 32
@@ -1707,14 +1736,15 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
             _gemm_simd.amx_products(A16[s0:s0 + rows], S16, P)
             _sym_seed(P[:min(rows, stop - s0)], s0, sample_up, r, slack, tau, lim)
 
-    rounds = ([[(start,) for start in starts]] if seeded else []) + _round_robin(
-        len(starts))
+    rounds = ([[((start,),) for start in starts]] if seeded else []) + _group_rounds(
+        len(starts), _SYM_GROUPS_PER_THREAD * max(n_threads, 1))
 
     def run(task):
-        if len(task) == 1:
-            seed(task[0])
+        if len(task) == 1 and len(task[0]) == 1:
+            seed(task[0][0])
         else:
-            run_pair(task)
+            for pair in task:
+                run_pair(pair)
 
     limits = _threadpool_limits()
     # a one-thread BLAS on every path, the rows left over included: threads of
