@@ -1284,8 +1284,10 @@ _SYM_ENABLED = True
 _SYM_TILES = True
 _SYM_BLOCK_TILES = 480
 #: Whether they run on AMX bfloat16 tiles instead where available (blocks a
-#: multiple of 32; ``_gemm_margins`` widens the bound to bfloat16's).
+#: multiple of 32; ``_gemm_margins`` widens the bound to bfloat16's), and the
+#: rows of a pair computed and scanned at a time there (a multiple of 32).
 _SYM_AMX = True
+_SYM_STRIP = 96
 #: A query's list holds up to this many entries per neighbour, plus the extra.
 _SYM_CAP_PER_K = 3
 _SYM_CAP_EXTRA = 32
@@ -1390,12 +1392,12 @@ def _sym_margin(lo_norms, up_norms, n_features):
 
 
 @jit
-def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand,
-              candf, ncand, overflow, K):
-    """Offer the block ``G`` of products (rows ``i0 + a``, columns ``j0 + b``;
-    ``Gu`` its bits as uint32) to the queries of both sides; ``i0 == j0``: a
-    diagonal block, each row to its own query only (every pair once, the query's
-    own row included).
+def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, up_norms, lo_norms, lo32, margin, slack,
+              uheap, lim, cand, candf, ncand, overflow, K):
+    """Offer the products ``G[:n_a, :n_b]`` (rows ``i0 + a``, columns ``j0 + b``;
+    ``Gu`` their bits as uint32) to the queries of both sides; ``diagonal``: rows
+    of a diagonal block, each row to its own query only (every pair once, the
+    query's own row included).
 
     A list entry is (row, product) in 8 bytes, L and U recomputed from them with
     the same operations. Per block row, a first pass marks the entries that may
@@ -1406,9 +1408,7 @@ def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, lo32, margin, slack, uheap, lim
     an inlined helper taking the arrays cost ~50 ns a call here (reference counts),
     and so do row views (``G[a]``: 11% of the scan, measured), hence ``G[a, b]``.
     """
-    n_a, n_b = G.shape
     cap = cand.shape[1]
-    diagonal = i0 == j0
     n_words = (n_b + 7) // 8
     mask = np.zeros(8 * n_words, dtype=np.uint8)
     words = mask.view(np.uint64)
@@ -1487,6 +1487,29 @@ def _sym_scan(G, Gu, i0, j0, up_norms, lo_norms, lo32, margin, slack, uheap, lim
                     ncand[q] = n + 1
                     if n + 1 == cap:
                         _sym_compact(q, lo_norms, lim, cand, candf, ncand, overflow)
+
+
+@jit
+def _sym_task_amx(pairs, block, strip, n, A16, B16, G, up_norms, lo_norms, lo32, margin,
+                  slack, uheap, lim, cand, candf, ncand, overflow, K):
+    """The block pairs ``pairs`` ((i, j) block numbers) on the AMX tiles, in one
+    call: each pair's products ``strip`` rows at a time into ``G`` ((strip,
+    block) float32), each strip scanned (``_sym_scan``) while it is in cache.
+    ``A16``, ``B16``: ``_gemm_simd.bf16_rows`` and ``amx_layout`` of the rows
+    padded to whole blocks; ``strip`` a multiple of 32 dividing ``block``."""
+    Gu = G.view(np.uint32)
+    tiles = block // _gemm_simd.AMX_TILE
+    for p in range(pairs.shape[0]):
+        i0 = pairs[p, 0] * block
+        j0 = pairs[p, 1] * block
+        n_a = min(block, n - i0)
+        n_b = min(block, n - j0)
+        B = B16[j0 // _gemm_simd.AMX_TILE:j0 // _gemm_simd.AMX_TILE + tiles]
+        for a0 in range(0, n_a, strip):
+            _gemm_simd.amx_products(A16[i0 + a0:i0 + a0 + strip], B, G)
+            _sym_scan(G, Gu, min(strip, n_a - a0), n_b, i0 + a0, j0, i0 == j0,
+                      up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand, candf,
+                      ncand, overflow, K)
 
 
 @jit_inline
@@ -1684,20 +1707,16 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
         buf = getattr(buffers, "G", None)
         if buf is None:
             buf = buffers.G = np.empty(block * block, dtype=np.float32)
-        if amx or vectors:
+        if vectors:
             G = buf.reshape(block, block)
-            if amx:
-                _gemm_simd.amx_products(A16[i0:i0 + block],
-                                        B16[j0 // _gemm_simd.AMX_TILE:], G)
-            else:
-                _gemm_simd.block_products(A_pad[i0:i0 + block], BT_pad[:, j0:j0 + block],
-                                          G, vectors)
+            _gemm_simd.block_products(A_pad[i0:i0 + block], BT_pad[:, j0:j0 + block], G,
+                                      vectors)
             if i1 - i0 < block or j1 - j0 < block:
                 G = np.ascontiguousarray(G[:i1 - i0, :j1 - j0])
         else:
             G = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
             np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
-        _sym_scan(G, G.view(np.uint32), i0, j0, *state)
+        _sym_scan(G, G.view(np.uint32), G.shape[0], G.shape[1], i0, j0, i0 == j0, *state)
 
     tau = np.full(n, np.inf)
     seeded = n >= 32 * K  # else too few sample rows: every row is kept at first
@@ -1739,9 +1758,18 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     rounds = ([[((start,),) for start in starts]] if seeded else []) + _group_rounds(
         len(starts), _SYM_GROUPS_PER_THREAD * max(n_threads, 1))
 
+    strip = _SYM_STRIP if block % _SYM_STRIP == 0 else block
+
     def run(task):
         if len(task) == 1 and len(task[0]) == 1:
             seed(task[0][0])
+        elif amx:
+            # the task's pairs in one call, a strip of products at a time
+            G = getattr(buffers, "strip", None)
+            if G is None:
+                G = buffers.strip = np.empty((strip, block), dtype=np.float32)
+            _sym_task_amx(np.array(task, dtype=np.int64).reshape(-1, 2), block, strip, n,
+                          A16, B16, G, *state)
         else:
             for pair in task:
                 run_pair(pair)
