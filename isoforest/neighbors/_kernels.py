@@ -1517,12 +1517,15 @@ def _sym_finish_rows(Y, start, stop, K, lo_norms, uheap, tau, lim, cand, candf, 
                      overflow, out_dist, out_ind):
     """Rows ``start:stop``: their candidates' exact rdists (``_rdist``'s operations
     in its order, four candidates at a time for the independent sums), ranked by
-    (rdist, index), then written as ``_write_row`` does. The heap and row helpers
-    are not called: inlined helpers taking arrays cost ~50 ns a call here."""
+    (rdist, index) (counted ranks), then written as ``_write_row`` does. The heap
+    and row helpers are not called: inlined helpers taking arrays cost ~50 ns a
+    call here."""
     n_features = Y.shape[1]
     cap = cand.shape[1]
     js = np.empty(cap, dtype=np.int64)
     rs = np.empty(cap, dtype=np.float64)
+    sr = np.empty(K, dtype=np.float64)
+    sj = np.empty(K, dtype=np.int64)
     for i in range(start, stop):
         # left to the caller where the list overflowed, or where fewer than K rows
         # fell below tau (then T may be above tau, and rows between were missed)
@@ -1532,10 +1535,10 @@ def _sym_finish_rows(Y, start, stop, K, lo_norms, uheap, tau, lim, cand, candf, 
         limit = lim[i]
         m = 0
         for s in range(ncand[i]):
+            # branch-free: about half the entries pass (-15% of the finish)
             j = np.int64(cand[i, s, 0])
-            if lo_norms[j] - 2.0 * np.float64(candf[i, s, 1]) <= limit:
-                js[m] = j
-                m += 1
+            js[m] = j
+            m += lo_norms[j] - 2.0 * np.float64(candf[i, s, 1]) <= limit
         if m < K:  # cannot happen (the K nearest are candidates); be safe
             overflow[i] = True
             continue
@@ -1570,17 +1573,21 @@ def _sym_finish_rows(Y, start, stop, K, lo_norms, uheap, tau, lim, cand, candf, 
                 d0 = Y[i, f] - Y[j0, f]
                 a0 += d0 * d0
             rs[t] = a0
-        # insertion sort by (rdist, index): a few dozen pairs
-        for t in range(1, m):
+        # each candidate's rank by (rdist, index), counted branch-free (a loop
+        # that vectorises; the pairs are distinct), the K first placed in order:
+        # the insertion sort's order, without its mispredicted branches
+        for t in range(m):
             r = rs[t]
             j = js[t]
-            u = t
-            while u > 0 and (rs[u - 1] > r or (rs[u - 1] == r and js[u - 1] > j)):
-                rs[u] = rs[u - 1]
-                js[u] = js[u - 1]
-                u -= 1
-            rs[u] = r
-            js[u] = j
+            rank = 0
+            for u in range(m):
+                rank += (rs[u] < r) | ((rs[u] == r) & (js[u] < j))
+            if rank < K:
+                sr[rank] = r
+                sj[rank] = j
+        for t in range(K):
+            rs[t] = sr[t]
+            js[t] = sj[t]
         skip = 0
         for t in range(K):
             if js[t] == i:
