@@ -160,6 +160,42 @@ def test_bf16_rows_round_to_nearest_even():
     assert_array_equal(out[0, :4], [0x3F80, 0x3F82, 0xBF80, 0x4000])
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_brute_index_is_the_centred_scaled_rows(threads):
+    """The three passes (serial or on threads) give X - mean scaled by a power of
+    two, its float32 copy and squared norms, and refuse what would overflow."""
+    import numba
+
+    from isoforest._config import num_threads
+
+    rng = np.random.RandomState(11)
+    X = rng.randn(3000, 7) * [1, 10, 1e-3, 1, 1, 1e3, 2] + 5
+    with num_threads(threads):
+        index = NK.build_brute_index(X)
+        assert numba.get_num_threads() == threads
+    assert_allclose(index.mean, X.mean(axis=0), rtol=1e-12)
+    C = X - index.mean
+    assert index.scale == 2.0 ** -int(np.frexp(np.abs(C).max())[1])
+    assert_array_equal(index.centered, C * index.scale)
+    assert_array_equal(index.centered32, index.centered.astype(np.float32))
+    assert_allclose(index.sq_norms, np.einsum("ij,ij->i", index.centered, index.centered),
+                    rtol=1e-13)
+    assert NK.build_brute_index(np.full((2000, 3), 2.0**499)) is None
+    assert NK.build_brute_index(np.empty((0, 3))) is None
+
+
+def test_bf16_tiles_are_the_rows_and_their_layout():
+    rng = np.random.RandomState(10)
+    for n, d, n_rows in [(37, 45, 48), (64, 64, 64), (5, 1, 16)]:
+        A = rng.randn(n, d).astype(np.float32)
+        A16, B16 = _gemm_simd.bf16_tiles(A, n_rows)
+        expected = _gemm_simd.bf16_rows(A, n_rows)
+        assert_array_equal(A16, expected)
+        assert_array_equal(B16, _gemm_simd.amx_layout(expected))
+    with pytest.raises(ValueError, match="multiple of 16"):
+        _gemm_simd.bf16_tiles(A, 20)
+
+
 @needs_amx
 @pytest.mark.parametrize("block", [32, 96, 480])
 @pytest.mark.parametrize("n_features", [1, 33, 50])

