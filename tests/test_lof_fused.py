@@ -184,6 +184,34 @@ def test_brute_index_is_the_centred_scaled_rows(threads):
     assert NK.build_brute_index(np.empty((0, 3))) is None
 
 
+@pytest.mark.parametrize("one_sided", [False, True])
+@pytest.mark.parametrize("n_b", [480, 470, 5])
+def test_sym_marks_are_the_float32_first_pass(one_sided, n_b):
+    """Bit k of chunk c: column 16 c + k's float32 tests, as the scan's inline
+    first pass writes them; nothing past n_b, even where the buffer held bits."""
+    rng = np.random.RandomState(12)
+    n_a = 37
+    G = rng.randn(48, 480).astype(np.float32)
+    loJ, limJ = rng.randn(2, 480).astype(np.float32)
+    loI, limI = rng.randn(2, 48).astype(np.float32)
+    limI[3] = np.inf  # an unseeded row: every column
+    out = np.full((48, 32), 0xFFFF, dtype=np.uint16)
+    _gemm_simd.sym_marks(G, n_a, n_b, loJ, limJ, loI, limI, one_sided, out)
+    g2 = np.float32(2.0) * G[:n_a, :n_b]
+    expected = loJ[None, :n_b] - g2 <= limI[:n_a, None]
+    if not one_sided:
+        expected |= loI[:n_a, None] - g2 <= limJ[None, :n_b]
+    bits = np.unpackbits(out[:n_a].view(np.uint8), axis=1, bitorder="little")
+    assert_array_equal(bits[:, :n_b], expected)
+    assert not bits[:, n_b:].any()
+    assert (out[n_a:] == 0xFFFF).all()  # rows past n_a untouched
+    assert 0 < expected.sum() < expected.size
+    with pytest.raises(ValueError, match="shapes"):
+        _gemm_simd.sym_marks(G, n_a, 481, loJ, limJ, loI, limI, one_sided, out)
+    with pytest.raises(ValueError, match="shapes"):
+        _gemm_simd.sym_marks(G, 49, n_b, loJ, limJ, loI, limI, one_sided, out)
+
+
 def test_bf16_tiles_are_the_rows_and_their_layout():
     rng = np.random.RandomState(10)
     for n, d, n_rows in [(37, 45, 48), (64, 64, 64), (5, 1, 16)]:

@@ -349,3 +349,124 @@ def amx_products(A16, B16, G):
             or G.strides[1] != 4 or A16.strides[1] != 2):
         raise ValueError("amx_products: shapes do not fit")
     _amx_products(A16, A16.strides[0], B16, G, G.strides[0], m // 32, n // 32, steps)
+
+
+# ---------------------------------------------------------------------------
+# the symmetric scan's first pass: marks as bits
+
+_MARKS_NAME = "isoforest_sym_marks"
+
+
+def marks_ir_text():
+    """LLVM IR of ``void @isoforest_sym_marks(ptr G, i64 ldg, i64 n_a, i64 n_b,
+    ptr loJ, ptr limJ, ptr loI, ptr limI, i64 one_sided, ptr out, i64 ldo)``: for
+    rows a < n_a and 16-column chunks c < ldo, the i16 ``out[a * ldo + c]`` whose
+    bit k says, for column b = 16 c + k < n_b, ``loJ[b] - 2 G[a, b] <= limI[a]``
+    or (unless one_sided) ``loI[a] - 2 G[a, b] <= limJ[b]``, in float32 with
+    the operations of ``_kernels._sym_scan``'s first pass (a multiply, a
+    subtraction, an ordered compare: no contraction). Chunks past n_b are
+    zero; G, loJ and limJ are read up to the chunk holding column n_b - 1."""
+    F = "<16 x float>"
+    L = []
+    e = L.append
+    e(f"define weak_odr void @{_MARKS_NAME}(ptr %G, i64 %ldg, i64 %na, i64 %nb, "
+      "ptr %loJ, ptr %limJ, ptr %loI, ptr %limI, i64 %one, ptr %out, i64 %ldo) {")
+    e("entry:")
+    e("  %nb15 = add i64 %nb, 15")
+    e("  %nc = lshr i64 %nb15, 4")
+    e("  %two_sided = icmp eq i64 %one, 0")
+    e("  %ts1 = insertelement <16 x i1> undef, i1 %two_sided, i32 0")
+    e("  %ts = shufflevector <16 x i1> %ts1, <16 x i1> undef, <16 x i32> zeroinitializer")
+    e("  %nbi1 = insertelement <16 x i64> undef, i64 %nb, i32 0")
+    e("  %nbv = shufflevector <16 x i64> %nbi1, <16 x i64> undef, <16 x i32> zeroinitializer")
+    lanes = ", ".join(f"i64 {k}" for k in range(16))
+    e("  br label %a_head")
+    e("a_head:")
+    e("  %a = phi i64 [0, %entry], [%a_next, %z_done]")
+    e("  %a_ok = icmp slt i64 %a, %na")
+    e("  br i1 %a_ok, label %a_body, label %exit")
+    e("a_body:")
+    e("  %lip = getelementptr float, ptr %limI, i64 %a")
+    e("  %li = load float, ptr %lip, align 4")
+    e("  %lop = getelementptr float, ptr %loI, i64 %a")
+    e("  %lo = load float, ptr %lop, align 4")
+    e(f"  %li1 = insertelement {F} undef, float %li, i32 0")
+    e(f"  %liv = shufflevector {F} %li1, {F} undef, <16 x i32> zeroinitializer")
+    e(f"  %lo1 = insertelement {F} undef, float %lo, i32 0")
+    e(f"  %lov = shufflevector {F} %lo1, {F} undef, <16 x i32> zeroinitializer")
+    e("  %grow = mul i64 %a, %ldg")
+    e("  %orow = mul i64 %a, %ldo")
+    e("  br label %c_head")
+    e("c_head:")
+    e("  %c = phi i64 [0, %a_body], [%c_next, %c_body]")
+    e("  %c_ok = icmp slt i64 %c, %nc")
+    e("  br i1 %c_ok, label %c_body, label %z_head")
+    e("c_body:")
+    e("  %col = mul i64 %c, 16")
+    e("  %gi = add i64 %grow, %col")
+    e("  %gp = getelementptr float, ptr %G, i64 %gi")
+    e(f"  %g = load {F}, ptr %gp, align 4")
+    e(f"  %g2 = fmul {F} %g, " + "<" + ", ".join(["float 2.0"] * 16) + ">")
+    e("  %ljp = getelementptr float, ptr %loJ, i64 %col")
+    e(f"  %lj = load {F}, ptr %ljp, align 4")
+    e("  %mjp = getelementptr float, ptr %limJ, i64 %col")
+    e(f"  %mj = load {F}, ptr %mjp, align 4")
+    e(f"  %d1 = fsub {F} %lj, %g2")
+    e(f"  %t1 = fcmp ole {F} %d1, %liv")
+    e(f"  %d2 = fsub {F} %lov, %g2")
+    e(f"  %t2a = fcmp ole {F} %d2, %mj")
+    e("  %t2 = and <16 x i1> %t2a, %ts")
+    e("  %t = or <16 x i1> %t1, %t2")
+    e("  %c1 = insertelement <16 x i64> undef, i64 %col, i32 0")
+    e("  %cv = shufflevector <16 x i64> %c1, <16 x i64> undef, <16 x i32> zeroinitializer")
+    e(f"  %bv = add <16 x i64> %cv, <{lanes}>")
+    e("  %inb = icmp slt <16 x i64> %bv, %nbv")
+    e("  %m = and <16 x i1> %t, %inb")
+    e("  %bits = bitcast <16 x i1> %m to i16")
+    e("  %oi = add i64 %orow, %c")
+    e("  %op = getelementptr i16, ptr %out, i64 %oi")
+    e("  store i16 %bits, ptr %op, align 2")
+    e("  %c_next = add i64 %c, 1")
+    e("  br label %c_head")
+    # zero the chunks past n_b up to the row's stride
+    e("z_head:")
+    e("  %z = phi i64 [%nc, %c_head], [%z_next, %z_body]")
+    e("  %z_ok = icmp slt i64 %z, %ldo")
+    e("  br i1 %z_ok, label %z_body, label %z_done")
+    e("z_body:")
+    e("  %zi = add i64 %orow, %z")
+    e("  %zp = getelementptr i16, ptr %out, i64 %zi")
+    e("  store i16 0, ptr %zp, align 2")
+    e("  %z_next = add i64 %z, 1")
+    e("  br label %z_head")
+    e("z_done:")
+    e("  %a_next = add i64 %a, 1")
+    e("  br label %a_head")
+    e("exit:")
+    e("  ret void")
+    e("}")
+    return "\n".join(L)
+
+
+@intrinsic
+def _sym_marks(typingctx, G, ldg, n_a, n_b, loJ, limJ, loI, limI, one_sided, out, ldo):
+    sig = types.void(G, ldg, n_a, n_b, loJ, limJ, loI, limI, one_sided, out, ldo)
+    text = marks_ir_text()
+    return sig, ir_codegen(_MARKS_NAME, lambda layout: parse_module(text, layout))
+
+
+@jit
+def sym_marks(G, n_a, n_b, loJ, limJ, loI, limI, one_sided, out):
+    """The symmetric scan's first pass over ``G[:n_a, :n_b]`` (float32, rows
+    contiguous) as bits: ``out`` (uint16, (>= n_a, ldo), ldo * 16 >= n_b) per
+    ``marks_ir_text``. The shapes are checked here: the kernel indexes raw memory.
+    Plain IR vectors: any host LLVM targets (used where the AMX tiles are)."""
+    reach = -(-n_b // 16) * 16
+    if (n_a > G.shape[0] or n_a > out.shape[0] or n_a > loI.shape[0]
+            or n_a > limI.shape[0] or reach > G.shape[1] or reach > loJ.shape[0]
+            or reach > limJ.shape[0] or out.shape[1] * 16 < n_b
+            or G.strides[1] != 4 or out.strides[1] != 2 or loJ.strides[0] != 4
+            or limJ.strides[0] != 4 or loI.strides[0] != 4 or limI.strides[0] != 4):
+        raise ValueError("sym_marks: shapes do not fit")
+    _sym_marks(G, G.strides[0] // 4, n_a, n_b, loJ, limJ, loI, limI,
+               1 if one_sided else 0, out, out.strides[0] // 2)

@@ -1457,8 +1457,8 @@ def _sym_margin(lo_norms, up_norms, n_features):
 
 
 @jit
-def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, up_norms, lo_norms, lo32, margin, slack,
-              uheap, lim, cand, candf, ncand, overflow, K):
+def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_norms, lo32, margin,
+              slack, uheap, lim, cand, candf, ncand, overflow, K):
     """Offer the products ``G[:n_a, :n_b]`` (rows ``i0 + a``, columns ``j0 + b``;
     ``Gu`` their bits as uint32) to the queries of both sides; ``diagonal``: rows
     of a diagonal block, each row to its own query only (every pair once, the
@@ -1472,44 +1472,69 @@ def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, up_norms, lo_norms, lo32, margi
     one word. The heap and the appends are written out twice rather than called:
     an inlined helper taking the arrays cost ~50 ns a call here (reference counts),
     and so do row views (``G[a]``: 11% of the scan, measured), hence ``G[a, b]``.
+
+    With ``marks`` (uint16, (>= n_a, ldo); shape (0, 0): none), the first pass
+    runs for all the rows at once as bits (``_gemm_simd.sym_marks``: the same
+    float32 tests, with the limits of the call's start, which only fall after:
+    still every entry a float64 test passes), 64 marks a word; ``lo32`` must then
+    be readable up to ``j0 + n_b`` rounded up to 16.
     """
     cap = cand.shape[1]
+    use_marks = marks.shape[0] > 0
     n_words = (n_b + 7) // 8
     mask = np.zeros(8 * n_words, dtype=np.uint8)
     words = mask.view(np.uint64)
     lo_J = lo_norms[j0:j0 + n_b]
     up_J = up_norms[j0:j0 + n_b]
     lim_J = lim[j0:j0 + n_b]
-    lo32_J = lo32[j0:j0 + n_b]
+    reach = -(-n_b // 16) * 16
+    lo32_J = lo32[j0:j0 + (reach if use_marks else n_b)]
     # the columns' limits in float32, kept at or above lim_J + margin: lowered
     # where the second pass lowers lim_J, stale (higher) only where a compaction
     # set it to -inf
-    lim32_J = np.empty(n_b, dtype=np.float32)
+    lim32_J = np.full(reach, -np.inf, dtype=np.float32)
     for b in range(n_b):
         lim32_J[b] = _lim32(lim_J[b], margin)
+    if use_marks:
+        lim32_I = np.empty(n_a, dtype=np.float32)
+        for a in range(n_a):
+            lim32_I[a] = _lim32(lim[i0 + a], margin)
+        _gemm_simd.sym_marks(G, n_a, n_b, lo32_J, lim32_J, lo32[i0:i0 + n_a], lim32_I,
+                             diagonal, marks)
+        marks64 = marks.view(np.uint64)
+        n_row_words = (reach + 63) // 64
+        per_word = 64
+        tz_shift = np.uint64(0)
+    else:
+        marks64 = words.reshape(1, n_words)
+        n_row_words = n_words
+        per_word = 8
+        tz_shift = np.uint64(3)
     for a in range(n_a):
         i = i0 + a
         lo_i = lo_norms[i]
         up_i = up_norms[i]
         lo32_i = lo32[i]
         lim32_i = _lim32(lim[i], margin)
-        # no running "any hit" in these loops: it halved their vector width
-        if diagonal:
-            for b in range(n_b):
-                mask[b] = lo32_J[b] - np.float32(2.0) * G[a, b] <= lim32_i
-        else:
-            for b in range(n_b):
-                g2 = np.float32(2.0) * G[a, b]
-                mask[b] = (lo32_J[b] - g2 <= lim32_i) | (lo32_i - g2 <= lim32_J[b])
+        row = a if use_marks else 0
+        if not use_marks:
+            # no running "any hit" in these loops: it halved their vector width
+            if diagonal:
+                for b in range(n_b):
+                    mask[b] = lo32_J[b] - np.float32(2.0) * G[a, b] <= lim32_i
+            else:
+                for b in range(n_b):
+                    g2 = np.float32(2.0) * G[a, b]
+                    mask[b] = (lo32_J[b] - g2 <= lim32_i) | (lo32_i - g2 <= lim32_J[b])
         any_hit = np.uint64(0)
-        for w in range(n_words):
-            any_hit |= words[w]
+        for w in range(n_row_words):
+            any_hit |= marks64[row, w]
         if any_hit == 0:
             continue
-        for w in range(n_words):
-            word = words[w]
+        for w in range(n_row_words):
+            word = marks64[row, w]
             while word != 0:
-                b = 8 * w + np.int64(_trailing_zeros(word) >> np.uint64(3))
+                b = per_word * w + np.int64(_trailing_zeros(word) >> tz_shift)
                 word &= word - np.uint64(1)
                 g2 = 2.0 * np.float64(G[a, b])
                 for side in range(1 if diagonal else 2):
@@ -1564,6 +1589,8 @@ def _sym_task_amx(pairs, block, strip, n, A16, B16, G, up_norms, lo_norms, lo32,
     padded to whole blocks; ``strip`` a multiple of 32 dividing ``block``."""
     Gu = G.view(np.uint32)
     tiles = block // _gemm_simd.AMX_TILE
+    # a row's marks: whole 64-bit words
+    marks = np.zeros((strip, -(-block // 64) * 4), dtype=np.uint16)
     for p in range(pairs.shape[0]):
         i0 = pairs[p, 0] * block
         j0 = pairs[p, 1] * block
@@ -1572,7 +1599,7 @@ def _sym_task_amx(pairs, block, strip, n, A16, B16, G, up_norms, lo_norms, lo32,
         B = B16[j0 // _gemm_simd.AMX_TILE:j0 // _gemm_simd.AMX_TILE + tiles]
         for a0 in range(0, n_a, strip):
             _gemm_simd.amx_products(A16[i0 + a0:i0 + a0 + strip], B, G)
-            _sym_scan(G, Gu, min(strip, n_a - a0), n_b, i0 + a0, j0, i0 == j0,
+            _sym_scan(G, Gu, min(strip, n_a - a0), n_b, i0 + a0, j0, i0 == j0, marks,
                       up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand, candf,
                       ncand, overflow, K)
 
@@ -1767,6 +1794,10 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     overflow = np.zeros(n, dtype=np.bool_)
     starts = list(range(0, n, block))
     lo32, margin = _sym_margin(lo_norms, up_norms, Y.shape[1])
+    if amx:
+        # the marks' kernel reads whole 16-column chunks of the padded blocks
+        lo32 = np.r_[lo32, np.full(n_pad - n, np.inf, dtype=np.float32)]
+    no_marks = np.zeros((0, 0), dtype=np.uint16)
     state = (up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand, candf, ncand,
              overflow, K)
     buffers = threading.local()
@@ -1787,7 +1818,8 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
         else:
             G = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
             np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
-        _sym_scan(G, G.view(np.uint32), G.shape[0], G.shape[1], i0, j0, i0 == j0, *state)
+        _sym_scan(G, G.view(np.uint32), G.shape[0], G.shape[1], i0, j0, i0 == j0,
+                  no_marks, *state)
 
     tau = np.full(n, np.inf)
     seeded = n >= 32 * K  # else too few sample rows: every row is kept at first
