@@ -1794,7 +1794,7 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     overflow = np.zeros(n, dtype=np.bool_)
     starts = list(range(0, n, block))
     lo32, margin = _sym_margin(lo_norms, up_norms, Y.shape[1])
-    if amx:
+    if amx or vectors:
         # the marks' kernel reads whole 16-column chunks of the padded blocks
         lo32 = np.r_[lo32, np.full(n_pad - n, np.inf, dtype=np.float32)]
     no_marks = np.zeros((0, 0), dtype=np.uint16)
@@ -1810,14 +1810,20 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
         if buf is None:
             buf = buffers.G = np.empty(block * block, dtype=np.float32)
         if vectors:
+            # the whole padded block, its first pass as bits (as on the AMX tiles:
+            # 20,000 x 50 on these tiles, fit_predict 209 -> 188 ms)
             G = buf.reshape(block, block)
             _gemm_simd.block_products(A_pad[i0:i0 + block], BT_pad[:, j0:j0 + block], G,
                                       vectors)
-            if i1 - i0 < block or j1 - j0 < block:
-                G = np.ascontiguousarray(G[:i1 - i0, :j1 - j0])
-        else:
-            G = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
-            np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
+            marks = getattr(buffers, "marks", None)
+            if marks is None:
+                marks = buffers.marks = np.zeros((block, -(-block // 64) * 4),
+                                                 dtype=np.uint16)
+            _sym_scan(G, G.view(np.uint32), i1 - i0, j1 - j0, i0, j0, i0 == j0, marks,
+                      *state)
+            return
+        G = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
+        np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
         _sym_scan(G, G.view(np.uint32), G.shape[0], G.shape[1], i0, j0, i0 == j0,
                   no_marks, *state)
 
