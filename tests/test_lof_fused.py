@@ -184,11 +184,20 @@ def test_brute_index_is_the_centred_scaled_rows(threads):
     assert NK.build_brute_index(np.empty((0, 3))) is None
 
 
+def _tiled(G):
+    """G (rows, cols multiples of 16) in ``amx_products_tiled``'s layout, flat."""
+    m, n = G.shape
+    return np.ascontiguousarray(G.reshape(m // 16, 16, n // 16, 16).transpose(0, 2, 1, 3)
+                                ).ravel()
+
+
+@pytest.mark.parametrize("tiled", [False, True])
 @pytest.mark.parametrize("one_sided", [False, True])
 @pytest.mark.parametrize("n_b", [480, 470, 5])
-def test_sym_marks_are_the_float32_first_pass(one_sided, n_b):
+def test_sym_marks_are_the_float32_first_pass(one_sided, n_b, tiled):
     """Bit k of chunk c: column 16 c + k's float32 tests, as the scan's inline
-    first pass writes them; nothing past n_b, even where the buffer held bits."""
+    first pass writes them, read from either layout; nothing past n_b, even where
+    the buffer held bits."""
     rng = np.random.RandomState(12)
     n_a = 37
     G = rng.randn(48, 480).astype(np.float32)
@@ -196,7 +205,11 @@ def test_sym_marks_are_the_float32_first_pass(one_sided, n_b):
     loI, limI = rng.randn(2, 48).astype(np.float32)
     limI[3] = np.inf  # an unseeded row: every column
     out = np.full((48, 32), 0xFFFF, dtype=np.uint16)
-    _gemm_simd.sym_marks(G, n_a, n_b, loJ, limJ, loI, limI, one_sided, out)
+    if tiled:
+        G1, layout = _tiled(G), _gemm_simd.tiled_layout(480)
+    else:
+        G1, layout = G.ravel(), _gemm_simd.row_major_layout(480)
+    _gemm_simd.sym_marks(G1, *layout, n_a, n_b, loJ, limJ, loI, limI, one_sided, out)
     g2 = np.float32(2.0) * G[:n_a, :n_b]
     expected = loJ[None, :n_b] - g2 <= limI[:n_a, None]
     if not one_sided:
@@ -207,9 +220,12 @@ def test_sym_marks_are_the_float32_first_pass(one_sided, n_b):
     assert (out[n_a:] == 0xFFFF).all()  # rows past n_a untouched
     assert 0 < expected.sum() < expected.size
     with pytest.raises(ValueError, match="shapes"):
-        _gemm_simd.sym_marks(G, n_a, 481, loJ, limJ, loI, limI, one_sided, out)
+        _gemm_simd.sym_marks(G1, *layout, n_a, 481, loJ, limJ, loI, limI, one_sided, out)
     with pytest.raises(ValueError, match="shapes"):
-        _gemm_simd.sym_marks(G, 49, n_b, loJ, limJ, loI, limI, one_sided, out)
+        _gemm_simd.sym_marks(G1, *layout, 49, n_b, loJ, limJ, loI, limI, one_sided, out)
+    with pytest.raises(ValueError, match="shapes"):
+        _gemm_simd.sym_marks(G1[:-1], *layout, 48, 480, loJ, limJ, loI, limI, one_sided,
+                             out)
 
 
 def test_bf16_tiles_are_the_rows_and_their_layout():
@@ -247,6 +263,22 @@ def test_amx_products_within_the_bfloat16_bound(block, n_features):
     assert np.all(err <= c * pair + c_abs)
     c32, c_abs32, _, _ = index.bounds["float32"]
     assert np.any(err > c32 * pair + c_abs32)
+
+
+@needs_amx
+@pytest.mark.parametrize("m, n", [(32, 64), (96, 480)])
+def test_amx_tiled_products_are_the_row_major_ones_as_tiles(m, n):
+    rng = np.random.RandomState(13)
+    A16 = _gemm_simd.bf16_rows(rng.randn(m + n, 50).astype(np.float32), m + n)
+    B16 = _gemm_simd.amx_layout(A16)
+    G = np.full((m, n), np.nan, dtype=np.float32)
+    _gemm_simd.amx_products(A16, B16[m // 16:], G)
+    G1 = np.full(m * n + 7, np.nan, dtype=np.float32)
+    _gemm_simd.amx_products_tiled(A16, B16[m // 16:], G1, m, n)
+    assert_array_equal(G1[:m * n], _tiled(G))
+    assert np.isnan(G1[m * n:]).all()  # nothing written past the product
+    with pytest.raises(ValueError, match="shapes"):
+        _gemm_simd.amx_products_tiled(A16, B16[m // 16:], G1[:m * n - 1], m, n)
 
 
 @needs_amx

@@ -33,7 +33,8 @@ from .._ir import (host_has_amx_bf16, host_has_avx512, ir_codegen, parse_module,
                    request_amx, simd_allowed)
 
 __all__ = ["AVAILABLE", "ROWS", "vectors_for", "block_products", "amx_available",
-           "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "bf16_tiles", "amx_products"]
+           "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "bf16_tiles", "amx_products",
+           "amx_products_tiled", "tiled_layout", "row_major_layout", "sym_marks"]
 
 #: Rows per tile.
 ROWS = 8
@@ -185,8 +186,10 @@ def amx_available():
 
 def amx_ir_text():
     """LLVM IR of ``void @isoforest_amx_bf16_products(ptr A, i64 lda, ptr B, ptr G,
-    i64 ldg, i64 row_pairs, i64 col_pairs, i64 steps)``: ``G`` (float32, row stride
-    ``ldg`` bytes) of 32 x 32 output pairs, (t, u) below (row_pairs, col_pairs),
+    i64 trow, i64 tcol, i64 ldg, i64 row_pairs, i64 col_pairs, i64 steps)``: the
+    16 x 16 output tile (r, q) at byte ``r trow + q tcol`` of ``G`` (float32, its
+    rows ``ldg`` bytes apart), for the 32 x 32 output pairs (t, u) below
+    (row_pairs, col_pairs),
     each the sum over ``steps`` of two A tiles (16 rows of 32 bfloat16 features,
     row stride ``lda`` bytes) by two B tiles (``amx_layout``: 1 KiB each, per
     16 columns and step). The compiler configures the tiles (``ldtilecfg``) on
@@ -199,8 +202,8 @@ def amx_ir_text():
     e(f"declare {T} @llvm.x86.tdpbf16ps.internal(i16, i16, i16, {T}, {T}, {T})")
     e(f"declare void @llvm.x86.tilestored64.internal(i16, i16, ptr, i64, {T})")
     e("declare void @llvm.x86.tilerelease()")
-    e(f"define weak_odr void @{_AMX_NAME}(ptr %A, i64 %lda, ptr %B, ptr %G, i64 %ldg, "
-      "i64 %ntr2, i64 %ntc2, i64 %ks) #0 {")
+    e(f"define weak_odr void @{_AMX_NAME}(ptr %A, i64 %lda, ptr %B, ptr %G, i64 %trow, "
+      "i64 %tcol, i64 %ldg, i64 %ntr2, i64 %ntc2, i64 %ks) #0 {")
     e("entry:")
     e("  br label %u_head")
     # column pairs outside (their B tiles stay in L1), row pairs inside
@@ -249,10 +252,12 @@ def amx_ir_text():
     e("  %s_next = add i64 %s, 1")
     e("  br label %k_head")
     e("k_done:")
-    e("  %g0 = mul i64 %r0, %ldg")
-    e("  %g1 = mul i64 %r1, %ldg")
-    e("  %c0 = mul i64 %u0, 64")
-    e("  %c1 = add i64 %c0, 64")
+    e("  %tt0 = mul i64 %t, 2")
+    e("  %tt1 = add i64 %tt0, 1")
+    e("  %g0 = mul i64 %tt0, %trow")
+    e("  %g1 = mul i64 %tt1, %trow")
+    e("  %c0 = mul i64 %u0, %tcol")
+    e("  %c1 = add i64 %c0, %tcol")
     for c, (g, q) in enumerate([("g0", "c0"), ("g0", "c1"), ("g1", "c0"), ("g1", "c1")]):
         e(f"  %go{c} = add i64 %{g}, %{q}")
         e(f"  %gp{c} = getelementptr i8, ptr %G, i64 %go{c}")
@@ -272,8 +277,8 @@ def amx_ir_text():
 
 
 @intrinsic
-def _amx_products(typingctx, A, lda, B, G, ldg, row_pairs, col_pairs, steps):
-    sig = types.void(A, lda, B, G, ldg, row_pairs, col_pairs, steps)
+def _amx_products(typingctx, A, lda, B, G, trow, tcol, ldg, row_pairs, col_pairs, steps):
+    sig = types.void(A, lda, B, G, trow, tcol, ldg, row_pairs, col_pairs, steps)
     text = amx_ir_text()
     return sig, ir_codegen(_AMX_NAME, lambda layout: parse_module(text, layout))
 
@@ -348,7 +353,36 @@ def amx_products(A16, B16, G):
             or B16.shape[1] != steps or B16.strides[0] != steps * 1024
             or G.strides[1] != 4 or A16.strides[1] != 2):
         raise ValueError("amx_products: shapes do not fit")
-    _amx_products(A16, A16.strides[0], B16, G, G.strides[0], m // 32, n // 32, steps)
+    ldg = G.strides[0]
+    _amx_products(A16, A16.strides[0], B16, G, AMX_TILE * ldg, 64, ldg, m // 32, n // 32,
+                  steps)
+
+
+@jit
+def amx_products_tiled(A16, B16, G1, m, n):
+    """As ``amx_products`` for an (m, n) product, each 16 x 16 tile stored whole:
+    tile (r, q) at ``G1[(r * n / 16 + q) * 256:][:256]``, row-major inside (the
+    tiles' stores were ~40% of a 480 x 480 block row-major, ~30% so): read it by
+    ``tiled_layout(n)``'s offsets. m, n multiples of 32."""
+    steps = A16.shape[1] // AMX_STEP
+    if (m % 32 or n % 32 or m < 0 or A16.shape[0] < m or B16.shape[0] * AMX_TILE < n
+            or B16.shape[1] != steps or B16.strides[0] != steps * 1024
+            or G1.shape[0] < m * n or G1.strides[0] != 4 or A16.strides[1] != 2):
+        raise ValueError("amx_products_tiled: shapes do not fit")
+    _amx_products(A16, A16.strides[0], B16, G1, n * 64, 1024, 64, m // 32, n // 32, steps)
+
+
+@jit
+def tiled_layout(n):
+    """(P, Q, R) of ``amx_products_tiled``'s layout for n columns: entry (a, b) at
+    ``(a >> 4) P + (a & 15) Q + (b >> 4) R + (b & 15)``."""
+    return 16 * n, 16, 256
+
+
+@jit
+def row_major_layout(ld):
+    """(P, Q, R) of a row-major matrix with rows ``ld`` entries apart."""
+    return 16 * ld, ld, 16
 
 
 # ---------------------------------------------------------------------------
@@ -358,10 +392,12 @@ _MARKS_NAME = "isoforest_sym_marks"
 
 
 def marks_ir_text():
-    """LLVM IR of ``void @isoforest_sym_marks(ptr G, i64 ldg, i64 n_a, i64 n_b,
-    ptr loJ, ptr limJ, ptr loI, ptr limI, i64 one_sided, ptr out, i64 ldo)``: for
-    rows a < n_a and 16-column chunks c < ldo, the i16 ``out[a * ldo + c]`` whose
-    bit k says, for column b = 16 c + k < n_b, ``loJ[b] - 2 G[a, b] <= limI[a]``
+    """LLVM IR of ``void @isoforest_sym_marks(ptr G, i64 P, i64 Q, i64 R, i64 n_a,
+    i64 n_b, ptr loJ, ptr limJ, ptr loI, ptr limI, i64 one_sided, ptr out, i64
+    ldo)``: G[a, b] the float at ``(a >> 4) P + (a & 15) Q + (b >> 4) R + (b &
+    15)`` (``row_major_layout``, ``tiled_layout``); for rows a < n_a and 16-column
+    chunks c < ldo, the i16 ``out[a * ldo + c]`` whose bit k says, for column
+    b = 16 c + k < n_b, ``loJ[b] - 2 G[a, b] <= limI[a]``
     or (unless one_sided) ``loI[a] - 2 G[a, b] <= limJ[b]``, in float32 with
     the operations of ``_kernels._sym_scan``'s first pass (a multiply, a
     subtraction, an ordered compare: no contraction). Chunks past n_b are
@@ -369,7 +405,8 @@ def marks_ir_text():
     F = "<16 x float>"
     L = []
     e = L.append
-    e(f"define weak_odr void @{_MARKS_NAME}(ptr %G, i64 %ldg, i64 %na, i64 %nb, "
+    e(f"define weak_odr void @{_MARKS_NAME}(ptr %G, i64 %P, i64 %Q, i64 %R, i64 %na, "
+      "i64 %nb, "
       "ptr %loJ, ptr %limJ, ptr %loI, ptr %limI, i64 %one, ptr %out, i64 %ldo) {")
     e("entry:")
     e("  %nb15 = add i64 %nb, 15")
@@ -394,7 +431,11 @@ def marks_ir_text():
     e(f"  %liv = shufflevector {F} %li1, {F} undef, <16 x i32> zeroinitializer")
     e(f"  %lo1 = insertelement {F} undef, float %lo, i32 0")
     e(f"  %lov = shufflevector {F} %lo1, {F} undef, <16 x i32> zeroinitializer")
-    e("  %grow = mul i64 %a, %ldg")
+    e("  %ah = lshr i64 %a, 4")
+    e("  %al = and i64 %a, 15")
+    e("  %gph = mul i64 %ah, %P")
+    e("  %gql = mul i64 %al, %Q")
+    e("  %grow = add i64 %gph, %gql")
     e("  %orow = mul i64 %a, %ldo")
     e("  br label %c_head")
     e("c_head:")
@@ -403,7 +444,8 @@ def marks_ir_text():
     e("  br i1 %c_ok, label %c_body, label %z_head")
     e("c_body:")
     e("  %col = mul i64 %c, 16")
-    e("  %gi = add i64 %grow, %col")
+    e("  %gc = mul i64 %c, %R")
+    e("  %gi = add i64 %grow, %gc")
     e("  %gp = getelementptr float, ptr %G, i64 %gi")
     e(f"  %g = load {F}, ptr %gp, align 4")
     e(f"  %g2 = fmul {F} %g, " + "<" + ", ".join(["float 2.0"] * 16) + ">")
@@ -449,24 +491,30 @@ def marks_ir_text():
 
 
 @intrinsic
-def _sym_marks(typingctx, G, ldg, n_a, n_b, loJ, limJ, loI, limI, one_sided, out, ldo):
-    sig = types.void(G, ldg, n_a, n_b, loJ, limJ, loI, limI, one_sided, out, ldo)
+def _sym_marks(typingctx, G, P, Q, R, n_a, n_b, loJ, limJ, loI, limI, one_sided, out, ldo):
+    sig = types.void(G, P, Q, R, n_a, n_b, loJ, limJ, loI, limI, one_sided, out, ldo)
     text = marks_ir_text()
     return sig, ir_codegen(_MARKS_NAME, lambda layout: parse_module(text, layout))
 
 
 @jit
-def sym_marks(G, n_a, n_b, loJ, limJ, loI, limI, one_sided, out):
-    """The symmetric scan's first pass over ``G[:n_a, :n_b]`` (float32, rows
-    contiguous) as bits: ``out`` (uint16, (>= n_a, ldo), ldo * 16 >= n_b) per
-    ``marks_ir_text``. The shapes are checked here: the kernel indexes raw memory.
-    Plain IR vectors: any host LLVM targets (used where the AMX tiles are)."""
-    reach = -(-n_b // 16) * 16
-    if (n_a > G.shape[0] or n_a > out.shape[0] or n_a > loI.shape[0]
-            or n_a > limI.shape[0] or reach > G.shape[1] or reach > loJ.shape[0]
-            or reach > limJ.shape[0] or out.shape[1] * 16 < n_b
-            or G.strides[1] != 4 or out.strides[1] != 2 or loJ.strides[0] != 4
+def sym_marks(G1, P, Q, R, n_a, n_b, loJ, limJ, loI, limI, one_sided, out):
+    """The symmetric scan's first pass over the products ``G1`` (float32, flat, in
+    the (P, Q, R) layout of ``marks_ir_text``) for rows < n_a, columns < n_b, as
+    bits: ``out`` (uint16, (>= n_a, ldo), ldo * 16 >= n_b). The shapes are checked
+    here: the kernel indexes raw memory. Plain IR vectors: any host LLVM targets
+    (used with the AMX and AVX-512 tiles)."""
+    chunks = -(-n_b // 16)
+    reach = chunks * 16
+    last = 0
+    if n_a > 0 and chunks > 0:
+        a = n_a - 1
+        last = (a >> 4) * P + (a & 15) * Q + (chunks - 1) * R + 15
+    if (n_a > out.shape[0] or n_a > loI.shape[0] or n_a > limI.shape[0]
+            or last >= G1.shape[0] or reach > loJ.shape[0] or reach > limJ.shape[0]
+            or out.shape[1] * 16 < n_b or min(P, Q, R) < 0
+            or G1.strides[0] != 4 or out.strides[1] != 2 or loJ.strides[0] != 4
             or limJ.strides[0] != 4 or loI.strides[0] != 4 or limI.strides[0] != 4):
         raise ValueError("sym_marks: shapes do not fit")
-    _sym_marks(G, G.strides[0] // 4, n_a, n_b, loJ, limJ, loI, limI,
-               1 if one_sided else 0, out, out.strides[0] // 2)
+    _sym_marks(G1, P, Q, R, n_a, n_b, loJ, limJ, loI, limI, 1 if one_sided else 0, out,
+               out.strides[0] // 2)

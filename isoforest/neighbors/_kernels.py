@@ -1457,12 +1457,13 @@ def _sym_margin(lo_norms, up_norms, n_features):
 
 
 @jit
-def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_norms, lo32, margin,
-              slack, uheap, lim, cand, candf, ncand, overflow, K):
-    """Offer the products ``G[:n_a, :n_b]`` (rows ``i0 + a``, columns ``j0 + b``;
-    ``Gu`` their bits as uint32) to the queries of both sides; ``diagonal``: rows
-    of a diagonal block, each row to its own query only (every pair once, the
-    query's own row included).
+def _sym_scan(G, Gu, P, Q, R, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_norms, lo32,
+              margin, slack, uheap, lim, cand, candf, ncand, overflow, K):
+    """Offer the products (rows ``i0 + a``, columns ``j0 + b``, a < n_a, b < n_b;
+    ``G`` flat, the product of (a, b) at ``(a >> 4) P + (a & 15) Q + (b >> 4) R +
+    (b & 15)``, ``Gu`` its bits as uint32) to the queries of both sides;
+    ``diagonal``: rows of a diagonal block, each row to its own query only (every
+    pair once, the query's own row included).
 
     A list entry is (row, product) in 8 bytes, L and U recomputed from them with
     the same operations. Per block row, a first pass marks the entries that may
@@ -1471,13 +1472,14 @@ def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_norms, lo32
     second one offers them to the float64 tests, eight marks at a time read as
     one word. The heap and the appends are written out twice rather than called:
     an inlined helper taking the arrays cost ~50 ns a call here (reference counts),
-    and so do row views (``G[a]``: 11% of the scan, measured), hence ``G[a, b]``.
+    and so do row views (``G[a]``: 11% of the scan, measured), hence flat offsets.
 
     With ``marks`` (uint16, (>= n_a, ldo); shape (0, 0): none), the first pass
     runs for all the rows at once as bits (``_gemm_simd.sym_marks``: the same
     float32 tests, with the limits of the call's start, which only fall after:
     still every entry a float64 test passes), 64 marks a word; ``lo32`` must then
-    be readable up to ``j0 + n_b`` rounded up to 16.
+    be readable up to ``j0 + n_b`` rounded up to 16. Without, the layout must be
+    row-major (``_gemm_simd.row_major_layout``).
     """
     cap = cand.shape[1]
     use_marks = marks.shape[0] > 0
@@ -1499,8 +1501,8 @@ def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_norms, lo32
         lim32_I = np.empty(n_a, dtype=np.float32)
         for a in range(n_a):
             lim32_I[a] = _lim32(lim[i0 + a], margin)
-        _gemm_simd.sym_marks(G, n_a, n_b, lo32_J, lim32_J, lo32[i0:i0 + n_a], lim32_I,
-                             diagonal, marks)
+        _gemm_simd.sym_marks(G, P, Q, R, n_a, n_b, lo32_J, lim32_J, lo32[i0:i0 + n_a],
+                             lim32_I, diagonal, marks)
         marks64 = marks.view(np.uint64)
         n_row_words = (reach + 63) // 64
         per_word = 64
@@ -1517,14 +1519,16 @@ def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_norms, lo32
         lo32_i = lo32[i]
         lim32_i = _lim32(lim[i], margin)
         row = a if use_marks else 0
+        row_at = (a >> 4) * P + (a & 15) * Q
         if not use_marks:
-            # no running "any hit" in these loops: it halved their vector width
+            # row-major here (R == 16): the row's products side by side. No
+            # running "any hit" in these loops: it halved their vector width
             if diagonal:
                 for b in range(n_b):
-                    mask[b] = lo32_J[b] - np.float32(2.0) * G[a, b] <= lim32_i
+                    mask[b] = lo32_J[b] - np.float32(2.0) * G[row_at + b] <= lim32_i
             else:
                 for b in range(n_b):
-                    g2 = np.float32(2.0) * G[a, b]
+                    g2 = np.float32(2.0) * G[row_at + b]
                     mask[b] = (lo32_J[b] - g2 <= lim32_i) | (lo32_i - g2 <= lim32_J[b])
         any_hit = np.uint64(0)
         for w in range(n_row_words):
@@ -1536,7 +1540,8 @@ def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_norms, lo32
             while word != 0:
                 b = per_word * w + np.int64(_trailing_zeros(word) >> tz_shift)
                 word &= word - np.uint64(1)
-                g2 = 2.0 * np.float64(G[a, b])
+                at = row_at + (b >> 4) * R + (b & 15)
+                g2 = 2.0 * np.float64(G[at])
                 for side in range(1 if diagonal else 2):
                     if side == 0:
                         q = i
@@ -1573,7 +1578,7 @@ def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_norms, lo32
                             continue
                     n = ncand[q]
                     cand[q, n, 0] = r
-                    cand[q, n, 1] = Gu[a, b]
+                    cand[q, n, 1] = Gu[at]
                     ncand[q] = n + 1
                     if n + 1 == cap:
                         _sym_compact(q, lo_norms, lim, cand, candf, ncand, overflow)
@@ -1583,12 +1588,14 @@ def _sym_scan(G, Gu, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_norms, lo32
 def _sym_task_amx(pairs, block, strip, n, A16, B16, G, up_norms, lo_norms, lo32, margin,
                   slack, uheap, lim, cand, candf, ncand, overflow, K):
     """The block pairs ``pairs`` ((i, j) block numbers) on the AMX tiles, in one
-    call: each pair's products ``strip`` rows at a time into ``G`` ((strip,
-    block) float32), each strip scanned (``_sym_scan``) while it is in cache.
+    call: each pair's products ``strip`` rows at a time into ``G`` (strip *
+    block float32, whole tiles: ``_gemm_simd.amx_products_tiled``), each strip
+    scanned (``_sym_scan``) while it is in cache.
     ``A16``, ``B16``: ``_gemm_simd.bf16_rows`` and ``amx_layout`` of the rows
     padded to whole blocks; ``strip`` a multiple of 32 dividing ``block``."""
     Gu = G.view(np.uint32)
     tiles = block // _gemm_simd.AMX_TILE
+    P, Q, R = _gemm_simd.tiled_layout(block)
     # a row's marks: whole 64-bit words
     marks = np.zeros((strip, -(-block // 64) * 4), dtype=np.uint16)
     for p in range(pairs.shape[0]):
@@ -1598,8 +1605,10 @@ def _sym_task_amx(pairs, block, strip, n, A16, B16, G, up_norms, lo_norms, lo32,
         n_b = min(block, n - j0)
         B = B16[j0 // _gemm_simd.AMX_TILE:j0 // _gemm_simd.AMX_TILE + tiles]
         for a0 in range(0, n_a, strip):
-            _gemm_simd.amx_products(A16[i0 + a0:i0 + a0 + strip], B, G)
-            _sym_scan(G, Gu, min(strip, n_a - a0), n_b, i0 + a0, j0, i0 == j0, marks,
+            _gemm_simd.amx_products_tiled(A16[i0 + a0:i0 + a0 + strip], B, G, strip,
+                                          block)
+            _sym_scan(G, Gu, P, Q, R, min(strip, n_a - a0), n_b, i0 + a0, j0, i0 == j0,
+                      marks,
                       up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand, candf,
                       ncand, overflow, K)
 
@@ -1819,13 +1828,13 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
             if marks is None:
                 marks = buffers.marks = np.zeros((block, -(-block // 64) * 4),
                                                  dtype=np.uint16)
-            _sym_scan(G, G.view(np.uint32), i1 - i0, j1 - j0, i0, j0, i0 == j0, marks,
-                      *state)
+            _sym_scan(buf, buf.view(np.uint32), *_gemm_simd.row_major_layout(block),
+                      i1 - i0, j1 - j0, i0, j0, i0 == j0, marks, *state)
             return
-        G = buf[:(i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
-        np.dot(C32[i0:i1], C32[j0:j1].T, out=G)
-        _sym_scan(G, G.view(np.uint32), G.shape[0], G.shape[1], i0, j0, i0 == j0,
-                  no_marks, *state)
+        G = buf[:(i1 - i0) * (j1 - j0)]
+        np.dot(C32[i0:i1], C32[j0:j1].T, out=G.reshape(i1 - i0, j1 - j0))
+        _sym_scan(G, G.view(np.uint32), *_gemm_simd.row_major_layout(j1 - j0), i1 - i0,
+                  j1 - j0, i0, j0, i0 == j0, no_marks, *state)
 
     tau = np.full(n, np.inf)
     seeded = n >= 32 * K  # else too few sample rows: every row is kept at first
@@ -1876,7 +1885,7 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
             # the task's pairs in one call, a strip of products at a time
             G = getattr(buffers, "strip", None)
             if G is None:
-                G = buffers.strip = np.empty((strip, block), dtype=np.float32)
+                G = buffers.strip = np.empty(strip * block, dtype=np.float32)
             _sym_task_amx(np.array(task, dtype=np.int64).reshape(-1, 2), block, strip, n,
                           A16, B16, G, *state)
         else:
