@@ -1,4 +1,5 @@
-"""AVX-512 block products for the symmetric brute force, written in LLVM IR.
+"""The symmetric brute force's vector kernels, written in LLVM IR: its block
+products (AVX-512 register tiles, or AMX bfloat16 tiles) and its scan's first pass.
 
 ``G = A @ B.T`` in float32 for a block pair of the scaled training rows (A: the
 block's rows, row-major; B: the other block's rows, held feature-major as ``BT``),
@@ -19,9 +20,13 @@ Where the host has AMX with bfloat16 products (Sapphire Rapids on), the block
 products run on the tiles instead (``amx_products``): the rows rounded to bfloat16
 (``bf16_rows``), 16 x 16 float32 sums of 32-feature steps, four at a time. Their
 error is bfloat16's, ~2**-8 of the norms (``_kernels._gemm_margins`` gives its
-bound), so the candidates' bound widens (~20% more candidates on 20,000 x 50)
-while the exact recheck keeps the neighbours to the last bit; 480 x 480 x 50 took
-~60 us against ~130 for the AVX-512 tiles here.
+bound), so the candidates' bound widens (on 20,000 x 50 the final lists keep ~25
+rows a query for K = 21) while the exact recheck keeps the neighbours to the last
+bit; 480 x 480 x 50 took ~60 us against ~130 for the AVX-512 tiles here, ~35 us
+stored as whole tiles (``amx_products_tiled``).
+
+``sym_marks`` is the scan's float32 first pass as bits, 16 columns a compare, for
+products in either layout (``row_major_layout``, ``tiled_layout``).
 """
 
 import numpy as np
