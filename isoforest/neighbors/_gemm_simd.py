@@ -33,7 +33,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-from .._config import jit
+from .._config import jit, jit_inline
 from .._ir import (host_has_amx_bf16, host_has_avx512, ir_codegen, parse_module,
                    request_amx, simd_allowed)
 
@@ -61,6 +61,38 @@ def function_name(vectors):
     return f"isoforest_block_products_v{vectors}"
 
 
+def _tile_loops_open(e, n_cols, n_rows):
+    """The IR of ``entry`` and the two loops over column tiles ``%u`` (outside)
+    and row tiles ``%t`` (inside), up to ``%t``'s body at label ``k_pre``; the
+    body ends by branching to ``k_done``, which must reach ``_tile_loops_close``."""
+    e("entry:")
+    e("  br label %u_head")
+    e("u_head:")
+    e("  %u = phi i64 [0, %entry], [%u_next, %t_done]")
+    e(f"  %u_ok = icmp slt i64 %u, {n_cols}")
+    e("  br i1 %u_ok, label %t_head, label %exit")
+    e("t_head:")
+    e("  %t = phi i64 [0, %u_head], [%t_next, %k_done]")
+    e(f"  %t_ok = icmp slt i64 %t, {n_rows}")
+    e("  br i1 %t_ok, label %k_pre, label %t_done")
+    e("k_pre:")
+
+
+def _tile_loops_close(e, *at_exit):
+    """The two loops' ends after ``k_done``'s work, then ``exit`` (``at_exit``
+    lines first) and the function's end."""
+    e("  %t_next = add i64 %t, 1")
+    e("  br label %t_head")
+    e("t_done:")
+    e("  %u_next = add i64 %u, 1")
+    e("  br label %u_head")
+    e("exit:")
+    for line in at_exit:
+        e(line)
+    e("  ret void")
+    e("}")
+
+
 def ir_text(vectors):
     """LLVM IR of ``void @function_name(ptr A, i64 lda, ptr BT, i64 ldb, ptr G,
     i64 ldg, i64 row_tiles, i64 col_tiles, i64 d)``: for the tiles (t, u) below
@@ -75,19 +107,9 @@ def ir_text(vectors):
     e(f"declare {_F} @llvm.fma.v16f32({_F}, {_F}, {_F})")
     e(f"define weak_odr void @{function_name(V)}(ptr %A, i64 %lda, ptr %BT, i64 %ldb, "
       "ptr %G, i64 %ldg, i64 %ntr, i64 %ntc, i64 %d) {")
-    e("entry:")
-    e("  br label %u_head")
     # columns outside, rows inside: a column tile's features (d x 16 vectors
     # floats) stay in L1 while every row tile passes
-    e("u_head:")
-    e("  %u = phi i64 [0, %entry], [%u_next, %t_done]")
-    e("  %u_ok = icmp slt i64 %u, %ntc")
-    e("  br i1 %u_ok, label %t_head, label %exit")
-    e("t_head:")
-    e("  %t = phi i64 [0, %u_head], [%t_next, %k_done]")
-    e("  %t_ok = icmp slt i64 %t, %ntr")
-    e("  br i1 %t_ok, label %k_pre, label %t_done")
-    e("k_pre:")
+    _tile_loops_open(e, "%ntc", "%ntr")
     e(f"  %row0 = mul i64 %t, {R}")
     e(f"  %col0 = mul i64 %u, {16 * V}")
     for r in range(R):
@@ -128,14 +150,7 @@ def ir_text(vectors):
             e(f"  %gi_{r}_{c} = add i64 %goc_{r}, {16 * c}")
             e(f"  %gp_{r}_{c} = getelementptr float, ptr %G, i64 %gi_{r}_{c}")
             e(f"  store {_F} %acc_{r}_{c}, ptr %gp_{r}_{c}, align 4")
-    e("  %t_next = add i64 %t, 1")
-    e("  br label %t_head")
-    e("t_done:")
-    e("  %u_next = add i64 %u, 1")
-    e("  br label %u_head")
-    e("exit:")
-    e("  ret void")
-    e("}")
+    _tile_loops_close(e)
     return "\n".join(L)
 
 
@@ -209,18 +224,8 @@ def amx_ir_text():
     e("declare void @llvm.x86.tilerelease()")
     e(f"define weak_odr void @{_AMX_NAME}(ptr %A, i64 %lda, ptr %B, ptr %G, i64 %trow, "
       "i64 %tcol, i64 %ldg, i64 %ntr2, i64 %ntc2, i64 %ks) #0 {")
-    e("entry:")
-    e("  br label %u_head")
     # column pairs outside (their B tiles stay in L1), row pairs inside
-    e("u_head:")
-    e("  %u = phi i64 [0, %entry], [%u_next, %t_done]")
-    e("  %u_ok = icmp slt i64 %u, %ntc2")
-    e("  br i1 %u_ok, label %t_head, label %exit")
-    e("t_head:")
-    e("  %t = phi i64 [0, %u_head], [%t_next, %k_done]")
-    e("  %t_ok = icmp slt i64 %t, %ntr2")
-    e("  br i1 %t_ok, label %k_pre, label %t_done")
-    e("k_pre:")
+    _tile_loops_open(e, "%ntc2", "%ntr2")
     for c in range(4):
         e(f"  %z{c} = call {T} @llvm.x86.tilezero.internal(i16 16, i16 64)")
     e("  %r0 = mul i64 %t, 32")
@@ -268,15 +273,7 @@ def amx_ir_text():
         e(f"  %gp{c} = getelementptr i8, ptr %G, i64 %go{c}")
         e(f"  call void @llvm.x86.tilestored64.internal(i16 16, i16 64, ptr %gp{c}, "
           f"i64 %ldg, {T} %acc{c})")
-    e("  %t_next = add i64 %t, 1")
-    e("  br label %t_head")
-    e("t_done:")
-    e("  %u_next = add i64 %u, 1")
-    e("  br label %u_head")
-    e("exit:")
-    e("  call void @llvm.x86.tilerelease()")
-    e("  ret void")
-    e("}")
+    _tile_loops_close(e, "  call void @llvm.x86.tilerelease()")
     e('attributes #0 = { "target-features"="+amx-tile,+amx-bf16" }')
     return "\n".join(L)
 
@@ -286,6 +283,14 @@ def _amx_products(typingctx, A, lda, B, G, trow, tcol, ldg, row_pairs, col_pairs
     sig = types.void(A, lda, B, G, trow, tcol, ldg, row_pairs, col_pairs, steps)
     text = amx_ir_text()
     return sig, ir_codegen(_AMX_NAME, lambda layout: parse_module(text, layout))
+
+
+@jit_inline
+def _bf16_bits(w):
+    """The bfloat16 (uint16 bits) nearest the float32 of bits ``w``, ties to even
+    (finite input)."""
+    w += np.uint32(0x7FFF) + ((w >> np.uint32(16)) & np.uint32(1))
+    return np.uint16(w >> np.uint32(16))
 
 
 @jit
@@ -299,9 +304,7 @@ def bf16_rows(A32, n_rows):
     bits = A32.view(np.uint32)
     for i in range(n):
         for f in range(d):
-            w = bits[i, f]
-            w += np.uint32(0x7FFF) + ((w >> np.uint32(16)) & np.uint32(1))
-            out[i, f] = np.uint16(w >> np.uint32(16))
+            out[i, f] = _bf16_bits(bits[i, f])
     return out
 
 
@@ -327,9 +330,7 @@ def _bf16_tiles(A32, n_rows):
         u = i // AMX_TILE
         jj = i % AMX_TILE
         for f in range(d):
-            w = bits[i, f]
-            w += np.uint32(0x7FFF) + ((w >> np.uint32(16)) & np.uint32(1))
-            h = np.uint16(w >> np.uint32(16))
+            h = _bf16_bits(bits[i, f])
             A16[i, f] = h
             B16[u, f // AMX_STEP, (f % AMX_STEP) // 2, jj, f % 2] = h
     return A16, B16

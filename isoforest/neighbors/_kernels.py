@@ -1483,7 +1483,7 @@ def _sym_scan(G, Gu, P, Q, R, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_no
     """
     cap = cand.shape[1]
     use_marks = marks.shape[0] > 0
-    n_words = (n_b + 7) // 8
+    n_words = 0 if use_marks else (n_b + 7) // 8  # the inline pass's byte marks
     mask = np.zeros(8 * n_words, dtype=np.uint8)
     words = mask.view(np.uint64)
     lo_J = lo_norms[j0:j0 + n_b]
@@ -1492,8 +1492,8 @@ def _sym_scan(G, Gu, P, Q, R, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_no
     reach = -(-n_b // 16) * 16
     lo32_J = lo32[j0:j0 + (reach if use_marks else n_b)]
     # the columns' limits in float32, kept at or above lim_J + margin: lowered
-    # where the second pass lowers lim_J, stale (higher) only where a compaction
-    # set it to -inf
+    # where the second pass lowers lim_J (for the inline pass's later rows),
+    # stale (higher) only where a compaction set it to -inf
     lim32_J = np.full(reach, -np.inf, dtype=np.float32)
     for b in range(n_b):
         lim32_J[b] = _lim32(lim_J[b], margin)
@@ -1572,7 +1572,7 @@ def _sym_scan(G, Gu, P, Q, R, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_no
                                 break
                         uheap[q, pos] = u
                         lim[q] = min(lim[q], uheap[q, 0] + slack[q])
-                        if side == 1:
+                        if side == 1 and not use_marks:
                             lim32_J[b] = _lim32(lim[q], margin)
                         if l > lim[q]:
                             continue
@@ -1608,9 +1608,8 @@ def _sym_task_amx(pairs, block, strip, n, A16, B16, G, up_norms, lo_norms, lo32,
             _gemm_simd.amx_products_tiled(A16[i0 + a0:i0 + a0 + strip], B, G, strip,
                                           block)
             _sym_scan(G, Gu, P, Q, R, min(strip, n_a - a0), n_b, i0 + a0, j0, i0 == j0,
-                      marks,
-                      up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand, candf,
-                      ncand, overflow, K)
+                      marks, up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand,
+                      candf, ncand, overflow, K)
 
 
 @jit_inline
