@@ -35,6 +35,48 @@ def mt_seed(state, seed):
 
 
 @jit
+def mt_seed_by_array(state, key):
+    """Python's ``random.seed(n)`` for an int n: MT19937's init_by_array over the
+    32-bit words of ``abs(n)``, least significant first (``[0]`` for 0)."""
+    mt_seed(state, 19650218)
+    n_key = key.shape[0]
+    i = 1
+    j = 0
+    for _ in range(N if N > n_key else n_key):
+        prev = state[i - 1]
+        state[i] = ((state[i] ^ (((prev ^ (prev >> 30)) * 1664525) & MASK32))
+                    + key[j] + j) & MASK32
+        i += 1
+        j += 1
+        if i >= N:
+            state[0] = state[N - 1]
+            i = 1
+        if j >= n_key:
+            j = 0
+    for _ in range(N - 1):
+        prev = state[i - 1]
+        state[i] = ((state[i] ^ (((prev ^ (prev >> 30)) * 1566083941) & MASK32)) - i) & MASK32
+        i += 1
+        if i >= N:
+            state[0] = state[N - 1]
+            i = 1
+    state[0] = 0x80000000
+    state[N] = N
+
+
+def python_seed_key(seed):
+    """The init_by_array key of Python's ``random.seed(seed)`` for an int seed."""
+    n = abs(int(seed))
+    words = []
+    while True:
+        words.append(n & MASK32)
+        n >>= 32
+        if not n:
+            break
+    return np.asarray(words, dtype=np.int64)
+
+
+@jit
 def _mt_generate(state):
     for i in range(N - M):
         y = (state[i] & UPPER_MASK) | (state[i + 1] & LOWER_MASK)

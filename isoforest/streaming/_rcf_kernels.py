@@ -1,0 +1,429 @@
+"""Numba kernels of Robust Random Cut Forest (Guha et al. 2016), rrcf's rules exactly.
+
+NumPy and Numba only. Tree ``t`` of a forest lives in row ``t`` of flat arrays with
+room for ``cap`` nodes (``2 * (tree_size + 2)``: the points a tree holds, one more
+while a record is scored without being learned, and their branches):
+
+- ``left``, ``right``, ``parent`` (int64, -1 for none; a leaf has ``left == -1``),
+  ``count`` (int64: points under the node, duplicates included), ``cut_dim``,
+  ``cut_val`` (a branch's cut: ``x[cut_dim] <= cut_val`` goes left), ``lo`` and
+  ``hi`` (``[T, cap, D]``: the bounding box; a leaf's point is its ``lo``);
+- ``free`` / ``n_free``: a stack of unused node ids; ``root`` (-1 when empty);
+- ``slot``: the leaf of each point the tree holds, by ``point_slot(index)``;
+- ``rng``: the tree's MT19937 state (NumPy's legacy ``RandomState``, 625 words).
+
+rrcf's streaming loop, per tree and point ``index``: forget point
+``index - tree_size`` while the tree holds more than ``tree_size`` points, insert
+the point, take its collusive displacement. rrcf's quirk is kept: point 0 is never
+forgotten (the first forgotten index is 1), so a full tree holds point 0 and the
+last ``tree_size`` points. The floating point follows rrcf's NumPy calls: the
+enlarged box's spans summed pairwise (``np.sum``), accumulated in order
+(``np.cumsum``), ``r = uniform(0, total)``, ``cut = lo[q] + cumsum[q] - r``.
+
+rrcf 0.4.4 (the release on PyPI) cuts a leaf oddly, and the kernel does the same
+so the scores are rrcf's: a leaf's bounding box is one row, so rrcf's enlarged box
+for it has its low side overwritten by the high side and no width. The draw is
+still made (and is 0), and the cut falls on dimension 0 at ``max(leaf[0], x[0])``,
+the new point on the left when ``x[0] <= leaf[0]``. Such a cut may not separate
+the two points, so a later copy of the point on the right is not found as a
+duplicate. (rrcf's repository fixed this after 0.4.4.)
+"""
+
+import numpy as np
+from numba import prange
+
+from .._config import jit, jit_inline, jit_parallel
+from ..forest._mt19937 import MASK32, N as MT_N, _mt_generate, _temper
+from ..stats._kernels import pairwise_sum
+
+__all__ = ["init_trees", "score_learn", "score_learn_parallel", "point_slot",
+           "check_trees"]
+
+
+@jit_inline
+def point_slot(index, tree_size):
+    """Where a tree keeps the leaf of point ``index``: point 0 on its own (it is
+    never forgotten), the others in a ring of ``tree_size``."""
+    return 0 if index == 0 else 1 + (index - 1) % tree_size
+
+
+@jit
+def init_trees(left, right, parent, count, free, n_free, root):
+    n_trees, cap = left.shape
+    for t in range(n_trees):
+        for i in range(cap):
+            left[t, i] = -1
+            right[t, i] = -1
+            parent[t, i] = -1
+            count[t, i] = 0
+            free[t, i] = cap - 1 - i
+        n_free[t] = cap
+        root[t] = -1
+
+
+def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_free, root,
+                 slot, rng, P, index0, tree_size, learn, parts, where):
+    """For each point of P in order and each tree: (when ``learn``) forget point
+    ``index - tree_size`` if the tree holds more than ``tree_size`` points, insert
+    the point, and write its collusive displacement to ``parts[t, j]``. Without
+    ``learn`` the point is removed again and the tree's generator restored, so the
+    forest is left as it was. ``index0`` is the index of P's first point.
+    ``where[t, j]`` is the cut dimension of the branch where the displacement's
+    maximum is first reached from the leaf up (-1 for a lone root), the share of
+    the score that ``explain`` credits to that dimension."""
+    n_trees = left.shape[0]
+    n, d = P.shape
+    for t in prange(n_trees):
+        bl = np.empty(d)
+        bh = np.empty(d)
+        span = np.empty(d)
+        saved = np.empty(MT_N + 1, dtype=np.int64)
+        pos = rng[t, MT_N]
+        for j in range(n):
+            index = index0 + j
+            pos0 = pos
+            have_saved = False
+            # ---- forget the oldest point -------------------------------------
+            if learn and index > tree_size:
+                gone = index - tree_size
+                leaf = slot[t, point_slot(gone, tree_size)]
+                if count[t, leaf] > 1:
+                    a = leaf
+                    while a != -1:
+                        count[t, a] -= 1
+                        a = parent[t, a]
+                elif leaf == root[t]:
+                    root[t] = -1
+                    n_free[t] += 1
+                    free[t, n_free[t] - 1] = leaf
+                else:
+                    p = parent[t, leaf]
+                    sib = right[t, p] if left[t, p] == leaf else left[t, p]
+                    if p == root[t]:
+                        parent[t, sib] = -1
+                        root[t] = sib
+                    else:
+                        g = parent[t, p]
+                        parent[t, sib] = g
+                        if left[t, g] == p:
+                            left[t, g] = sib
+                        else:
+                            right[t, g] = sib
+                        a = g
+                        while a != -1:
+                            count[t, a] -= 1
+                            a = parent[t, a]
+                        a = g
+                        while a != -1:
+                            touches = False
+                            for k in range(d):
+                                if lo[t, a, k] == lo[t, leaf, k] or hi[t, a, k] == lo[t, leaf, k]:
+                                    touches = True
+                                    break
+                            if not touches:
+                                break
+                            cl = left[t, a]
+                            cr = right[t, a]
+                            for k in range(d):
+                                lo[t, a, k] = min(lo[t, cl, k], lo[t, cr, k])
+                                hi[t, a, k] = max(hi[t, cl, k], hi[t, cr, k])
+                            a = parent[t, a]
+                    n_free[t] += 2
+                    free[t, n_free[t] - 2] = p
+                    free[t, n_free[t] - 1] = leaf
+                    left[t, p] = -1
+                    right[t, p] = -1
+                    parent[t, p] = -1
+                    parent[t, leaf] = -1
+            # ---- insert -------------------------------------------------------
+            new_leaf = -1
+            is_dup = False
+            if root[t] == -1:
+                new_leaf = free[t, n_free[t] - 1]
+                n_free[t] -= 1
+                for k in range(d):
+                    lo[t, new_leaf, k] = P[j, k]
+                    hi[t, new_leaf, k] = P[j, k]
+                count[t, new_leaf] = 1
+                left[t, new_leaf] = -1
+                right[t, new_leaf] = -1
+                parent[t, new_leaf] = -1
+                root[t] = new_leaf
+            else:
+                # a duplicate: the leaf its cuts lead to holds the same point
+                node = root[t]
+                while left[t, node] != -1:
+                    if P[j, cut_dim[t, node]] <= cut_val[t, node]:
+                        node = left[t, node]
+                    else:
+                        node = right[t, node]
+                is_dup = True
+                for k in range(d):
+                    if lo[t, node, k] != P[j, k]:
+                        is_dup = False
+                        break
+                if is_dup:
+                    new_leaf = node
+                    a = node
+                    while a != -1:
+                        count[t, a] += 1
+                        a = parent[t, a]
+                else:
+                    node = root[t]
+                    above = -1
+                    q = 0
+                    cut = 0.0
+                    new_left = True
+                    while True:
+                        for k in range(d):
+                            x = P[j, k]
+                            bl[k] = min(lo[t, node, k], x)
+                            bh[k] = max(hi[t, node, k], x)
+                            span[k] = bh[k] - bl[k]
+                        total = pairwise_sum(span, 0, d)
+                        # r = uniform(0, total): legacy random_sample, 53 bits
+                        if pos >= MT_N:
+                            if not learn and not have_saved:
+                                saved[:] = rng[t, :]
+                                saved[MT_N] = pos0
+                                have_saved = True
+                            rng[t, MT_N] = pos
+                            _mt_generate(rng[t])
+                            pos = 0
+                        a32 = _temper(rng[t, pos]) >> 5
+                        pos += 1
+                        if pos >= MT_N:
+                            if not learn and not have_saved:
+                                saved[:] = rng[t, :]
+                                saved[MT_N] = pos0
+                                have_saved = True
+                            rng[t, MT_N] = pos
+                            _mt_generate(rng[t])
+                            pos = 0
+                        b32 = _temper(rng[t, pos]) >> 6
+                        pos += 1
+                        r = total * ((a32 * 67108864.0 + b32) / 9007199254740992.0)
+                        if left[t, node] == -1:
+                            # rrcf 0.4.4 at a leaf: its box is one row, so the
+                            # enlarged box's low side is overwritten by the high
+                            # side; the draw is spent, the cut is on dimension 0 at
+                            # max(leaf[0], x[0])
+                            q = 0
+                            cut = bh[0]
+                        else:
+                            acc = 0.0
+                            q = -1
+                            for k in range(d):
+                                acc = span[k] if k == 0 else acc + span[k]
+                                if acc >= r:
+                                    q = k
+                                    break
+                            if q < 0:  # only a NaN gets here: the caller refuses them
+                                q = d - 1
+                            cut = bl[q] + acc - r
+                        if cut <= lo[t, node, q]:
+                            new_left = True
+                            break
+                        if cut >= hi[t, node, q] or left[t, node] == -1:
+                            new_left = False
+                            break
+                        above = node
+                        if P[j, cut_dim[t, node]] <= cut_val[t, node]:
+                            node = left[t, node]
+                        else:
+                            node = right[t, node]
+                    new_leaf = free[t, n_free[t] - 1]
+                    branch = free[t, n_free[t] - 2]
+                    n_free[t] -= 2
+                    for k in range(d):
+                        lo[t, new_leaf, k] = P[j, k]
+                        hi[t, new_leaf, k] = P[j, k]
+                        lo[t, branch, k] = bl[k]
+                        hi[t, branch, k] = bh[k]
+                    count[t, new_leaf] = 1
+                    left[t, new_leaf] = -1
+                    right[t, new_leaf] = -1
+                    cut_dim[t, branch] = q
+                    cut_val[t, branch] = cut
+                    if new_left:
+                        left[t, branch] = new_leaf
+                        right[t, branch] = node
+                    else:
+                        left[t, branch] = node
+                        right[t, branch] = new_leaf
+                    count[t, branch] = 1 + count[t, node]
+                    parent[t, new_leaf] = branch
+                    parent[t, node] = branch
+                    parent[t, branch] = above
+                    if above == -1:
+                        root[t] = branch
+                    else:
+                        if left[t, above] == node:
+                            left[t, above] = branch
+                        else:
+                            right[t, above] = branch
+                        a = above
+                        while a != -1:
+                            count[t, a] += 1
+                            a = parent[t, a]
+                        a = above
+                        while a != -1:
+                            changed = False
+                            for k in range(d):
+                                if bl[k] < lo[t, a, k]:
+                                    lo[t, a, k] = bl[k]
+                                    changed = True
+                                if bh[k] > hi[t, a, k]:
+                                    hi[t, a, k] = bh[k]
+                                    changed = True
+                            if not changed:
+                                break
+                            a = parent[t, a]
+            # ---- collusive displacement ---------------------------------------
+            codisp = 0.0
+            best_dim = -1
+            if new_leaf != root[t]:
+                node = new_leaf
+                best = -1.0
+                while parent[t, node] != -1:
+                    p = parent[t, node]
+                    sib = right[t, p] if left[t, p] == node else left[t, p]
+                    ratio = count[t, sib] / count[t, node]
+                    if ratio > best:
+                        best = ratio
+                        best_dim = cut_dim[t, p]
+                    node = p
+                codisp = best
+            parts[t, j] = codisp
+            where[t, j] = best_dim
+            if learn:
+                slot[t, point_slot(index, tree_size)] = new_leaf
+            else:
+                # take the point out again: the reverse of the insert above
+                if is_dup:
+                    a = new_leaf
+                    while a != -1:
+                        count[t, a] -= 1
+                        a = parent[t, a]
+                elif new_leaf == root[t]:
+                    root[t] = -1
+                    n_free[t] += 1
+                    free[t, n_free[t] - 1] = new_leaf
+                else:
+                    p = parent[t, new_leaf]
+                    sib = right[t, p] if left[t, p] == new_leaf else left[t, p]
+                    g = parent[t, p]
+                    parent[t, sib] = g
+                    if g == -1:
+                        root[t] = sib
+                    else:
+                        if left[t, g] == p:
+                            left[t, g] = sib
+                        else:
+                            right[t, g] = sib
+                        a = g
+                        while a != -1:
+                            count[t, a] -= 1
+                            a = parent[t, a]
+                        a = g
+                        while a != -1:
+                            cl = left[t, a]
+                            cr = right[t, a]
+                            for k in range(d):
+                                lo[t, a, k] = min(lo[t, cl, k], lo[t, cr, k])
+                                hi[t, a, k] = max(hi[t, cl, k], hi[t, cr, k])
+                            a = parent[t, a]
+                    n_free[t] += 2
+                    free[t, n_free[t] - 2] = p
+                    free[t, n_free[t] - 1] = new_leaf
+                    left[t, p] = -1
+                    right[t, p] = -1
+                    parent[t, p] = -1
+                    parent[t, new_leaf] = -1
+                if have_saved:
+                    rng[t, :] = saved
+                    pos = saved[MT_N]
+                else:
+                    pos = pos0
+        rng[t, MT_N] = pos
+
+
+score_learn = jit(_score_learn)
+score_learn_parallel = jit_parallel(_score_learn)
+
+
+@jit
+def check_trees(left, right, parent, count, cut_dim, lo, hi, free, n_free, root, slot,
+                n_points, tree_size, d):
+    """True when every tree is a tree the kernels can walk: ids in range, each node
+    reached once from its root with matching parent links, leaves' counts positive
+    and branches' counts the sum of their children's, cut dimensions in range,
+    every held point's slot a reachable leaf, free ids exactly the unused ones, and
+    the number of points held what the stream's position says."""
+    n_trees, cap = left.shape
+    seen = np.zeros(cap, dtype=np.int64)
+    stack = np.empty(cap + 1, dtype=np.int64)
+    for t in range(n_trees):
+        seen[:] = 0
+        nf = n_free[t]
+        if nf < 0 or nf > cap:
+            return False
+        for i in range(nf):
+            f = free[t, i]
+            if f < 0 or f >= cap or seen[f] != 0:
+                return False
+            seen[f] = 2
+        held = 0
+        r0 = root[t]
+        if r0 != -1:
+            if r0 < 0 or r0 >= cap or seen[r0] != 0 or parent[t, r0] != -1:
+                return False
+            top = 0
+            stack[0] = r0
+            while top >= 0:
+                v = stack[top]
+                top -= 1
+                seen[v] = 1
+                a = left[t, v]
+                b = right[t, v]
+                if a == -1 and b == -1:
+                    if count[t, v] < 1:
+                        return False
+                    held += count[t, v]
+                    for k in range(d):
+                        if lo[t, v, k] != hi[t, v, k]:
+                            return False
+                    continue
+                if a < 0 or a >= cap or b < 0 or b >= cap or a == b:
+                    return False
+                if seen[a] != 0 or seen[b] != 0:
+                    return False
+                if parent[t, a] != v or parent[t, b] != v:
+                    return False
+                if count[t, v] != count[t, a] + count[t, b]:
+                    return False
+                if cut_dim[t, v] < 0 or cut_dim[t, v] >= d:
+                    return False
+                if top + 2 >= stack.shape[0]:
+                    return False
+                top += 1
+                stack[top] = a
+                top += 1
+                stack[top] = b
+        for i in range(cap):
+            if seen[i] == 0:
+                return False
+        expected = n_points if n_points <= tree_size + 1 else tree_size + 1
+        if held != expected:
+            return False
+        first = 0 if n_points <= tree_size + 1 else n_points - tree_size
+        for index in range(first, n_points):
+            s = point_slot(index, tree_size)
+            leaf = slot[t, s]
+            if leaf < 0 or leaf >= cap or seen[leaf] != 1 or left[t, leaf] != -1:
+                return False
+        if n_points > tree_size + 1:
+            leaf = slot[t, 0]
+            if leaf < 0 or leaf >= cap or seen[leaf] != 1 or left[t, leaf] != -1:
+                return False
+    return True
