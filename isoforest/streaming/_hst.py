@@ -1,5 +1,6 @@
 """Half-Space Trees: the estimator over ``_hst_kernels`` (river's algorithm, exact)."""
 
+import math
 import numbers
 
 import numpy as np
@@ -159,8 +160,15 @@ class HalfSpaceTrees(OnlineDetector):
         kernels.build_trees(lower, upper, h, state, self._feature, self._threshold)
         self._r_mass = np.zeros((self.n_estimators, 2 * n_inner + 1), dtype=np.int64)
         self._l_leaf = np.zeros((self.n_estimators, n_inner + 1), dtype=np.int64)
+        self._table = np.zeros_like(self._r_mass)
         self._counter = 0
         self._first_window = True
+
+    @property
+    def _use_table(self):
+        # per record a table saves ``height`` mass loads a tree; refreshing it at
+        # each window's close costs ``2**(height + 1)`` a tree per ``window_size``
+        return (1 << (self.height + 1)) < self.height * self.window_size
 
     @property
     def _max_mass(self):
@@ -176,14 +184,16 @@ class HalfSpaceTrees(OnlineDetector):
         parts = np.empty((self.n_estimators, min(n, _CHUNK)), dtype=np.int64)
         mass = np.empty(min(n, _CHUNK), dtype=np.int64)
         w = self.window_size
-        size_limit = 0.1 * w
+        # river stops below 0.1 * window_size; masses are integers
+        size_limit = math.ceil(0.1 * w)
+        missing = bool(np.isnan(X).any())
         with num_threads(threads):
             for lo in range(0, n, _CHUNK):
                 Xc = X[lo: lo + _CHUNK]
                 m = Xc.shape[0]
-                kernel(self._feature, self._threshold, self._r_mass, self._l_leaf, Xc,
-                       self._counter, self._first_window, learn, self.height, w,
-                       size_limit, parts[:, :m])
+                kernel(self._feature, self._threshold, self._r_mass, self._l_leaf,
+                       self._table, Xc, self._counter, self._first_window, learn,
+                       self.height, w, size_limit, missing, self._use_table, parts[:, :m])
                 kernels.sum_parts(parts[:, :m], mass[:m])
                 # record j is scored after j others of the chunk were learned
                 seen = self._counter + (np.arange(m) if learn else np.zeros(m, np.int64))
@@ -208,7 +218,7 @@ class HalfSpaceTrees(OnlineDetector):
 
     def _state_arrays(self):
         return {"feature": self._feature, "threshold": self._threshold,
-                "r_mass": self._r_mass, "l_leaf": self._l_leaf}
+                "r_mass": self._r_mass, "l_leaf": self._l_leaf, "table": self._table}
 
 
 def _pair(v, key):

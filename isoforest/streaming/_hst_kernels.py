@@ -113,6 +113,25 @@ def _subtree_mass(l_leaf, t, node, depth, height, n_inner):
 
 
 @jit
+def leaf_scores(r_mass, table, t, height, size_limit):
+    """``table[t, i]``: what the walk accumulates down to node i inclusive (each
+    node's ``mass << depth``, none after the first node under ``size_limit``), so a
+    leaf's entry is the tree's part of the score of every record reaching it."""
+    table[t, 0] = r_mass[t, 0]
+    go = np.empty(r_mass.shape[1], dtype=np.bool_)
+    go[0] = r_mass[t, 0] >= size_limit
+    for k in range(height):
+        for i in range((1 << k) - 1, (1 << (k + 1)) - 1):
+            for c in (2 * i + 1, 2 * i + 2):
+                if go[i]:
+                    table[t, c] = table[t, i] + (r_mass[t, c] << (k + 1))
+                    go[c] = r_mass[t, c] >= size_limit
+                else:
+                    table[t, c] = table[t, i]
+                    go[c] = False
+
+
+@jit
 def _pivot(r_mass, l_leaf, t, n_inner):
     """Close a window for tree t: reference masses := latest masses, latest := 0."""
     n_leaves = l_leaf.shape[1]
@@ -131,51 +150,110 @@ def pivot_all(r_mass, l_leaf):
         _pivot(r_mass, l_leaf, t, n_inner)
 
 
-def _score_learn(feature, threshold, r_mass, l_leaf, X, counter, first, learn, height,
-                 window, size_limit, parts):
+@jit
+def _walk_leaves(feature, threshold, X, t, lo, hi, height, leaves):
+    """Leaves of rows ``lo:hi`` of X in tree t (no NaN), eight walks interleaved:
+    one walk is a chain of dependent loads, eight keep the core busy."""
+    j = lo
+    while j + 8 <= hi:
+        i0 = i1 = i2 = i3 = i4 = i5 = i6 = i7 = 0
+        for _ in range(height):
+            i0 = 2 * i0 + 1 + (X[j, feature[t, i0]] >= threshold[t, i0])
+            i1 = 2 * i1 + 1 + (X[j + 1, feature[t, i1]] >= threshold[t, i1])
+            i2 = 2 * i2 + 1 + (X[j + 2, feature[t, i2]] >= threshold[t, i2])
+            i3 = 2 * i3 + 1 + (X[j + 3, feature[t, i3]] >= threshold[t, i3])
+            i4 = 2 * i4 + 1 + (X[j + 4, feature[t, i4]] >= threshold[t, i4])
+            i5 = 2 * i5 + 1 + (X[j + 5, feature[t, i5]] >= threshold[t, i5])
+            i6 = 2 * i6 + 1 + (X[j + 6, feature[t, i6]] >= threshold[t, i6])
+            i7 = 2 * i7 + 1 + (X[j + 7, feature[t, i7]] >= threshold[t, i7])
+        leaves[j] = i0
+        leaves[j + 1] = i1
+        leaves[j + 2] = i2
+        leaves[j + 3] = i3
+        leaves[j + 4] = i4
+        leaves[j + 5] = i5
+        leaves[j + 6] = i6
+        leaves[j + 7] = i7
+        j += 8
+    while j < hi:
+        i = 0
+        for _ in range(height):
+            i = 2 * i + 1 + (X[j, feature[t, i]] >= threshold[t, i])
+        leaves[j] = i
+        j += 1
+
+
+@jit
+def _walk_mass(feature, threshold, r_mass, l_leaf, X, t, j, height, size_limit, missing):
+    """One record's walk in tree t accumulating its score part on the way (for
+    tall trees, where a per-leaf table would cost more than it saves, and for
+    records with missing values): (leaf, part)."""
+    n_inner = feature.shape[1]
+    i = 0
+    acc = 0
+    go = 1
+    for k in range(height):
+        r = r_mass[t, i]
+        acc += (r << k) * go
+        go &= r >= size_limit
+        v = X[j, feature[t, i]]
+        if missing and v != v:
+            m0 = _subtree_mass(l_leaf, t, 2 * i + 1, k + 1, height, n_inner)
+            m1 = _subtree_mass(l_leaf, t, 2 * i + 2, k + 1, height, n_inner)
+            i = 2 * i + 2 if m0 < m1 else 2 * i + 1
+        else:
+            i = 2 * i + 1 + (v >= threshold[t, i])
+    acc += (r_mass[t, i] << height) * go
+    return i, acc
+
+
+def _score_learn(feature, threshold, r_mass, l_leaf, table, X, counter, first, learn,
+                 height, window, size_limit, missing, use_table, parts):
     """For every record of X in order, every tree's part of its score (the sum of
     ``r_mass * 2**depth`` down its path, stopping after the first node whose mass
-    is below ``size_limit``; 0 while ``first``), then, when ``learn``, the record
-    counted at its leaf and the window closed every ``window`` records.
+    is below ``size_limit``, an int; 0 while ``first``), then, when ``learn``, the
+    record counted at its leaf and the window closed every ``window`` records.
 
-    A NaN value is a missing feature: the walk takes the child with the larger
-    current mass (the left one on a tie), as river does for an absent key.
+    Within a window the splits and reference masses are fixed, so a window's
+    records are walked first and counted after; with ``use_table`` a record's part
+    is its leaf's entry in ``table`` (``leaf_scores``, refreshed at each window's
+    close). With ``missing``, a NaN value is a missing feature: the walk takes the
+    child with the larger current mass (the left one on a tie), as river does for
+    an absent key, so records are walked and counted one by one.
     ``counter`` is the number of records already learned in the current window.
     """
     n_trees, n_inner = feature.shape
     n = X.shape[0]
     for t in prange(n_trees):
+        leaves = np.empty(n, dtype=np.int64)
         c = counter
         fw = first
-        for j in range(n):
-            i = 0
-            acc = 0
-            go = True
-            for k in range(height):
-                r = r_mass[t, i]
-                if go:
-                    acc += r << k
-                    go = r >= size_limit
-                v = X[j, feature[t, i]]
-                thr = threshold[t, i]
-                if v < thr:
-                    i = 2 * i + 1
-                elif v >= thr:
-                    i = 2 * i + 2
-                else:
-                    m0 = _subtree_mass(l_leaf, t, 2 * i + 1, k + 1, height, n_inner)
-                    m1 = _subtree_mass(l_leaf, t, 2 * i + 2, k + 1, height, n_inner)
-                    i = 2 * i + 2 if m0 < m1 else 2 * i + 1
-            if go:
-                acc += r_mass[t, i] << height
-            parts[t, j] = 0 if fw else acc
+        j = 0
+        while j < n:
+            end = min(n, j + window - c) if learn else n
+            if missing or not use_table:
+                for jj in range(j, end):
+                    leaf, acc = _walk_mass(feature, threshold, r_mass, l_leaf, X, t, jj,
+                                           height, size_limit, missing)
+                    parts[t, jj] = 0 if fw else acc
+                    if learn:
+                        l_leaf[t, leaf - n_inner] += 1
+            else:
+                _walk_leaves(feature, threshold, X, t, j, end, height, leaves)
+                for jj in range(j, end):
+                    leaf = leaves[jj]
+                    parts[t, jj] = 0 if fw else table[t, leaf]
+                    if learn:
+                        l_leaf[t, leaf - n_inner] += 1
             if learn:
-                l_leaf[t, i - n_inner] += 1
-                c += 1
+                c += end - j
                 if c == window:
                     _pivot(r_mass, l_leaf, t, n_inner)
+                    if use_table:
+                        leaf_scores(r_mass, table, t, height, size_limit)
                     c = 0
                     fw = False
+            j = end
 
 
 score_learn = jit(_score_learn)

@@ -137,6 +137,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                     parent[t, leaf] = -1
             # ---- insert -------------------------------------------------------
             new_leaf = -1
+            branch = -1
             is_dup = False
             if root[t] == -1:
                 new_leaf = free[t, n_free[t] - 1]
@@ -175,12 +176,15 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                     cut = 0.0
                     new_left = True
                     while True:
+                        total = 0.0
                         for k in range(d):
                             x = P[j, k]
                             bl[k] = min(lo[t, node, k], x)
                             bh[k] = max(hi[t, node, k], x)
                             span[k] = bh[k] - bl[k]
-                        total = pairwise_sum(span, 0, d)
+                            total += span[k]
+                        if d >= 8:  # np.sum's pairwise order (a plain loop below 8)
+                            total = pairwise_sum(span, 0, d)
                         # r = uniform(0, total): legacy random_sample, 53 bits
                         if pos >= MT_N:
                             if not learn and not have_saved:
@@ -264,10 +268,6 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             right[t, above] = branch
                         a = above
                         while a != -1:
-                            count[t, a] += 1
-                            a = parent[t, a]
-                        a = above
-                        while a != -1:
                             changed = False
                             for k in range(d):
                                 if bl[k] < lo[t, a, k]:
@@ -280,20 +280,29 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                                 break
                             a = parent[t, a]
             # ---- collusive displacement ---------------------------------------
+            # A new leaf's ancestors above its branch get their count here, on
+            # the same walk up (``grow``). The largest ratio is found by exact integer
+            # cross-products and divided once: the same double as rrcf's.
             codisp = 0.0
             best_dim = -1
+            grow = 0 if is_dup else 1
             if new_leaf != root[t]:
                 node = new_leaf
-                best = -1.0
+                best_s = -1
+                best_n = 1
                 while parent[t, node] != -1:
                     p = parent[t, node]
+                    if p != branch:
+                        count[t, p] += grow
                     sib = right[t, p] if left[t, p] == node else left[t, p]
-                    ratio = count[t, sib] / count[t, node]
-                    if ratio > best:
-                        best = ratio
+                    cs = count[t, sib]
+                    cn = count[t, node]
+                    if cs * best_n > best_s * cn:
+                        best_s = cs
+                        best_n = cn
                         best_dim = cut_dim[t, p]
                     node = p
-                codisp = best
+                codisp = best_s / best_n
             parts[t, j] = codisp
             where[t, j] = best_dim
             if learn:
