@@ -3,7 +3,8 @@
 >>> from isoforest import IsolationForest
 
 The package is laid out by family: ``isoforest.forest`` (isolation forests),
-``isoforest.neighbors`` (LOF), ``isoforest.stats`` (z-scores), ``isoforest.explain``
+``isoforest.neighbors`` (LOF), ``isoforest.stats`` (z-scores), ``isoforest.streaming``
+(forests that learn from a stream), ``isoforest.explain``
 (TreeSHAP and DIFFI explanations), ``isoforest.io`` (model files and tabular data),
 with ``cli`` and ``stream`` as the command-line front ends.
 """
@@ -16,6 +17,7 @@ from .explain import Explanation, explain, feature_importances
 from .io import ModelFileError, load_model, save_model
 from .neighbors import LocalOutlierFactor
 from .stats import ZScoreDetector, zscore
+from .streaming import HalfSpaceTrees, RandomCutForest
 from ._validation import InvalidParameterError, NotFittedError
 
 __version__ = "0.1.0"
@@ -28,6 +30,8 @@ __all__ = [
     "LocalOutlierFactor",
     "ZScoreDetector",
     "zscore",
+    "HalfSpaceTrees",
+    "RandomCutForest",
     "explain",
     "Explanation",
     "feature_importances",

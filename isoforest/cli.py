@@ -4,6 +4,7 @@
     isoforest fit INPUT --model MODEL [same options]
     isoforest score MODEL INPUT --out OUT
     isoforest stream --model MODEL [--alert-log FILE]
+    isoforest stream --method hst|rcf [--trees T] [--window N] [--shingle K] [--state FILE]
 
 INPUT and OUT are CSV (``-``: standard input/output), TSV, Parquet or Arrow/Feather,
 by their names (see :mod:`isoforest.io._tabular`). Files go through in chunks: an
@@ -18,6 +19,7 @@ import io
 import logging
 import math
 import os
+import signal
 import sys
 import time
 
@@ -460,10 +462,92 @@ def _score_dask(args, model, extra, t0):
 def cmd_stream(args):
     from .stream import run_stdio_stream
 
-    model, extra = _load(args.model)
-    return run_stdio_stream(model, extra, alert_log=args.alert_log,
-                            max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000.0,
-                            top_features=args.top_features)
+    if args.method is None:
+        if args.model is None:
+            raise DataError("stream needs --model (a fitted model) or --method hst|rcf "
+                            "(a forest that learns from the stream)")
+        model, extra = _load(args.model)
+        return run_stdio_stream(model, extra, alert_log=args.alert_log,
+                                max_batch=args.max_batch,
+                                max_wait=args.max_wait_ms / 1000.0,
+                                top_features=args.top_features)
+    if args.model is not None:
+        raise DataError("--model and --method exclude each other: a learning stream "
+                        "keeps its state in --state")
+    return _learning_stream(args, run_stdio_stream)
+
+
+def _first_line(fd):
+    """Read standard input up to its first non-blank line: (bytes read, the line)."""
+    data = b""
+    while True:
+        lines = data.split(b"\n")
+        for line in lines[:-1]:
+            if line.strip():
+                return data, line.rstrip(b"\r")
+        try:
+            more = os.read(fd, 1 << 16)
+        except OSError:
+            more = b""
+        if not more:
+            last = lines[-1].strip()
+            return data, (lines[-1].rstrip(b"\r") if last else None)
+        data += more
+
+
+def _learning_stream(args, run_stdio_stream):
+    from .streaming._learner import StreamLearner
+
+    fd = sys.stdin.fileno()
+    learner = None
+    if args.state and os.path.exists(args.state):
+        try:
+            learner = StreamLearner.load(args.state)
+        except (ValueError, ModelFileError) as exc:
+            raise DataError(f"--state {args.state}: {exc}") from None
+        if learner.method != args.method:
+            raise DataError(f"--state {args.state} holds a {learner.method} stream, "
+                            f"not {args.method}")
+    initial, line = _first_line(fd)
+    if learner is None:
+        if line is None:
+            raise DataError("empty stream: no header and no record")
+        fields = [f.strip() for f in line.split(b",")]
+        try:
+            [float(f) for f in fields]
+            columns = [f"x{j}" for j in range(len(fields))]
+        except ValueError:
+            columns = [f.decode("utf-8", "replace") for f in fields]
+            if len(set(columns)) != len(columns) or not all(columns):
+                raise DataError("the header line names a column twice or not at all")
+        try:
+            learner = StreamLearner(args.method, columns, trees=args.trees,
+                                    window=args.window, shingle=args.shingle,
+                                    height=args.height, random_state=args.random_state)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+    extra = {"columns": learner.columns, "method": args.method}
+
+    def checkpoint():
+        learner.maybe_save(args.state)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        code = run_stdio_stream(learner, extra, alert_log=args.alert_log,
+                                max_batch=args.max_batch,
+                                max_wait=args.max_wait_ms / 1000.0,
+                                top_features=args.top_features, initial=initial,
+                                on_batch=checkpoint if args.state else None)
+    except KeyboardInterrupt:
+        code = EXIT_OK
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if args.state and learner.model._started():
+            learner.save(args.state)
+    return code
 
 
 # ------------------------------------------------------------------- parser
@@ -495,6 +579,16 @@ def _model_options(p):
                    help="rows with missing values: drop them from the output "
                         "(default) or keep them (iforest scores them natively; "
                         "other methods leave their score empty)")
+
+
+def _positive(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return v
 
 
 def _explain_k(text):
@@ -566,11 +660,38 @@ def build_parser():
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("stream", help="score records from stdin as they arrive",
-                       description="Read records (the model's columns, as CSV, header "
-                                   "optional) from standard input and write "
-                                   "'anomaly_score,is_anomaly' for each, in order. "
-                                   "Anomalies are also logged to the alert log.")
-    p.add_argument("--model", required=True, help="model file written by 'isoforest fit'")
+                       description="Read records (CSV, header optional) from standard "
+                                   "input and write 'anomaly_score,is_anomaly' for each, "
+                                   "in order. Anomalies are also logged to the alert log. "
+                                   "With --model, a fitted model scores the model's "
+                                   "columns. With --method hst|rcf, a forest learns "
+                                   "from the stream itself (each record scored, then "
+                                   "learned) and needs no model: the first line names "
+                                   "the columns (or is the first record); "
+                                   "anomaly_score is then the forest's score divided "
+                                   "by the stream's running maximum, in [0, 1] "
+                                   "(is_anomaly: score >= 0.95). hst scales the columns online by "
+                                   "their running min and max; rcf needs no scaling "
+                                   "(give it columns in comparable units). Defaults "
+                                   "for metric streams: hst 25 trees of height 10, "
+                                   "window 250; rcf 100 trees of 256 points, shingles "
+                                   "of 32 records.")
+    p.add_argument("--model", default=None, help="model file written by 'isoforest fit'")
+    p.add_argument("--method", choices=["hst", "rcf"], default=None,
+                   help="learn from the stream: Half-Space Trees or Robust Random Cut "
+                        "Forest")
+    p.add_argument("--trees", type=_positive, default=None, metavar="T",
+                   help="trees of the learning forest")
+    p.add_argument("--window", type=_positive, default=None, metavar="N",
+                   help="hst: records per window; rcf: points each tree keeps")
+    p.add_argument("--shingle", type=_positive, default=None, metavar="K",
+                   help="rcf: records per point (a time series' last K values)")
+    p.add_argument("--height", type=_positive, default=None, metavar="H",
+                   help="hst: height of each tree")
+    p.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--state", default=None, metavar="FILE",
+                   help="learning streams: resume from FILE if it exists, and keep "
+                        "the state there (every 10 s and at the end, also on SIGTERM)")
     p.add_argument("--alert-log", default=None,
                    help="file the alerts are logged to (default: stderr)")
     p.add_argument("--max-batch", type=int, default=8192,

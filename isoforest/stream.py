@@ -474,7 +474,8 @@ def _parse_fast(batch, n_cols, allow_missing, arrow=None):
 
 
 def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
-                     stdin_fd=None, stdout=None, top_features=3):
+                     stdin_fd=None, stdout=None, top_features=3, initial=b"",
+                     on_batch=None):
     """Score CSV records from standard input; one output line per record, in order.
 
     Reads whatever has arrived (``os.read``), waits up to ``max_wait`` seconds for
@@ -482,6 +483,12 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
     call (line by line only when it holds a bad line), scores it with one kernel call
     and answers with one write: so a lone record is answered at once and a full pipe
     goes through in large batches.
+
+    ``initial`` is input already read from the descriptor (the command line peeks
+    at the first line of a stream that names its own columns); ``on_batch`` is
+    called after each batch is written (checkpoints). A model with an
+    ``explain_flagged(flags, names, k)`` method (a learning stream) names the top
+    features of its last batch's flagged records itself.
     """
     columns = extra["columns"]
     n_cols = len(columns)
@@ -506,7 +513,7 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
     lineno = 0  # lines consumed so far
     first = True
     n_rows = n_anom = n_bad = 0
-    pending = b""
+    pending = bytes(initial)
     eof = False
     pool = inflight = None
 
@@ -576,7 +583,10 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             messages = []
             if flags.any():
                 tops = None
-                if top_features:
+                if top_features and hasattr(model, "explain_flagged"):
+                    with kernels:
+                        tops = model.explain_flagged(flags, columns, top_features)
+                elif top_features:
                     with kernels:
                         tops = _top_features(model, Z[flags], columns, top_features)
                 messages = _alert_messages(Xb[flags], score[flags],
@@ -598,8 +608,14 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             n_rows += n
         out.flush()
         handler.flush()  # once per batch, not once per alert
+        if on_batch is not None:
+            on_batch()
 
     try:
+        if b"\n" in pending:  # lines read before the loop are answered at once
+            cut = pending.rfind(b"\n") + 1
+            buf, pending = pending[:cut], pending[cut:]
+            emit(compute(buf))
         while not eof:
             try:
                 data = os.read(fd, 1 << 20)

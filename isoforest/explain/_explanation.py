@@ -117,18 +117,22 @@ def _family(model):
     """``"forest"`` or ``"zscore"``; TypeError for anything else."""
     from ..forest import IsolationForest
     from ..stats import ZScoreDetector
+    from ..streaming import HalfSpaceTrees, RandomCutForest
 
     if isinstance(model, IsolationForest):
         return "forest"
     if isinstance(model, ZScoreDetector):
         return "zscore"
+    if isinstance(model, (HalfSpaceTrees, RandomCutForest)):
+        return "stream"
     hint = ""
     if type(model).__name__ == "IsolationForest":
         hint = (" A scikit-learn IsolationForest can be wrapped first with "
                 "isoforest.IsolationForest.from_sklearn(model).")
     raise TypeError(
-        "explain supports isoforest.IsolationForest (method 'tree_shap' or 'diffi') "
-        f"and isoforest.ZScoreDetector (method 'zscore'); got {type(model).__name__}."
+        "explain supports isoforest.IsolationForest (method 'tree_shap' or 'diffi'), "
+        "isoforest.ZScoreDetector (method 'zscore') and the streaming forests "
+        f"(method 'score_shares'); got {type(model).__name__}."
         + hint
     )
 
@@ -215,6 +219,15 @@ def explain(model, X, *, method="tree_shap", n_jobs=None):
 
     ``"zscore"`` returns ``model.zscores(X)`` with base values 0.
 
+    ``"score_shares"`` (HalfSpaceTrees, RandomCutForest) splits each row's anomaly
+    score, as ``score_samples`` computes it without learning the row, by
+    feature, negated so that ``values.sum(axis=1) == model.score_samples(X)`` (to
+    round-off) and a negative value made the row more anomalous. Half-Space Trees:
+    each node's mass deficit ``(window_size - mass) * 2**depth`` goes to the
+    feature split just above it. Random Cut Forest: a tree's collusive
+    displacement goes to the cut dimension where its maximum is reached (a
+    shingle's lags summed per feature).
+
     Examples
     --------
     >>> import numpy as np
@@ -231,6 +244,16 @@ def explain(model, X, *, method="tree_shap", n_jobs=None):
     True
     """
     family = _family(model)
+    if family == "stream":
+        if method not in ("tree_shap", "score_shares"):
+            _check_method(method, ("score_shares",))
+        from .._validation import check_is_fitted
+
+        check_is_fitted(model, "n_features_in_")
+        data = model._rows(X, reset=False)
+        values = -model._explain_rows(data)
+        return Explanation(values, np.zeros(values.shape[0]), data,
+                           _feature_names(model, data.shape[1]), "score_shares")
     if family == "zscore":
         if method not in ("tree_shap", "zscore"):
             if method in _ALL_METHODS:

@@ -82,14 +82,33 @@ def _lof_payload(model):
     return arrays, fitted
 
 
+def _online_payload(model):
+    """A streaming forest mid-stream: its state arrays, the threshold's history,
+    and the counters that say where the stream is."""
+    arrays = dict(model._state_arrays())
+    arrays["history"] = np.asarray(model._history, dtype=np.float64)
+    keys = getattr(model, "_keys", None)
+    if keys is not None and not all(isinstance(k, (str, int)) and not isinstance(k, bool)
+                                    for k in keys):
+        raise TypeError("save_model saves a stream whose dict keys are str or int")
+    fitted = {"n_features_in_": int(model.n_features_in_),
+              "n_samples_seen_": int(model.n_samples_seen_),
+              "_n_history": int(model._n_history), "keys": keys,
+              **model._fitted_scalars()}
+    return arrays, fitted
+
+
 def save_model(model, path, extra=None):
     """Write a fitted model to ``path`` (an ``.npz`` archive, no pickle).
 
     Parameters
     ----------
-    model : IsolationForest, ExtendedIsolationForest, ZScoreDetector or LocalOutlierFactor
+    model : IsolationForest, ExtendedIsolationForest, ZScoreDetector, LocalOutlierFactor, \
+HalfSpaceTrees or RandomCutForest
         A fitted estimator (LOF: with ``novelty=True``; its training rows are
-        stored and the model is refitted, deterministically, when loaded).
+        stored and the model is refitted, deterministically, when loaded). A
+        streaming forest is saved mid-stream: loaded, it goes on with exactly
+        the scores the unbroken stream gives.
     path : str or path-like
         Destination file.
     extra : dict, optional
@@ -100,8 +119,14 @@ def save_model(model, path, extra=None):
     from ..forest._iforest import IsolationForest
     from ..neighbors._lof import LocalOutlierFactor
     from ..stats._zscore import ZScoreDetector
+    from ..streaming import HalfSpaceTrees, RandomCutForest
 
-    if isinstance(model, IsolationForest):
+    if isinstance(model, (HalfSpaceTrees, RandomCutForest)):
+        if not hasattr(model, "n_features_in_"):
+            raise TypeError(f"save_model saves a {type(model).__name__} that has learned "
+                            "at least one record")
+        arrays, fitted = _online_payload(model)
+    elif isinstance(model, IsolationForest):
         arrays, fitted = _iforest_payload(model)
     elif isinstance(model, ExtendedIsolationForest):
         arrays, fitted = _eif_payload(model)
@@ -307,6 +332,8 @@ def load_model(path, return_extra=False):
     from ..neighbors._lof import LocalOutlierFactor
     from ..stats._zscore import ZScoreDetector
 
+    from ..streaming import HalfSpaceTrees, RandomCutForest
+
     meta, entries = _read(path)
     fitted = meta.get("fitted")
     params = meta.get("params")
@@ -315,7 +342,8 @@ def load_model(path, return_extra=False):
     kind = meta.get("estimator")
     classes = {"IsolationForest": IsolationForest, "ZScoreDetector": ZScoreDetector,
                "LocalOutlierFactor": LocalOutlierFactor,
-               "ExtendedIsolationForest": ExtendedIsolationForest}
+               "ExtendedIsolationForest": ExtendedIsolationForest,
+               "HalfSpaceTrees": HalfSpaceTrees, "RandomCutForest": RandomCutForest}
     if kind not in classes:
         _fail(f"unknown estimator {kind!r}")
     cls = classes[kind]
@@ -327,6 +355,10 @@ def load_model(path, return_extra=False):
     except ValueError as exc:
         _fail(str(exc))
     n_features = _int(fitted, "n_features_in_", 1)
+    if kind in ("HalfSpaceTrees", "RandomCutForest"):
+        _load_online(model, meta, entries, fitted, n_features)
+        extra = meta.get("extra") or {}
+        return (model, extra) if return_extra else model
     offset = fitted.get("offset_")
     if not isinstance(offset, (int, float)) or isinstance(offset, bool):
         _fail("offset_ must be a number")
@@ -418,3 +450,93 @@ def load_model(path, return_extra=False):
     model.offset_ = float(offset)
     extra = meta.get("extra") or {}
     return (model, extra) if return_extra else model
+
+
+def _load_online(model, meta, entries, fitted, n_features):
+    """Validate a streaming forest's state so that the kernels can only read and
+    write inside its arrays, then set it."""
+    from ..streaming._base import HISTORY
+    from ..streaming._rcf_kernels import check_trees
+
+    seen = _int(fitted, "n_samples_seen_", 1)
+    n_history = _int(fitted, "_n_history", 1)
+    history = _array(entries, "history", np.float64, 1)
+    if history.shape != (HISTORY,) or not np.all(np.isfinite(history)):
+        _fail("history must hold HISTORY finite scores")
+    keys = fitted.get("keys")
+    if keys is not None and (not isinstance(keys, list) or len(keys) != n_features or not all(
+            isinstance(k, (str, int)) and not isinstance(k, bool) for k in keys)):
+        _fail("keys do not match n_features_in_")
+    T = model.n_estimators
+    arrays = {}
+    if type(model).__name__ == "HalfSpaceTrees":
+        h = model.height
+        n_inner = (1 << h) - 1
+        shapes = {"feature": (np.int64, (T, n_inner)), "threshold": (np.float64, (T, n_inner)),
+                  "r_mass": (np.int64, (T, 2 * n_inner + 1)),
+                  "l_leaf": (np.int64, (T, n_inner + 1))}
+        for name, (dtype, shape) in shapes.items():
+            a = _array(entries, name, dtype, len(shape))
+            if a.shape != shape:
+                _fail(f"{name} has shape {a.shape}, expected {shape}")
+            arrays[name] = np.array(a)
+        f = arrays["feature"]
+        if f.size and (f.min() < 0 or f.max() >= n_features):
+            _fail("a split refers to a feature outside the model's columns")
+        if not np.all(np.isfinite(arrays["threshold"])):
+            _fail("thresholds must be finite")
+        if (arrays["r_mass"] < 0).any() or (arrays["l_leaf"] < 0).any():
+            _fail("masses must be non-negative")
+        counter = _int(fitted, "_counter", 0, model.window_size)
+        first = fitted.get("_first_window")
+        if not isinstance(first, bool):
+            _fail("_first_window must be true or false")
+        if first != (seen < model.window_size) or counter != seen % model.window_size:
+            _fail("the window counters do not match n_samples_seen_")
+        scalars = {"_counter": counter, "_first_window": first}
+    else:
+        k = model.shingle_size
+        D = n_features * k
+        cap = 2 * (model.tree_size + 2)
+        shapes = {"left": (T, cap), "right": (T, cap), "parent": (T, cap), "count": (T, cap),
+                  "cut_dim": (T, cap), "free": (T, cap), "n_free": (T,), "root": (T,),
+                  "slot": (T, model.tree_size + 1), "rng": (T, 625)}
+        for name, shape in shapes.items():
+            a = _array(entries, name, np.int64, len(shape))
+            if a.shape != shape:
+                _fail(f"{name} has shape {a.shape}, expected {shape}")
+            arrays[name] = np.array(a)
+        for name, shape in (("cut_val", (T, cap)), ("lo", (T, cap, D)), ("hi", (T, cap, D))):
+            a = _array(entries, name, np.float64, len(shape))
+            if a.shape != shape or not np.all(np.isfinite(a)):
+                _fail(f"{name} must be finite with shape {shape}")
+            arrays[name] = np.array(a)
+        recent = _array(entries, "recent", np.float64, 2)
+        if recent.shape != (min(k - 1, seen), n_features) or not np.all(np.isfinite(recent)):
+            _fail("recent records do not match the shingle")
+        arrays["recent"] = np.array(recent)
+        n_points = _int(fitted, "_n_points", 0)
+        if n_points != max(0, seen - (k - 1)):
+            _fail("_n_points does not match n_samples_seen_")
+        rng = arrays["rng"]
+        if (rng[:, :624] < 0).any() or (rng[:, :624] > 0xFFFFFFFF).any() or (
+                rng[:, 624] < 0).any() or (rng[:, 624] > 624).any():
+            _fail("a generator state is out of range")
+        if not check_trees(arrays["left"], arrays["right"], arrays["parent"], arrays["count"],
+                           arrays["cut_dim"], arrays["lo"], arrays["hi"], arrays["free"],
+                           arrays["n_free"], arrays["root"], arrays["slot"], n_points,
+                           model.tree_size, D):
+            _fail("the trees are not trees the kernels can walk")
+        scalars = {"_n_points": n_points}
+    model._start(n_features, allocate=False)
+    model._restore(arrays, scalars)
+    model.n_samples_seen_ = seen
+    model._history = np.array(history)
+    model._n_history = n_history
+    model._keys = keys
+    names = meta.get("feature_names_in_")
+    if names is not None:
+        if not isinstance(names, list) or len(names) != n_features or not all(
+                isinstance(n, str) for n in names):
+            _fail("feature_names_in_ does not match n_features_in_")
+        model.feature_names_in_ = np.asarray(names, dtype=object)

@@ -104,14 +104,15 @@ class OnlineDetector(BaseDetector):
     def _started(self):
         return getattr(self, "n_samples_seen_", 0) > 0 or hasattr(self, "n_features_in_")
 
-    def _start(self, d):
+    def _start(self, d, allocate=True):
         self._validate_params()
         self.n_features_in_ = int(d)
         self.n_samples_seen_ = 0
         self._history = np.zeros(HISTORY)
         self._n_history = 0
         self._offset_at = -1
-        self._allocate(int(d))
+        if allocate:
+            self._allocate(int(d))
 
     def _remember(self, scores):
         """Keep the latest HISTORY scores in a ring (the next write at

@@ -218,7 +218,23 @@ class HalfSpaceTrees(OnlineDetector):
 
     def _state_arrays(self):
         return {"feature": self._feature, "threshold": self._threshold,
-                "r_mass": self._r_mass, "l_leaf": self._l_leaf, "table": self._table}
+                "r_mass": self._r_mass, "l_leaf": self._l_leaf}
+
+    def _restore(self, arrays, fitted):
+        """Set the state read from a model file (already validated)."""
+        self._feature = arrays["feature"]
+        self._threshold = arrays["threshold"]
+        self._r_mass = arrays["r_mass"]
+        self._l_leaf = arrays["l_leaf"]
+        self._counter = fitted["_counter"]
+        self._first_window = fitted["_first_window"]
+        self._table = np.zeros_like(self._r_mass)
+        for t in range(self.n_estimators):
+            kernels.leaf_scores(self._r_mass, self._table, t, self.height,
+                                math.ceil(0.1 * self.window_size))
+
+    def _fitted_scalars(self):
+        return {"_counter": int(self._counter), "_first_window": bool(self._first_window)}
 
 
 def _pair(v, key):

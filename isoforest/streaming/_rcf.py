@@ -196,14 +196,22 @@ class RandomCutForest(OnlineDetector):
         return scores
 
     def _explain_rows(self, X):
-        """Each row's score split by feature: a tree's CoDisp credited to the cut
-        dimension where its maximum is reached (summed over a shingle's lags)."""
+        """Each row's score split by feature (rows as :meth:`score_samples` sees
+        them: each completes a shingle after the records learned so far)."""
         P, lead = self._points(X, learn=False)
-        n, d = X.shape
-        if self.shingle_size > 1:
-            P = P[-(n - lead):] if n > lead else P[:0]
+        n = X.shape[0]
+        out = np.zeros((n, X.shape[1]))
+        out[lead:] = self._explain_points(P[P.shape[0] - (n - lead):] if n > lead else P[:0])
+        return out
+
+    def _explain_points(self, P):
+        """Each point's score split by feature: a tree's CoDisp credited to the
+        cut dimension where its maximum is first reached from the leaf up, summed
+        over a shingle's lags (the point scored without learning it)."""
+        d = self.n_features_in_
         T = self.n_estimators
-        out = np.zeros((n, d))
+        out = np.zeros((P.shape[0], d))
+        P = np.ascontiguousarray(P, dtype=np.float64)
         with num_threads(1):
             for lo in range(0, P.shape[0], _CHUNK):
                 Pc = P[lo: lo + _CHUNK]
@@ -214,11 +222,27 @@ class RandomCutForest(OnlineDetector):
                                     self._cut_dim, self._cut_val, self._lo, self._hi,
                                     self._free, self._n_free, self._root, self._slot,
                                     self._rng, Pc, 0, self.tree_size, False, parts, where)
-                rows = lead + lo + np.arange(m)
+                rows = lo + np.arange(m)
                 for t in range(T):
                     ok = where[t] >= 0
                     np.add.at(out, (rows[ok], where[t, ok] % d), parts[t, ok] / T)
         return out
+
+    def _state_arrays(self):
+        return {"left": self._left, "right": self._right, "parent": self._parent,
+                "count": self._count, "cut_dim": self._cut_dim, "cut_val": self._cut_val,
+                "lo": self._lo, "hi": self._hi, "free": self._free, "n_free": self._n_free,
+                "root": self._root, "slot": self._slot, "rng": self._rng,
+                "recent": self._recent}
+
+    def _restore(self, arrays, fitted):
+        """Set the state read from a model file (already validated)."""
+        for name, a in arrays.items():
+            setattr(self, "_" + name, a)
+        self._n_points = fitted["_n_points"]
+
+    def _fitted_scalars(self):
+        return {"_n_points": int(self._n_points)}
 
 
 def _mean_over_trees(parts):
