@@ -1,0 +1,181 @@
+"""``isoforest stream --method hst|rcf``: forests that learn from the stream, through
+the real program in a subprocess and real pipes."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from isoforest import HalfSpaceTrees, RandomCutForest
+
+TIMEOUT = 120
+SMALL_RCF = ["--trees", "6", "--window", "32", "--shingle", "4"]
+SMALL_HST = ["--trees", "5", "--window", "40", "--height", "5"]
+
+
+def stream(args, text, timeout=TIMEOUT):
+    return subprocess.run([sys.executable, "-m", "isoforest", "stream", *args],
+                          input=text.encode(), capture_output=True, timeout=timeout)
+
+
+def scores(res):
+    lines = res.stdout.decode().splitlines()
+    return np.array([float(x.split(",")[0]) for x in lines]), np.array(
+        [int(x.split(",")[1]) for x in lines])
+
+
+def series(n=600, spike=450, seed=0):
+    rng = np.random.RandomState(seed)
+    v = np.sin(np.arange(n) / 8.0) + 0.05 * rng.randn(n)
+    v[spike] += 4.0
+    return v
+
+
+def as_csv(values, header="value"):
+    values = np.asarray(values)
+    if values.ndim == 1:
+        values = values[:, None]
+    body = "".join(",".join(repr(float(x)) for x in row) + "\n" for row in values)
+    return (header + "\n" if header else "") + body
+
+
+def expected_rcf(values, trees=6, window=32, shingle=4):
+    model = RandomCutForest(n_estimators=trees, tree_size=window, shingle_size=shingle,
+                            random_state=0)
+    raw = model.score_learn(np.asarray(values, dtype=float).reshape(len(values), -1))
+    top = np.maximum.accumulate(raw)
+    return np.where(top > 0, raw / np.where(top > 0, top, 1), 0.0)
+
+
+def test_rcf_learns_from_the_stream_and_flags_the_spike():
+    v = series()
+    res = stream(["--method", "rcf", *SMALL_RCF], as_csv(v))
+    assert res.returncode == 0, res.stderr.decode()
+    s, flag = scores(res)
+    assert s.shape == (len(v),)
+    assert np.all((s >= 0) & (s <= 1))
+    # the command's scores are the library's: score_learn, over the running maximum
+    np.testing.assert_array_equal(s, expected_rcf(v))
+    assert flag[450:454].any()
+    assert b"anomaly at line" in res.stderr and b"top_features=value" in res.stderr
+
+
+def test_rcf_without_header_takes_the_first_line_as_a_record():
+    v = series(200, spike=150)
+    with_header = stream(["--method", "rcf", *SMALL_RCF], as_csv(v))
+    bare = stream(["--method", "rcf", *SMALL_RCF], as_csv(v, header=None))
+    assert bare.returncode == 0, bare.stderr.decode()
+    assert bare.stdout == with_header.stdout
+
+
+def test_hst_two_columns_scaled_online():
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(500, 2)) * [1.0, 100.0] + [0.0, 1000.0]
+    X[400] = [6.0, 1700.0]
+    res = stream(["--method", "hst", *SMALL_HST], as_csv(X, header="a,b"))
+    assert res.returncode == 0, res.stderr.decode()
+    s, _ = scores(res)
+    # the library with the same online min-max scaling (each record counted first)
+    lo = np.minimum.accumulate(X)
+    hi = np.maximum.accumulate(X)
+    w = hi - lo
+    Z = np.where(w > 0, (X - lo) / np.where(w > 0, w, 1), 0.0)
+    raw = HalfSpaceTrees(n_estimators=5, height=5, window_size=40,
+                         random_state=0).score_learn(Z)
+    top = np.maximum.accumulate(raw)
+    np.testing.assert_array_equal(s, np.where(top > 0, raw / np.where(top > 0, top, 1), 0))
+    assert s[400] > 0.95
+
+
+def test_state_resumes_exactly(tmp_path):
+    v = series(700, spike=600)
+    state = tmp_path / "state.npz"
+    whole = stream(["--method", "rcf", *SMALL_RCF], as_csv(v))
+    first = stream(["--method", "rcf", *SMALL_RCF, "--state", state], as_csv(v[:333]))
+    assert first.returncode == 0 and state.exists()
+    second = stream(["--method", "rcf", "--state", state], as_csv(v[333:]))
+    assert second.returncode == 0, second.stderr.decode()
+    assert first.stdout + second.stdout == whole.stdout
+
+
+def test_state_is_saved_on_sigterm(tmp_path):
+    state = tmp_path / "state.npz"
+    p = subprocess.Popen([sys.executable, "-m", "isoforest", "stream", "--method", "hst",
+                          *SMALL_HST, "--state", str(state)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(as_csv(np.random.RandomState(0).rand(100)).encode())
+    p.stdin.flush()
+    got = b""
+    deadline = time.monotonic() + 60
+    while got.count(b"\n") < 100 and time.monotonic() < deadline:
+        got += p.stdout.read1(1 << 16)
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=60)
+    assert p.returncode == 0
+    assert state.exists()
+    from isoforest import load_model
+
+    model = load_model(state)
+    assert model.n_samples_seen_ == 100
+
+
+def test_lone_record_answered_before_the_next_arrives():
+    p = subprocess.Popen([sys.executable, "-m", "isoforest", "stream", "--method", "rcf",
+                          *SMALL_RCF], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"value\n1.5\n")
+        p.stdin.flush()
+        line = p.stdout.readline()
+        assert line == b"0.0,0\n"
+        p.stdin.write(b"2.5\n")
+        p.stdin.flush()
+        assert p.stdout.readline().endswith(b",0\n")
+    finally:
+        p.stdin.close()
+        p.wait(timeout=60)
+    assert p.returncode == 0
+
+
+def test_malformed_lines_are_skipped_with_a_reason():
+    text = "a,b\n1,2\n3\nx,4\n5,6\n\n7,8\n"
+    res = stream(["--method", "hst", *SMALL_HST], text)
+    assert res.returncode == 0
+    assert len(res.stdout.decode().splitlines()) == 3
+    err = res.stderr.decode()
+    assert "line 3: 1 fields, expected 2; skipped" in err
+    assert "line 4: not a number: 'x'; skipped" in err
+    assert "3 records scored" in err and "2 malformed lines skipped" in err
+
+
+@pytest.mark.parametrize("args, text, message", [
+    (["--method", "rcf"], "", "empty stream"),
+    (["--method", "rcf"], "\n\n", "empty stream"),
+    ([], "1\n", "stream needs --model"),
+    (["--method", "hst", "--model", "m.npz"], "1\n", "exclude each other"),
+    (["--method", "hst", "--shingle", "4"], "v\n1\n", "--shingle applies to rcf only"),
+    (["--method", "rcf"], "a,a\n1,2\n", "names a column twice"),
+])
+def test_bad_usage_exits_1(args, text, message):
+    res = stream(args, text)
+    assert res.returncode == 1
+    assert message in res.stderr.decode()
+
+
+def test_state_of_another_method_is_refused(tmp_path):
+    state = tmp_path / "s.npz"
+    assert stream(["--method", "hst", *SMALL_HST, "--state", state], "v\n1\n2\n").returncode == 0
+    res = stream(["--method", "rcf", "--state", state], "v\n1\n")
+    assert res.returncode == 1
+    assert "holds a hst stream" in res.stderr.decode()
+
+
+def test_damaged_state_is_refused(tmp_path):
+    state = tmp_path / "s.npz"
+    state.write_bytes(b"not a model")
+    res = stream(["--method", "rcf", "--state", state], "v\n1\n")
+    assert res.returncode == 1
+    assert "invalid model file" in res.stderr.decode()
