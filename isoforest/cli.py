@@ -463,18 +463,26 @@ def cmd_stream(args):
     from .stream import run_stdio_stream
 
     if args.method is None:
-        if args.model is None:
-            raise DataError("stream needs --model (a fitted model) or --method hst|rcf "
-                            "(a forest that learns from the stream)")
         model, extra = _load(args.model)
         return run_stdio_stream(model, extra, alert_log=args.alert_log,
                                 max_batch=args.max_batch,
                                 max_wait=args.max_wait_ms / 1000.0,
                                 top_features=args.top_features)
-    if args.model is not None:
-        raise DataError("--model and --method exclude each other: a learning stream "
-                        "keeps its state in --state")
     return _learning_stream(args, run_stdio_stream)
+
+
+def _check_stream_usage(parser, args):
+    """Usage errors (exit 2) that argparse cannot express on its own."""
+    if args.model is None and args.method is None:
+        parser.error("stream needs --model (a fitted model) or --method hst|rcf (a "
+                     "forest that learns from the stream)")
+    if args.model is not None and args.method is not None:
+        parser.error("--model and --method exclude each other: a learning stream keeps "
+                     "its state in --state")
+    if args.method != "rcf" and args.shingle is not None:
+        parser.error("--shingle applies to --method rcf only")
+    if args.method != "hst" and args.height is not None:
+        parser.error("--height applies to --method hst only")
 
 
 def _first_line(fd):
@@ -710,6 +718,8 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "stream":
+        _check_stream_usage(parser, args)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         return args.func(args)

@@ -154,14 +154,24 @@ def test_malformed_lines_are_skipped_with_a_reason():
 @pytest.mark.parametrize("args, text, message", [
     (["--method", "rcf"], "", "empty stream"),
     (["--method", "rcf"], "\n\n", "empty stream"),
-    ([], "1\n", "stream needs --model"),
-    (["--method", "hst", "--model", "m.npz"], "1\n", "exclude each other"),
-    (["--method", "hst", "--shingle", "4"], "v\n1\n", "--shingle applies to rcf only"),
     (["--method", "rcf"], "a,a\n1,2\n", "names a column twice"),
 ])
-def test_bad_usage_exits_1(args, text, message):
+def test_bad_input_exits_1(args, text, message):
     res = stream(args, text)
     assert res.returncode == 1
+    assert message in res.stderr.decode()
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "stream needs --model"),
+    (["--method", "hst", "--model", "m.npz"], "exclude each other"),
+    (["--method", "hst", "--shingle", "4"], "--shingle applies to --method rcf only"),
+    (["--method", "rcf", "--height", "4"], "--height applies to --method hst only"),
+    (["--method", "rcf", "--trees", "0"], "must be >= 1"),
+])
+def test_bad_usage_exits_2(args, message):
+    res = stream(args, "v\n1\n")
+    assert res.returncode == 2
     assert message in res.stderr.decode()
 
 
