@@ -32,6 +32,9 @@ class OnlineDetector(BaseDetector):
         "contamination": [Interval("real_not_int", 0.0, 0.5, closed="right")],
     }
 
+    #: river's pipelines ask every step whether it learns from a target.
+    _supervised = False
+
     # -- records as rows ----------------------------------------------------------
     def _keys_from_dict(self, x):
         keys = sorted(x)
@@ -46,6 +49,9 @@ class OnlineDetector(BaseDetector):
         """One record (a dict or a 1-D sequence of numbers) as a (1, d) float64 row;
         a key the model knows but the dict lacks is NaN (a missing value)."""
         if isinstance(x, dict):
+            if not x and (reset or not self._allow_missing()):
+                raise ValueError("Found a record with 0 features, while a minimum of 1 "
+                                 f"is required by {type(self).__name__}.")
             if reset:
                 keys = self._keys_from_dict(x)
             else:
@@ -93,6 +99,7 @@ class OnlineDetector(BaseDetector):
 
     def _rows(self, X, *, reset):
         X = validate_data(self, X, reset=reset, accept_sparse=False)
+        check_finite(X, allow_nan=False, estimator_name=type(self).__name__)
         if reset:
             self._keys = None
         return np.ascontiguousarray(X, dtype=np.float64)
@@ -106,13 +113,19 @@ class OnlineDetector(BaseDetector):
 
     def _start(self, d, allocate=True):
         self._validate_params()
+        if allocate:
+            try:
+                self._allocate(int(d))
+            except Exception:
+                for name in ("feature_names_in_", "_keys"):
+                    if hasattr(self, name):
+                        delattr(self, name)
+                raise
         self.n_features_in_ = int(d)
         self.n_samples_seen_ = 0
         self._history = np.zeros(HISTORY)
         self._n_history = 0
         self._offset_at = -1
-        if allocate:
-            self._allocate(int(d))
 
     def _remember(self, scores):
         """Keep the latest HISTORY scores in a ring (the next write at

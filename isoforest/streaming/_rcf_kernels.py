@@ -425,14 +425,22 @@ def check_trees(left, right, parent, count, cut_dim, lo, hi, free, n_free, root,
         expected = n_points if n_points <= tree_size + 1 else tree_size + 1
         if held != expected:
             return False
+        # every held point's slot names a reachable leaf, and each leaf holds
+        # exactly as many points as slots name it (forgetting frees it once)
+        tally = np.zeros(cap, dtype=np.int64)
         first = 0 if n_points <= tree_size + 1 else n_points - tree_size
         for index in range(first, n_points):
             s = point_slot(index, tree_size)
             leaf = slot[t, s]
             if leaf < 0 or leaf >= cap or seen[leaf] != 1 or left[t, leaf] != -1:
                 return False
+            tally[leaf] += 1
         if n_points > tree_size + 1:
             leaf = slot[t, 0]
             if leaf < 0 or leaf >= cap or seen[leaf] != 1 or left[t, leaf] != -1:
+                return False
+            tally[leaf] += 1
+        for i in range(cap):
+            if seen[i] == 1 and left[t, i] == -1 and tally[i] != count[t, i]:
                 return False
     return True
