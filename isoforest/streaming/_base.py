@@ -98,8 +98,15 @@ class OnlineDetector(BaseDetector):
         return row[None, :]
 
     def _rows(self, X, *, reset):
-        X = validate_data(self, X, reset=reset, accept_sparse=False)
-        check_finite(X, allow_nan=False, estimator_name=type(self).__name__)
+        if reset:
+            self._validate_params()
+        try:
+            X = validate_data(self, X, reset=reset, accept_sparse=False)
+            check_finite(X, allow_nan=False, estimator_name=type(self).__name__)
+        except Exception:
+            if reset:  # a refused first batch leaves the model unstarted
+                self._forget()
+            raise
         if reset:
             self._keys = None
         return np.ascontiguousarray(X, dtype=np.float64)
@@ -112,15 +119,13 @@ class OnlineDetector(BaseDetector):
         return getattr(self, "n_samples_seen_", 0) > 0 or hasattr(self, "n_features_in_")
 
     def _start(self, d, allocate=True):
-        self._validate_params()
-        if allocate:
-            try:
+        try:
+            self._validate_params()
+            if allocate:
                 self._allocate(int(d))
-            except Exception:
-                for name in ("feature_names_in_", "_keys"):
-                    if hasattr(self, name):
-                        delattr(self, name)
-                raise
+        except Exception:
+            self._forget()
+            raise
         self.n_features_in_ = int(d)
         self.n_samples_seen_ = 0
         self._history = np.zeros(HISTORY)

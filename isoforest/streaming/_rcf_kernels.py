@@ -61,6 +61,12 @@ def init_trees(left, right, parent, count, free, n_free, root):
         root[t] = -1
 
 
+@jit_inline
+def _draw(rng, t, pos):
+    """The tree's next 32-bit output at ``pos`` (the caller refills at 624)."""
+    return _temper(rng[t, pos])
+
+
 def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_free, root,
                  slot, rng, P, index0, tree_size, learn, parts, where):
     """For each point of P in order and each tree: (when ``learn``) forget point
@@ -70,13 +76,20 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
     forest is left as it was. ``index0`` is the index of P's first point.
     ``where[t, j]`` is the cut dimension of the branch where the displacement's
     maximum is first reached from the leaf up (-1 for a lone root), the share of
-    the score that ``explain`` credits to that dimension."""
-    n_trees = left.shape[0]
+    the score that ``explain`` credits to that dimension.
+
+    The duplicate search walks from the root to a leaf and keeps the path: the
+    insertion descends along the same cuts, so it reads its nodes from the path,
+    and the new leaf's ancestors (for the counts, the boxes and the displacement)
+    are the path's prefix; only the forget walks parent links.
+    """
+    n_trees, cap = left.shape
     n, d = P.shape
     for t in prange(n_trees):
         bl = np.empty(d)
         bh = np.empty(d)
         span = np.empty(d)
+        path = np.empty(cap + 1, dtype=np.int64)
         saved = np.empty(MT_N + 1, dtype=np.int64)
         pos = rng[t, MT_N]
         for j in range(n):
@@ -136,9 +149,11 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                     parent[t, p] = -1
                     parent[t, leaf] = -1
             # ---- insert -------------------------------------------------------
+            # ``path[:depth]`` ends up as the new leaf's ancestors, root first
             new_leaf = -1
             branch = -1
             is_dup = False
+            depth = 0
             if root[t] == -1:
                 new_leaf = free[t, n_free[t] - 1]
                 n_free[t] -= 1
@@ -153,11 +168,15 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
             else:
                 # a duplicate: the leaf its cuts lead to holds the same point
                 node = root[t]
+                length = 0
                 while left[t, node] != -1:
+                    path[length] = node
+                    length += 1
                     if P[j, cut_dim[t, node]] <= cut_val[t, node]:
                         node = left[t, node]
                     else:
                         node = right[t, node]
+                path[length] = node
                 is_dup = True
                 for k in range(d):
                     if lo[t, node, k] != P[j, k]:
@@ -165,17 +184,16 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                         break
                 if is_dup:
                     new_leaf = node
-                    a = node
-                    while a != -1:
-                        count[t, a] += 1
-                        a = parent[t, a]
+                    depth = length
+                    for m in range(length + 1):
+                        count[t, path[m]] += 1
                 else:
-                    node = root[t]
-                    above = -1
+                    pi = 0
                     q = 0
                     cut = 0.0
                     new_left = True
                     while True:
+                        node = path[pi]
                         total = 0.0
                         for k in range(d):
                             x = P[j, k]
@@ -194,7 +212,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             rng[t, MT_N] = pos
                             _mt_generate(rng[t])
                             pos = 0
-                        a32 = _temper(rng[t, pos]) >> 5
+                        a32 = _draw(rng, t, pos) >> 5
                         pos += 1
                         if pos >= MT_N:
                             if not learn and not have_saved:
@@ -204,10 +222,10 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             rng[t, MT_N] = pos
                             _mt_generate(rng[t])
                             pos = 0
-                        b32 = _temper(rng[t, pos]) >> 6
+                        b32 = _draw(rng, t, pos) >> 6
                         pos += 1
                         r = total * ((a32 * 67108864.0 + b32) / 9007199254740992.0)
-                        if left[t, node] == -1:
+                        if pi == length:
                             # rrcf 0.4.4 at a leaf: its box is one row, so the
                             # enlarged box's low side is overwritten by the high
                             # side; the draw is spent, the cut is on dimension 0 at
@@ -228,14 +246,11 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                         if cut <= lo[t, node, q]:
                             new_left = True
                             break
-                        if cut >= hi[t, node, q] or left[t, node] == -1:
+                        if cut >= hi[t, node, q] or pi == length:
                             new_left = False
                             break
-                        above = node
-                        if P[j, cut_dim[t, node]] <= cut_val[t, node]:
-                            node = left[t, node]
-                        else:
-                            node = right[t, node]
+                        pi += 1
+                    above = path[pi - 1] if pi > 0 else -1
                     new_leaf = free[t, n_free[t] - 1]
                     branch = free[t, n_free[t] - 2]
                     n_free[t] -= 2
@@ -259,6 +274,8 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                     parent[t, new_leaf] = branch
                     parent[t, node] = branch
                     parent[t, branch] = above
+                    path[pi] = branch
+                    depth = pi + 1
                     if above == -1:
                         root[t] = branch
                     else:
@@ -266,8 +283,10 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             left[t, above] = branch
                         else:
                             right[t, above] = branch
-                        a = above
-                        while a != -1:
+                        for m in range(pi):
+                            count[t, path[m]] += 1
+                        for m in range(pi - 1, -1, -1):
+                            a = path[m]
                             changed = False
                             for k in range(d):
                                 if bl[k] < lo[t, a, k]:
@@ -278,22 +297,19 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                                     changed = True
                             if not changed:
                                 break
-                            a = parent[t, a]
             # ---- collusive displacement ---------------------------------------
-            # A new leaf's ancestors above its branch get their count here, on
-            # the same walk up (``grow``). The largest ratio is found by exact integer
-            # cross-products and divided once: the same double as rrcf's.
+            # The pairs (node, parent) from the leaf up are (new_leaf, path[depth-1])
+            # and (path[m], path[m-1]): known in advance, so their loads overlap.
+            # The largest ratio is found by exact integer cross-products and
+            # divided once: the same double as rrcf's.
             codisp = 0.0
             best_dim = -1
-            grow = 0 if is_dup else 1
             if new_leaf != root[t]:
-                node = new_leaf
                 best_s = -1
                 best_n = 1
-                while parent[t, node] != -1:
-                    p = parent[t, node]
-                    if p != branch:
-                        count[t, p] += grow
+                node = new_leaf
+                for m in range(depth - 1, -1, -1):
+                    p = path[m]
                     sib = right[t, p] if left[t, p] == node else left[t, p]
                     cs = count[t, sib]
                     cn = count[t, node]
@@ -310,16 +326,14 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
             else:
                 # take the point out again: the reverse of the insert above
                 if is_dup:
-                    a = new_leaf
-                    while a != -1:
-                        count[t, a] -= 1
-                        a = parent[t, a]
+                    for m in range(depth + 1):
+                        count[t, path[m]] -= 1
                 elif new_leaf == root[t]:
                     root[t] = -1
                     n_free[t] += 1
                     free[t, n_free[t] - 1] = new_leaf
                 else:
-                    p = parent[t, new_leaf]
+                    p = branch
                     sib = right[t, p] if left[t, p] == new_leaf else left[t, p]
                     g = parent[t, p]
                     parent[t, sib] = g
@@ -330,18 +344,22 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             left[t, g] = sib
                         else:
                             right[t, g] = sib
-                        a = g
-                        while a != -1:
-                            count[t, a] -= 1
-                            a = parent[t, a]
-                        a = g
-                        while a != -1:
+                        for m in range(depth - 1):
+                            count[t, path[m]] -= 1
+                        for m in range(depth - 2, -1, -1):
+                            a = path[m]
+                            touches = False
+                            for k in range(d):
+                                if lo[t, a, k] == P[j, k] or hi[t, a, k] == P[j, k]:
+                                    touches = True
+                                    break
+                            if not touches:
+                                break
                             cl = left[t, a]
                             cr = right[t, a]
                             for k in range(d):
                                 lo[t, a, k] = min(lo[t, cl, k], lo[t, cr, k])
                                 hi[t, a, k] = max(hi[t, cl, k], hi[t, cr, k])
-                            a = parent[t, a]
                     n_free[t] += 2
                     free[t, n_free[t] - 2] = p
                     free[t, n_free[t] - 1] = new_leaf
