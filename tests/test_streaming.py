@@ -25,10 +25,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
-import isoforest
 from isoforest import (HalfSpaceTrees, ModelFileError, RandomCutForest, explain, load_model,
                        save_model)
 from isoforest._validation import InvalidParameterError, NotFittedError
@@ -101,8 +99,7 @@ def rrcf_scores(X, n_estimators, tree_size, shingle_size, random_state):
         return np.zeros(X.shape[0])
     points = list(X) if k == 1 else list(rrcf.shingle(list(X), size=k))
     out = np.zeros(X.shape[0])
-    if points:
-        out[k - 1:] = rrcf_stream(points, n_estimators, tree_size, random_state)
+    out[k - 1:] = rrcf_stream(points, n_estimators, tree_size, random_state)
     return out
 
 
@@ -262,15 +259,15 @@ def test_hst_equals_river_with_every_feature_of_a_record_missing():
 
 
 @needs_river
-def test_hst_equals_river_on_a_long_stream_with_threads():
-    """Past a chunk's end (4096 rows a kernel call) and many windows."""
+def test_hst_equals_river_on_a_long_stream():
+    """Past a chunk's end (4096 rows a kernel call) and many windows. (Threads are
+    left out: each kernel compiles again for the last, partial chunk's buffers.)"""
     X = np.random.RandomState(5).rand(4500, 2)
     X[::97] = [0.02, 0.98]
     params = dict(n_estimators=4, height=6, window_size=50, random_state=6)
     expected = prequential(river_hst(**params), as_dicts(X))
     got = HalfSpaceTrees(**params).score_learn(X)
     assert_allclose(got, expected, rtol=0, atol=ATOL)
-    assert_array_equal(HalfSpaceTrees(n_jobs=2, **params).score_learn(X), got)
 
 
 # ====================================== Random Cut Forest against rrcf's loop
@@ -312,6 +309,36 @@ def test_rcf_equals_rrcf(case, cut):
     model = RandomCutForest(**params)
     assert_array_equal([model.score_learn_one(x) for x in as_dicts(X)], batch)
     assert_array_equal(RandomCutForest(n_jobs=2, **params).score_learn(X), batch)
+
+
+@needs_rrcf
+@pytest.mark.parametrize("n_features, shingle_size", [(9, 1), (3, 4), (8, 2)])
+def test_rcf_equals_rrcf_in_many_dimensions(n_features, shingle_size):
+    """From 8 dimensions on, the box's span is summed in NumPy's pairwise order."""
+    rng = np.random.RandomState(n_features)
+    X = rng.randn(70, n_features) * rng.uniform(0.1, 10.0, n_features)
+    X[40] *= 5.0
+    params = dict(n_estimators=3, tree_size=12, shingle_size=shingle_size, random_state=2)
+    assert_allclose(RandomCutForest(**params).score_learn(X), rrcf_scores(X, **params),
+                    rtol=0, atol=ATOL)
+
+
+def test_rcf_long_stream_across_chunks():
+    """Past a kernel call's 4096 points: one call, one record at a time, and (not
+    learning) scoring and explaining 4200 rows at once. (Threads are left out: each
+    kernel compiles again for the last, partial chunk's buffers.)"""
+    X = np.random.RandomState(3).randn(4300, 2).round(2)
+    params = dict(n_estimators=2, tree_size=16, shingle_size=2, random_state=4)
+    batch = RandomCutForest(**params).score_learn(X)
+    model = RandomCutForest(**params)
+    assert_array_equal([model.score_learn_one(row) for row in X], batch)
+    model = RandomCutForest(**dict(params, shingle_size=1))
+    model.score_learn(X[:100])
+    Q = X[100:4300]
+    scores = model.score_samples(Q)
+    assert_array_equal(np.concatenate([model.score_samples(Q[:2000]),
+                                       model.score_samples(Q[2000:])]), scores)
+    assert_allclose(explain(model, Q).values.sum(axis=1), scores, rtol=0, atol=ATOL)
 
 
 @needs_rrcf
@@ -365,23 +392,58 @@ def started(make):
     return model
 
 
+ROW_CALLS = {
+    "score_learn": lambda m, X: m.score_learn(X),
+    "partial_fit": lambda m, X: m.partial_fit(X),
+    "fit": lambda m, X: m.fit(X),
+    "score_samples": lambda m, X: m.score_samples(X),
+    "decision_function": lambda m, X: m.decision_function(X),
+    "predict": lambda m, X: m.predict(X),
+    "explain": lambda m, X: explain(m, X),
+}
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize("make", BOTH)
 def test_non_finite_rows_refused_at_the_start(make, bad):
-    with pytest.raises(ValueError, match="NaN|infinity|infinite"):
-        make(random_state=0).score_learn(np.array([[0.1, 0.2], [0.3, bad]]))
+    for name in ("score_learn", "partial_fit", "fit"):
+        with pytest.raises(ValueError, match="NaN|infinity|infinite"):
+            ROW_CALLS[name](make(random_state=0), np.array([[0.1, 0.2], [0.3, bad]]))
+
+
+@pytest.mark.parametrize("name", ["score_learn", "fit"])
+@pytest.mark.parametrize("make", BOTH)
+def test_refused_first_batch_leaves_the_model_unstarted(make, name):
+    X = np.random.RandomState(1).rand(30, 2)
+    model = make(random_state=0)
+    with pytest.raises(ValueError, match="NaN"):
+        ROW_CALLS[name](model, np.array([[0.1, 0.2], [0.3, np.nan]]))
+    assert_array_equal(model.score_learn(X), make(random_state=0).score_learn(X))
+
+
+@pytest.mark.parametrize("make", BOTH)
+def test_refused_fit_mid_stream_leaves_a_usable_model(make):
+    """Refused, fit either left the stream as it was or forgot it whole: the next
+    records are scored as by one of those two models, never an AttributeError."""
+    X = np.random.RandomState(1).rand(30, 2)
+    model = started(make)
+    kept = pickle.loads(pickle.dumps(model)).score_learn(X)
+    fresh = make(random_state=0).score_learn(X)
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(np.array([[0.1, 0.2], [0.3, np.nan]]))
+    got = model.score_learn(X)
+    assert np.array_equal(got, kept) or np.array_equal(got, fresh)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
-@pytest.mark.parametrize("method", ["score_learn", "partial_fit", "score_samples"])
+@pytest.mark.parametrize("method", [m for m in ROW_CALLS if m != "fit"])
 @pytest.mark.parametrize("make", BOTH)
 def test_non_finite_rows_refused_mid_stream(make, method, bad):
     model = started(make)
-    before = state_of(model)
+    twin = pickle.loads(pickle.dumps(model))
     with pytest.raises(ValueError, match="NaN|infinity|infinite"):
-        getattr(model, method)(np.array([[0.1, 0.2], [0.3, bad]]))
-    after = state_of(model)
-    assert before[1] == after[1]
+        ROW_CALLS[method](model, np.array([[0.1, 0.2], [0.3, bad]]))
+    assert_same_state(model, twin)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
@@ -496,6 +558,24 @@ def test_bad_parameters_refused_at_first_learning(make, params):
         with pytest.raises(InvalidParameterError, match=next(iter(params))):
             call(model)
         assert not getattr(model, "n_samples_seen_", 0)
+    # a record refused, the parameter mended: the stream starts afresh
+    for call in (lambda m: m.learn_one([0.5, 0.5]), lambda m: m.score_learn_one([0.5, 0.5])):
+        model = make(**params)
+        with pytest.raises(InvalidParameterError):
+            call(model)
+        model.set_params(**{k: make().get_params()[k] for k in params})
+        assert model.score_learn_one([0.5, 0.5]) == 0.0
+
+
+@pytest.mark.parametrize("name", ["score_learn", "fit"])
+@pytest.mark.parametrize("make, params", [(hst, {"window_size": 0}),
+                                          (rcf, {"shingle_size": 0})])
+def test_bad_parameters_refused_batch_leaves_the_model_unstarted(make, params, name):
+    model = make(random_state=0, **params)
+    with pytest.raises(InvalidParameterError):
+        ROW_CALLS[name](model, [[0.5, 0.5]])
+    model.set_params(**{k: make().get_params()[k] for k in params})
+    assert_array_equal(model.score_learn([[0.5, 0.5]]), [0.0])
 
 
 @pytest.mark.parametrize("limits, match", [
@@ -543,22 +623,21 @@ def _pipeline_records():
     return [{"amount": float(a), "time": float(b), "v1": float(c)} for a, b, c in X]
 
 
-def _pipeline_check(ours):
-    records = _pipeline_records()
-    theirs = compose.Pipeline(preprocessing.MinMaxScaler(),
-                              anomaly.HalfSpaceTrees(n_trees=5, height=5, window_size=40,
-                                                     seed=42))
-    pipe = compose.Pipeline(preprocessing.MinMaxScaler(), ours)
-    expected = prequential(theirs, records)
-    got = prequential(pipe, records)
-    assert np.any(expected[40:] != 0.0)
-    assert_allclose(got, expected, rtol=0, atol=ATOL)
-
-
 @needs_river
 def test_river_pipeline_with_min_max_scaler():
-    _pipeline_check(HalfSpaceTrees(n_estimators=5, height=5, window_size=40,
-                                   random_state=42))
+    """river's pipeline (its constructor, and ``|``) scales each record online and
+    scores it with our forest exactly as with river's own."""
+    records = _pipeline_records()
+    params = dict(n_estimators=5, height=5, window_size=40)
+    theirs = compose.Pipeline(preprocessing.MinMaxScaler(),
+                              river_hst(random_state=42, **params))
+    expected = prequential(theirs, records)
+    assert np.any(expected[40:] != 0.0)
+    for pipe in (compose.Pipeline(preprocessing.MinMaxScaler(),
+                                  HalfSpaceTrees(random_state=42, **params)),
+                 preprocessing.MinMaxScaler() | HalfSpaceTrees(random_state=42, **params)):
+        assert_allclose(prequential(pipe, records), expected, rtol=0, atol=ATOL)
+        assert list(pipe.steps.values())[-1].n_samples_seen_ == len(records)
 
 
 # ========================================================= saving and resuming
@@ -764,7 +843,7 @@ def test_resigned_untampered_copy_loads(saved_streams, tmp_path, kind):
 
 def _set(name, index, value):
     def mutate(e, m):
-        e[name][index] = value(e) if callable(value) else value
+        e[name][index] = value
     return mutate
 
 
