@@ -1155,3 +1155,18 @@ def test_fit_forgets_partial_fit_continues():
         d.score_learn(X)
         assert_same_state(c, d)
         assert c.n_samples_seen_ == 80
+
+
+def test_hst_explain_names_the_feature_that_left_the_data():
+    """Past the early stop the deficits go to the split that left the data, not to
+    whatever splits the empty space below it."""
+    right = 0
+    rows = np.array([[0.5, 0.98], [0.02, 0.5]])
+    for seed in range(6):
+        X = 0.5 + 0.05 * np.random.RandomState(4 + seed).randn(400, 2)
+        model = HalfSpaceTrees(n_estimators=10, height=6, window_size=100, random_state=seed)
+        model.score_learn(X)
+        values = explain(model, rows).values
+        assert_allclose(values.sum(axis=1), model.score_samples(rows), rtol=0, atol=1e-12)
+        right += int(np.argmin(values[0]) == 1) + int(np.argmin(values[1]) == 0)
+    assert right == 12

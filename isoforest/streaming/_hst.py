@@ -181,7 +181,6 @@ class HalfSpaceTrees(OnlineDetector):
             return scores
         threads = effective_n_jobs(self.n_jobs)
         kernel = kernels.score_learn_parallel if threads > 1 else kernels.score_learn
-        parts = np.empty((self.n_estimators, min(n, _CHUNK)), dtype=np.int64)
         mass = np.empty(min(n, _CHUNK), dtype=np.int64)
         w = self.window_size
         # river stops below 0.1 * window_size; masses are integers
@@ -191,10 +190,11 @@ class HalfSpaceTrees(OnlineDetector):
             for lo in range(0, n, _CHUNK):
                 Xc = X[lo: lo + _CHUNK]
                 m = Xc.shape[0]
+                parts = np.empty((self.n_estimators, m), dtype=np.int64)  # contiguous
                 kernel(self._feature, self._threshold, self._r_mass, self._l_leaf,
                        self._table, Xc, self._counter, self._first_window, learn,
-                       self.height, w, size_limit, missing, self._use_table, parts[:, :m])
-                kernels.sum_parts(parts[:, :m], mass[:m])
+                       self.height, w, size_limit, missing, self._use_table, parts)
+                kernels.sum_parts(parts, mass[:m])
                 # record j is scored after j others of the chunk were learned
                 seen = self._counter + (np.arange(m) if learn else np.zeros(m, np.int64))
                 first = self._first_window & (seen < w)

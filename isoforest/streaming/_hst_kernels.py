@@ -303,23 +303,25 @@ def sum_parts(parts, out):
 def explain_parts(feature, threshold, r_mass, l_leaf, X, height, window, size_limit, out):
     """Per-feature shares of each row's mass deficit (not learning): a tree's
     deficit at depth k is ``(window - mass) * 2**k`` (the mass counted as 0 past
-    the early stop), due to the split of the node above it; ``out[j, f]`` sums the
-    deficits of the splits on feature f over the trees. Summed over features, a row
-    gives ``max_mass - mass score`` (the root's deficit is 0 once a window closed)."""
+    the early stop), due to the split of the node above it; past the stop, the
+    deficits go to the split that led to the first node under ``size_limit``
+    (where the record left the data; the splits below it only cut empty space).
+    ``out[j, f]`` sums the deficits credited to feature f over the trees. Summed
+    over features, a row gives ``max_mass - mass score`` (the root's deficit is 0
+    once a window closed)."""
     n_trees, n_inner = feature.shape
     n = X.shape[0]
     for j in range(n):
         for t in range(n_trees):
             i = 0
             go = True
+            blame = 0
             for k in range(height + 1):
                 r = r_mass[t, i]
                 mass = r if go else 0
-                if k > 0:
-                    p = (i - 1) // 2
-                    out[j, feature[t, p]] += (window - mass) << k
-                else:
-                    out[j, 0] += window - mass
+                if k > 0 and go:
+                    blame = feature[t, (i - 1) // 2]
+                out[j, blame] += (window - mass) << k
                 if k == height:
                     break
                 go = go and r >= size_limit

@@ -176,20 +176,19 @@ class RandomCutForest(OnlineDetector):
         threads = effective_n_jobs(self.n_jobs)
         kernel = kernels.score_learn_parallel if threads > 1 else kernels.score_learn
         T = self.n_estimators
-        m_max = min(P.shape[0], _CHUNK)
-        parts = np.empty((T, m_max))
-        where = np.empty((T, m_max), dtype=np.int64)
         out = np.empty(P.shape[0])
         with num_threads(threads):
             for lo in range(0, P.shape[0], _CHUNK):
                 Pc = P[lo: lo + _CHUNK]
                 m = Pc.shape[0]
+                parts = np.empty((T, m))  # contiguous: one compiled signature
+                where = np.empty((T, m), dtype=np.int64)
                 kernel(self._left, self._right, self._parent, self._count, self._cut_dim,
                        self._cut_val, self._lo, self._hi, self._free, self._n_free,
                        self._root, self._slot, self._rng, Pc,
                        self._n_points if learn else 0, self.tree_size, learn,
-                       parts[:, :m], where[:, :m])
-                out[lo: lo + m] = _mean_over_trees(parts[:, :m])
+                       parts, where)
+                out[lo: lo + m] = _mean_over_trees(parts)
                 if learn:
                     self._n_points += m
         scores[lead:] = out
