@@ -676,13 +676,15 @@ def build_parser():
                                    "from the stream itself (each record scored, then "
                                    "learned) and needs no model: the first line names "
                                    "the columns (or is the first record); "
-                                   "anomaly_score is then the forest's score divided "
-                                   "by the stream's running maximum, in [0, 1] "
-                                   "(is_anomaly: score >= 0.95). hst scales the columns online by "
+                                   "anomaly_score is then in [0, 1]: hst's score as "
+                                   "it is, rcf's divided by its running maximum, and 1 "
+                                   "for a value outside the stream's range so far "
+                                   "(widened by 2%%) (is_anomaly: score >= 0.95). "
+                                   "hst scales the columns online by "
                                    "their running min and max; rcf needs no scaling "
                                    "(give it columns in comparable units). Defaults "
                                    "for metric streams: hst 25 trees of height 10, "
-                                   "window 250; rcf 100 trees of 256 points, shingles "
+                                   "window 250; rcf 40 trees of 256 points, shingles "
                                    "of 32 records.")
     p.add_argument("--model", default=None, help="model file written by 'isoforest fit'")
     p.add_argument("--method", choices=["hst", "rcf"], default=None,

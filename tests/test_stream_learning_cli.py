@@ -42,12 +42,26 @@ def as_csv(values, header="value"):
     return (header + "\n" if header else "") + body
 
 
+def scaled(raw, X, by_max=True):
+    """The command's score: raw (rcf: over its running maximum), 1 where a value
+    leaves the range of the records before it by more than 2% of its width (after
+    100 records)."""
+    top = np.maximum.accumulate(raw)
+    out = np.where(top > 0, raw / np.where(top > 0, top, 1), 0.0) if by_max else raw.copy()
+    X = np.asarray(X, dtype=float).reshape(len(raw), -1)
+    for i in range(100, len(raw)):
+        lo, hi = X[:i].min(axis=0), X[:i].max(axis=0)
+        w = hi - lo
+        if ((X[i] > hi + 0.02 * w) | (X[i] < lo - 0.02 * w)).any():
+            out[i] = 1.0
+    return out
+
+
 def expected_rcf(values, trees=6, window=32, shingle=4):
     model = RandomCutForest(n_estimators=trees, tree_size=window, shingle_size=shingle,
                             random_state=0)
     raw = model.score_learn(np.asarray(values, dtype=float).reshape(len(values), -1))
-    top = np.maximum.accumulate(raw)
-    return np.where(top > 0, raw / np.where(top > 0, top, 1), 0.0)
+    return scaled(raw, values)
 
 
 def test_rcf_learns_from_the_stream_and_flags_the_spike():
@@ -85,8 +99,7 @@ def test_hst_two_columns_scaled_online():
     Z = np.where(w > 0, (X - lo) / np.where(w > 0, w, 1), 0.0)
     raw = HalfSpaceTrees(n_estimators=5, height=5, window_size=40,
                          random_state=0).score_learn(Z)
-    top = np.maximum.accumulate(raw)
-    np.testing.assert_array_equal(s, np.where(top > 0, raw / np.where(top > 0, top, 1), 0))
+    np.testing.assert_array_equal(s, scaled(raw, X, by_max=False))
     assert s[400] > 0.95
 
 

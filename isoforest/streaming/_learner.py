@@ -4,9 +4,9 @@ records arrive, behind the same scoring interface as a fitted model.
 Per batch, in stream order: the records are scaled online (Half-Space Trees
 only: its splits live in [0, 1]; Random Cut Forest cuts in proportion to each
 dimension's span and needs no scaling), scored and learned by the forest
-(``score_learn``), and the raw scores
-divided by the stream's running maximum (``_scaling``), so the score lies in
-[0, 1] for every stream.
+(``score_learn``). Half-Space Trees' score is in [0, 1] as it is; Random Cut
+Forest's is divided by the stream's running maximum of it. A record with a value outside the stream's range so far (widened by 2%)
+scores 1 (``_scaling``).
 """
 
 import os
@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from ._hst import HalfSpaceTrees
-from ._scaling import OnlineMinMax, RunningMax
+from ._scaling import OnlineMinMax, RangeGuard, RunningMax
 from ._rcf import RandomCutForest
 
 __all__ = ["StreamLearner", "DEFAULTS"]
@@ -24,7 +24,7 @@ __all__ = ["StreamLearner", "DEFAULTS"]
 #: the README): what ``--trees``, ``--window``, ``--shingle`` fall back to.
 DEFAULTS = {
     "hst": {"trees": 25, "window": 250, "shingle": 1, "height": 10},
-    "rcf": {"trees": 100, "window": 256, "shingle": 32, "height": None},
+    "rcf": {"trees": 40, "window": 256, "shingle": 32, "height": None},
 }
 #: The scaled score from which a record is flagged.
 THRESHOLD = 0.95
@@ -72,6 +72,7 @@ class StreamLearner:
                                          random_state=self.random_state)
             self.scaler = None
         self.score_scale = RunningMax()
+        self.guard = RangeGuard(d)
         self.n_features_in_ = d
         self.offset_ = -self.threshold
         self._last = None
@@ -88,7 +89,11 @@ class StreamLearner:
             before = np.zeros((0, X.shape[1]))
         raw = self.model.score_learn(Z)
         self._last = (Z, before)
-        return -self.score_scale.update(raw)
+        # Half-Space Trees' score is already in [0, 1] (a share of the mass it
+        # could have); a CoDisp is not, and is scaled by its running maximum
+        score = raw.copy() if self.method == "hst" else self.score_scale.update(raw)
+        score[self.guard.update(X)] = 1.0
+        return -score
 
     def explain_flagged(self, flags, names, k):
         """Names of the ``k`` features that moved each flagged record of the last
@@ -122,6 +127,7 @@ class StreamLearner:
         from ..io import save_model
 
         extra = {"stream": self.settings(), "score_scale": self.score_scale.to_dict(),
+                 "guard": self.guard.to_dict(),
                  "scaler": None if self.scaler is None else self.scaler.to_dict(),
                  "columns": self.columns, "method": self.method}
         tmp = f"{path}.tmp-{os.getpid()}"
@@ -152,6 +158,7 @@ class StreamLearner:
                 raise ValueError("the stored model does not match its settings")
             obj.model = model
             obj.score_scale = RunningMax.from_dict(extra["score_scale"])
+            obj.guard = RangeGuard.from_dict(extra["guard"], len(obj.columns))
             if obj.scaler is not None:
                 obj.scaler = OnlineMinMax.from_dict(extra["scaler"], len(obj.columns))
         except (KeyError, TypeError) as exc:
