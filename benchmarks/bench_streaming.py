@@ -186,7 +186,8 @@ def markdown(result):
                      f"| {r['max_abs_diff_vs_peer']:.1e} |")
     if result.get("auc"):
         lines += ["", "Prequential ROC AUC (first "
-                  f"{result['auc_rows']:,} records of each set, in file order / shuffled):", "",
+                  f"{result['auc_rows']:,} records of each set, in file order / shuffled; "
+                  "an order whose first records hold no outlier is left out):", "",
                   "| set | order | HST 25 x 15 | HST 10 x 8 (river's defaults) "
                   "| RCF 40 x 256 (= rrcf) | IsolationForest, sliding window |",
                   "|---|---|---:|---:|---:|---:|"]
