@@ -36,6 +36,8 @@ from .._config import jit, jit_inline, jit_parallel
 from ..forest._mt19937 import MASK32, N as MT_N, _mt_generate, _temper
 from ..stats._kernels import pairwise_sum
 
+NONE = np.uint64(0xFFFFFFFFFFFFFFFF)  # -1 (no node) read through an unsigned view
+
 __all__ = ["init_trees", "score_learn", "score_learn_parallel", "point_slot",
            "check_trees"]
 
@@ -85,11 +87,16 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
     """
     n_trees, cap = left.shape
     n, d = P.shape
+    left_u = left.view(np.uint64)
+    right_u = right.view(np.uint64)
+    parent_u = parent.view(np.uint64)
+    cut_dim_u = cut_dim.view(np.uint64)
+    P_f = P.reshape(n * d)
     for t in prange(n_trees):
         bl = np.empty(d)
         bh = np.empty(d)
         span = np.empty(d)
-        path = np.empty(cap + 1, dtype=np.int64)
+        path = np.empty(cap + 1, dtype=np.uint64)  # unsigned: no wraparound code
         saved = np.empty(MT_N + 1, dtype=np.int64)
         pos = rng[t, MT_N]
         for j in range(n):
@@ -101,10 +108,10 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                 gone = index - tree_size
                 leaf = slot[t, point_slot(gone, tree_size)]
                 if count[t, leaf] > 1:
-                    a = leaf
-                    while a != -1:
-                        count[t, a] -= 1
-                        a = parent[t, a]
+                    a_u = np.uint64(leaf)
+                    while a_u != NONE:
+                        count[t, a_u] -= 1
+                        a_u = parent_u[t, a_u]
                 elif leaf == root[t]:
                     root[t] = -1
                     n_free[t] += 1
@@ -122,25 +129,26 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             left[t, g] = sib
                         else:
                             right[t, g] = sib
-                        a = g
-                        while a != -1:
-                            count[t, a] -= 1
-                            a = parent[t, a]
-                        a = g
-                        while a != -1:
+                        a_u = np.uint64(g)
+                        while a_u != NONE:
+                            count[t, a_u] -= 1
+                            a_u = parent_u[t, a_u]
+                        a_u = np.uint64(g)
+                        while a_u != NONE:
                             touches = False
                             for k in range(d):
-                                if lo[t, a, k] == lo[t, leaf, k] or hi[t, a, k] == lo[t, leaf, k]:
+                                v = lo[t, leaf, k]
+                                if lo[t, a_u, k] == v or hi[t, a_u, k] == v:
                                     touches = True
                                     break
                             if not touches:
                                 break
-                            cl = left[t, a]
-                            cr = right[t, a]
+                            cl = left_u[t, a_u]
+                            cr = right_u[t, a_u]
                             for k in range(d):
-                                lo[t, a, k] = min(lo[t, cl, k], lo[t, cr, k])
-                                hi[t, a, k] = max(hi[t, cl, k], hi[t, cr, k])
-                            a = parent[t, a]
+                                lo[t, a_u, k] = min(lo[t, cl, k], lo[t, cr, k])
+                                hi[t, a_u, k] = max(hi[t, cl, k], hi[t, cr, k])
+                            a_u = parent_u[t, a_u]
                     n_free[t] += 2
                     free[t, n_free[t] - 2] = p
                     free[t, n_free[t] - 1] = leaf
@@ -167,15 +175,20 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                 root[t] = new_leaf
             else:
                 # a duplicate: the leaf its cuts lead to holds the same point
-                node = root[t]
+                # (unsigned indices: no wraparound code on this chain of loads)
+                node_u = np.uint64(root[t])
+                pj_u = np.uint64(j * d)
                 length = 0
-                while left[t, node] != -1:
-                    path[length] = node
+                while True:
+                    nxt = left_u[t, node_u]
+                    if nxt == NONE:
+                        break
+                    path[length] = node_u
                     length += 1
-                    if P[j, cut_dim[t, node]] <= cut_val[t, node]:
-                        node = left[t, node]
-                    else:
-                        node = right[t, node]
+                    if P_f[pj_u + cut_dim_u[t, node_u]] > cut_val[t, node_u]:
+                        nxt = right_u[t, node_u]
+                    node_u = nxt
+                node = np.int64(node_u)
                 path[length] = node
                 is_dup = True
                 for k in range(d):
@@ -193,14 +206,13 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                     cut = 0.0
                     new_left = True
                     while True:
-                        node = path[pi]
+                        node_u = path[pi]
                         total = 0.0
                         for k in range(d):
                             x = P[j, k]
-                            bl[k] = min(lo[t, node, k], x)
-                            bh[k] = max(hi[t, node, k], x)
-                            span[k] = bh[k] - bl[k]
-                            total += span[k]
+                            sp = max(hi[t, node_u, k], x) - min(lo[t, node_u, k], x)
+                            span[k] = sp
+                            total += sp
                         if d >= 8:  # np.sum's pairwise order (a plain loop below 8)
                             total = pairwise_sum(span, 0, d)
                         # r = uniform(0, total): legacy random_sample, 53 bits
@@ -231,7 +243,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             # side; the draw is spent, the cut is on dimension 0 at
                             # max(leaf[0], x[0])
                             q = 0
-                            cut = bh[0]
+                            cut = max(hi[t, node_u, 0], P[j, 0])
                         else:
                             acc = 0.0
                             q = -1
@@ -242,15 +254,19 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                                     break
                             if q < 0:  # only a NaN gets here: the caller refuses them
                                 q = d - 1
-                            cut = bl[q] + acc - r
-                        if cut <= lo[t, node, q]:
+                            cut = min(lo[t, node_u, q], P[j, q]) + acc - r
+                        if cut <= lo[t, node_u, q]:
                             new_left = True
                             break
-                        if cut >= hi[t, node, q] or pi == length:
+                        if cut >= hi[t, node_u, q] or pi == length:
                             new_left = False
                             break
                         pi += 1
-                    above = path[pi - 1] if pi > 0 else -1
+                    node = np.int64(node_u)
+                    above = np.int64(path[pi - 1]) if pi > 0 else -1
+                    for k in range(d):  # the branch's box: the node's, with the point
+                        bl[k] = min(lo[t, node, k], P[j, k])
+                        bh[k] = max(hi[t, node, k], P[j, k])
                     new_leaf = free[t, n_free[t] - 1]
                     branch = free[t, n_free[t] - 2]
                     n_free[t] -= 2
@@ -307,17 +323,19 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
             if new_leaf != root[t]:
                 best_s = -1
                 best_n = 1
-                node = new_leaf
+                node_u = np.uint64(new_leaf)
                 for m in range(depth - 1, -1, -1):
-                    p = path[m]
-                    sib = right[t, p] if left[t, p] == node else left[t, p]
-                    cs = count[t, sib]
-                    cn = count[t, node]
+                    p_u = path[m]
+                    sib_u = left_u[t, p_u]
+                    if sib_u == node_u:
+                        sib_u = right_u[t, p_u]
+                    cs = count[t, sib_u]
+                    cn = count[t, node_u]
                     if cs * best_n > best_s * cn:
                         best_s = cs
                         best_n = cn
-                        best_dim = cut_dim[t, p]
-                    node = p
+                        best_dim = cut_dim[t, p_u]
+                    node_u = p_u
                 codisp = best_s / best_n
             parts[t, j] = codisp
             where[t, j] = best_dim
