@@ -32,6 +32,7 @@ from isoforest import (HalfSpaceTrees, ModelFileError, RandomCutForest, explain,
 from isoforest._validation import InvalidParameterError, NotFittedError
 from isoforest.io._model_files import _digest
 from isoforest.streaming._base import HISTORY
+from _streaming_peers import prequential, river_hst, rrcf_stream
 
 try:
     from river import anomaly, compose, preprocessing
@@ -55,40 +56,8 @@ RCF_SMALL = dict(n_estimators=4, tree_size=16)
 
 
 # ====================================================================== helpers
-def river_hst(n_estimators, height, window_size, limits=None, random_state=None):
-    return anomaly.HalfSpaceTrees(n_trees=n_estimators, height=height,
-                                  window_size=window_size, limits=limits,
-                                  seed=random_state)
-
-
-def prequential(model, records):
-    """river's loop: score each record, then learn it."""
-    out = []
-    for x in records:
-        out.append(float(model.score_one(x)))
-        model.learn_one(x)
-    return np.array(out)
-
-
 def as_dicts(X):
     return [dict(enumerate(float(v) for v in row)) for row in X]
-
-
-def rrcf_stream(points, n_estimators, tree_size, random_state):
-    """rrcf's documented streaming loop; tree i seeded as RandomCutForest seeds it."""
-    seeds = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max,
-                                                        size=n_estimators)
-    forest = [rrcf.RCTree(random_state=int(s)) for s in seeds]
-    avg_codisp = {}
-    for index, point in enumerate(points):
-        for tree in forest:
-            if len(tree.leaves) > tree_size:
-                tree.forget_point(index - tree_size)
-            tree.insert_point(point, index=index)
-            if index not in avg_codisp:
-                avg_codisp[index] = 0
-            avg_codisp[index] += tree.codisp(index) / n_estimators
-    return np.array([avg_codisp[i] for i in range(len(avg_codisp))], dtype=float)
 
 
 def rrcf_scores(X, n_estimators, tree_size, shingle_size, random_state):

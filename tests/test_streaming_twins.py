@@ -19,6 +19,9 @@ anomaly = pytest.importorskip("river.anomaly")
 rrcf = pytest.importorskip("rrcf")
 
 from reference import hst_naive, rcf_naive  # noqa: E402
+from _streaming_peers import prequential as hst_scores  # noqa: E402
+from _streaming_peers import river_hst  # noqa: E402
+from _streaming_peers import rrcf_stream as rrcf_scores  # noqa: E402
 
 ATOL = 1e-12
 HST_PARAMS = dict(n_estimators=3, height=4, window_size=20)
@@ -26,21 +29,6 @@ RCF_PARAMS = dict(n_estimators=4, tree_size=16)
 
 
 # ================================================================ Half-Space Trees
-def river_hst(n_estimators, height, window_size, limits=None, random_state=None):
-    return anomaly.HalfSpaceTrees(n_trees=n_estimators, height=height,
-                                  window_size=window_size, limits=limits,
-                                  seed=random_state)
-
-
-def hst_scores(model, records):
-    """Prequential scores: score each record, then learn it."""
-    out = []
-    for x in records:
-        out.append(float(model.score_one(x)))
-        model.learn_one(x)
-    return np.array(out)
-
-
 def check_hst(records, twin_records=None, **params):
     """Twin and river on the same stream (the twin may see another form of it)."""
     twin_records = records if twin_records is None else twin_records
@@ -147,23 +135,6 @@ def test_hst_same_trees_as_river():
 
 
 # ============================================================ Random Cut Forest
-def rrcf_scores(points, n_estimators, tree_size, random_state):
-    """rrcf's documented streaming loop, per-tree seeds as the twin draws them."""
-    seeds = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max,
-                                                        size=n_estimators)
-    forest = [rrcf.RCTree(random_state=int(s)) for s in seeds]
-    avg_codisp = {}
-    for index, point in enumerate(points):
-        for tree in forest:
-            if len(tree.leaves) > tree_size:
-                tree.forget_point(index - tree_size)
-            tree.insert_point(point, index=index)
-            if index not in avg_codisp:
-                avg_codisp[index] = 0
-            avg_codisp[index] += tree.codisp(index) / n_estimators
-    return np.array([avg_codisp[i] for i in range(len(avg_codisp))], dtype=float)
-
-
 def twin_scores(records, **params):
     model = rcf_naive.RandomCutForest(**params)
     return np.array([model.score_learn_one(x) for x in records])

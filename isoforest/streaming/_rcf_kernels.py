@@ -33,7 +33,7 @@ import numpy as np
 from numba import prange
 
 from .._config import jit, jit_inline, jit_parallel
-from ..forest._mt19937 import MASK32, N as MT_N, _mt_generate, _temper
+from ..forest._mt19937 import N as MT_N, _mt_generate, _temper
 from ..stats._kernels import pairwise_sum
 
 NONE = np.uint64(0xFFFFFFFFFFFFFFFF)  # -1 (no node) read through an unsigned view
@@ -61,12 +61,6 @@ def init_trees(left, right, parent, count, free, n_free, root):
             free[t, i] = cap - 1 - i
         n_free[t] = cap
         root[t] = -1
-
-
-@jit_inline
-def _draw(rng, t, pos):
-    """The tree's next 32-bit output at ``pos`` (the caller refills at 624)."""
-    return _temper(rng[t, pos])
 
 
 def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_free, root,
@@ -216,26 +210,25 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                         if d >= 8:  # np.sum's pairwise order (a plain loop below 8)
                             total = pairwise_sum(span, 0, d)
                         # r = uniform(0, total): legacy random_sample, 53 bits
-                        if pos >= MT_N:
-                            if not learn and not have_saved:
-                                saved[:] = rng[t, :]
-                                saved[MT_N] = pos0
-                                have_saved = True
-                            rng[t, MT_N] = pos
-                            _mt_generate(rng[t])
-                            pos = 0
-                        a32 = _draw(rng, t, pos) >> 5
-                        pos += 1
-                        if pos >= MT_N:
-                            if not learn and not have_saved:
-                                saved[:] = rng[t, :]
-                                saved[MT_N] = pos0
-                                have_saved = True
-                            rng[t, MT_N] = pos
-                            _mt_generate(rng[t])
-                            pos = 0
-                        b32 = _draw(rng, t, pos) >> 6
-                        pos += 1
+                        # (two 32-bit outputs; a used-up block is regenerated,
+                        # first saved when scoring without learning, so the
+                        # record can give its draws back)
+                        a32 = 0
+                        b32 = 0
+                        for w in range(2):
+                            if pos >= MT_N:
+                                if not learn and not have_saved:
+                                    saved[:] = rng[t, :]
+                                    saved[MT_N] = pos0
+                                    have_saved = True
+                                rng[t, MT_N] = pos
+                                _mt_generate(rng[t])
+                                pos = 0
+                            if w == 0:
+                                a32 = _temper(rng[t, pos]) >> 5
+                            else:
+                                b32 = _temper(rng[t, pos]) >> 6
+                            pos += 1
                         r = total * ((a32 * 67108864.0 + b32) / 9007199254740992.0)
                         if pi == length:
                             # rrcf 0.4.4 at a leaf: its box is one row, so the
