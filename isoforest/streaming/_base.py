@@ -14,8 +14,7 @@ import numbers
 import numpy as np
 
 from .._base import BaseDetector, Interval
-from .._validation import (_check_feature_names, check_finite, check_is_fitted,
-                           validate_data)
+from .._validation import check_finite, check_is_fitted, validate_data
 
 __all__ = ["OnlineDetector"]
 
@@ -279,9 +278,6 @@ class OnlineDetector(BaseDetector):
             self._offset = float(np.quantile(-held, self.contamination))
             self._offset_at = self._n_history
         return self._offset
-
-    def _more_tags(self):
-        return {}
 
     def _input_tags(self):
         return {"allow_nan": False, "sparse": False}
