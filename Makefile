@@ -43,7 +43,7 @@ test-boundscheck: $(VENV)/.stamp-test
 		tests/test_lof.py tests/test_zscore.py tests/test_model_io.py tests/test_simd.py \
 		tests/test_explain.py tests/test_diffi.py tests/test_eif.py tests/test_row_source.py \
 		tests/test_one_row.py tests/test_lof_fused.py \
-		tests/test_streaming.py tests/test_streaming_twins.py -k "not sklearn_compatible"
+		tests/test_streaming.py -k "not sklearn_compatible"
 	NUMBA_BOUNDSCHECK=1 ISOFOREST_CACHE=0 $(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/test_tabular.py -k "scan or join_scored or float_lines"
 
