@@ -483,6 +483,8 @@ def _check_stream_usage(parser, args):
         parser.error("--shingle applies to --method rcf only")
     if args.method != "hst" and args.height is not None:
         parser.error("--height applies to --method hst only")
+    if args.method != "hst" and args.limits is not None:
+        parser.error("--limits applies to --method hst only")
 
 
 def _first_line(fd):
@@ -531,7 +533,8 @@ def _learning_stream(args, run_stdio_stream):
         try:
             learner = StreamLearner(args.method, columns, trees=args.trees,
                                     window=args.window, shingle=args.shingle,
-                                    height=args.height, random_state=args.random_state)
+                                    height=args.height, random_state=args.random_state,
+                                    limits=args.limits)
         except ValueError as exc:
             raise DataError(str(exc)) from None
     extra = {"columns": learner.columns, "method": args.method}
@@ -587,6 +590,21 @@ def _model_options(p):
                    help="rows with missing values: drop them from the output "
                         "(default) or keep them (iforest scores them natively; "
                         "other methods leave their score empty)")
+
+
+def _limits(text):
+    pairs = []
+    for part in text.split(","):
+        try:
+            lo, hi = (float(v) for v in part.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not a LO:HI range: {part!r} (give LO:HI per column, comma-separated)"
+            ) from None
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise argparse.ArgumentTypeError(f"the range {part!r} needs finite LO < HI")
+        pairs.append((lo, hi))
+    return pairs
 
 
 def _positive(text):
@@ -681,7 +699,8 @@ def build_parser():
                                    "for a value outside the stream's range so far "
                                    "(widened by 2%%) (is_anomaly: score >= 0.95). "
                                    "hst scales the columns online by "
-                                   "their running min and max; rcf needs no scaling "
+                                   "their running min and max unless --limits gives "
+                                   "their ranges; rcf needs no scaling "
                                    "(give it columns in comparable units). Defaults "
                                    "for metric streams: hst 25 trees of height 10, "
                                    "window 250; rcf 40 trees of 256 points, shingles "
@@ -698,6 +717,9 @@ def build_parser():
                    help="rcf: records per point (a time series' last K values)")
     p.add_argument("--height", type=_positive, default=None, metavar="H",
                    help="hst: height of each tree")
+    p.add_argument("--limits", type=_limits, default=None, metavar="LO:HI[,LO:HI...]",
+                   help="hst: each column's range, in column order; the records are "
+                        "then not scaled online")
     p.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
     p.add_argument("--state", default=None, metavar="FILE",
                    help="learning streams: resume from FILE if it exists, and keep "

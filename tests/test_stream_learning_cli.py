@@ -103,6 +103,20 @@ def test_hst_two_columns_scaled_online():
     assert s[400] > 0.95
 
 
+def test_hst_with_limits_is_not_scaled():
+    rng = np.random.RandomState(2)
+    X = rng.uniform([0, 100], [1, 200], size=(300, 2))
+    res = stream(["--method", "hst", *SMALL_HST, "--limits", "0:1,100:200"],
+                 as_csv(X, header="a,b"))
+    assert res.returncode == 0, res.stderr.decode()
+    s, _ = scores(res)
+    raw = HalfSpaceTrees(n_estimators=5, height=5, window_size=40,
+                         limits=[[0, 1], [100, 200]], random_state=0).score_learn(X)
+    np.testing.assert_array_equal(s, scaled(raw, X, by_max=False))
+    wrong = stream(["--method", "hst", "--limits", "0:1"], as_csv(X, header="a,b"))
+    assert wrong.returncode == 1 and "1 ranges for 2 columns" in wrong.stderr.decode()
+
+
 def test_state_resumes_exactly(tmp_path):
     v = series(700, spike=600)
     state = tmp_path / "state.npz"
@@ -181,6 +195,9 @@ def test_bad_input_exits_1(args, text, message):
     (["--method", "hst", "--shingle", "4"], "--shingle applies to --method rcf only"),
     (["--method", "rcf", "--height", "4"], "--height applies to --method hst only"),
     (["--method", "rcf", "--trees", "0"], "must be >= 1"),
+    (["--method", "rcf", "--limits", "0:1"], "--limits applies to --method hst only"),
+    (["--method", "hst", "--limits", "1:0"], "needs finite LO < HI"),
+    (["--method", "hst", "--limits", "a"], "not a LO:HI range"),
 ])
 def test_bad_usage_exits_2(args, message):
     res = stream(args, "v\n1\n")

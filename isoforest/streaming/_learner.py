@@ -43,10 +43,12 @@ class StreamLearner:
         None takes ``DEFAULTS[method]``.
     threshold : float, default=THRESHOLD
     random_state : int, default=0
+    limits : list of (low, high) or None, default=None
+        hst: each column's range; the records are then not scaled online.
     """
 
     def __init__(self, method, columns, trees=None, window=None, shingle=None, height=None,
-                 threshold=THRESHOLD, random_state=0):
+                 threshold=THRESHOLD, random_state=0, limits=None):
         if method not in DEFAULTS:
             raise ValueError(f"unknown learning method {method!r}")
         base = DEFAULTS[method]
@@ -58,15 +60,21 @@ class StreamLearner:
         self.height = int(height or base["height"] or 0)
         self.threshold = float(threshold)
         self.random_state = int(random_state)
+        self.limits = None if limits is None else [[float(a), float(b)] for a, b in limits]
         d = len(self.columns)
         if method == "hst":
             if self.shingle != 1:
                 raise ValueError("--shingle applies to rcf only")
+            if self.limits is not None and len(self.limits) != d:
+                raise ValueError(f"--limits gives {len(self.limits)} ranges for {d} "
+                                 "columns")
             self.model = HalfSpaceTrees(n_estimators=self.trees, height=self.height,
-                                        window_size=self.window,
+                                        window_size=self.window, limits=self.limits,
                                         random_state=self.random_state)
-            self.scaler = OnlineMinMax(d)
+            self.scaler = OnlineMinMax(d) if self.limits is None else None
         else:
+            if self.limits is not None:
+                raise ValueError("--limits applies to hst only")
             self.model = RandomCutForest(n_estimators=self.trees, tree_size=self.window,
                                          shingle_size=self.shingle,
                                          random_state=self.random_state)
@@ -120,7 +128,8 @@ class StreamLearner:
     def settings(self):
         return {"method": self.method, "columns": self.columns, "trees": self.trees,
                 "window": self.window, "shingle": self.shingle, "height": self.height,
-                "threshold": self.threshold, "random_state": self.random_state}
+                "threshold": self.threshold, "random_state": self.random_state,
+                "limits": self.limits}
 
     def save(self, path):
         """Write the whole state to ``path`` atomically (a model file)."""
@@ -152,7 +161,7 @@ class StreamLearner:
         try:
             obj = cls(conf["method"], conf["columns"], conf["trees"], conf["window"],
                       conf["shingle"], conf["height"], conf["threshold"],
-                      conf["random_state"])
+                      conf["random_state"], conf.get("limits"))
             expected = type(obj.model)
             if not isinstance(model, expected) or model.n_features_in_ != len(obj.columns):
                 raise ValueError("the stored model does not match its settings")
