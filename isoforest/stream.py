@@ -523,6 +523,12 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
         except (OSError, ValueError):
             return False
 
+    def readable(timeout):
+        try:
+            return bool(select.select([fd], [], [], timeout)[0])
+        except (OSError, ValueError):  # not selectable: read it (and block) at once
+            return True
+
     # Two stages: ``compute`` (split, parse, score, the output lines and the
     # alerts' top features: NumPy, pyarrow and nogil kernels, mostly without the
     # GIL) and ``emit`` (the write and the alert log lines: Python). A large read
@@ -617,6 +623,12 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             buf, pending = pending[:cut], pending[cut:]
             emit(compute(buf))
         while not eof:
+            # wait in select with a timeout, not in read: a signal caught by another
+            # thread (a library's) does not interrupt this thread's read, and its
+            # Python handler (SIGTERM in a learning stream) runs only when this
+            # thread returns to the interpreter
+            while not readable(0.25):
+                pass
             try:
                 data = os.read(fd, 1 << 20)
             except OSError:

@@ -1,6 +1,8 @@
 """``isoforest stream --method hst|rcf``: forests that learn from the stream, through
 the real program in a subprocess and real pipes."""
 
+import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -128,7 +130,23 @@ def test_state_resumes_exactly(tmp_path):
     assert first.stdout + second.stdout == whole.stdout
 
 
-def test_state_is_saved_on_sigterm(tmp_path):
+def _other_thread(pid):
+    """A thread of process ``pid`` other than its main one that does not block SIGTERM."""
+    bit = 1 << (signal.SIGTERM - 1)
+    for tid in sorted(int(t) for t in os.listdir(f"/proc/{pid}/task")):
+        if tid == pid:
+            continue
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            blocked = next(int(line.split()[1], 16) for line in f if line.startswith("SigBlk"))
+        if not blocked & bit:
+            return tid
+    return None
+
+
+@pytest.mark.parametrize("to", ["process", "other_thread"])
+def test_state_is_saved_on_sigterm(tmp_path, to):
+    # a SIGTERM taken by one of a library's threads must stop the stream as well:
+    # the main thread is then blocked in no read the signal would interrupt
     state = tmp_path / "state.npz"
     p = subprocess.Popen([sys.executable, "-m", "isoforest", "stream", "--method", "hst",
                           *SMALL_HST, "--state", str(state)],
@@ -139,7 +157,12 @@ def test_state_is_saved_on_sigterm(tmp_path):
     deadline = time.monotonic() + 60
     while got.count(b"\n") < 100 and time.monotonic() < deadline:
         got += p.stdout.read1(1 << 16)
-    p.send_signal(signal.SIGTERM)
+    if to == "process":
+        p.send_signal(signal.SIGTERM)
+    else:
+        tid = _other_thread(p.pid)
+        assert tid is not None, "the stream runs no other thread to signal"
+        assert ctypes.CDLL(None, use_errno=True).tgkill(p.pid, tid, signal.SIGTERM) == 0
     p.wait(timeout=60)
     assert p.returncode == 0
     assert state.exists()
