@@ -460,15 +460,78 @@ def _score_dask(args, model, extra, t0):
 
 
 def cmd_stream(args):
-    from .stream import run_stdio_stream
-
+    learner = None
     if args.method is None:
         model, extra = _load(args.model)
+        initial = b""
+    else:
+        learner, initial = _learner(args)
+        model, extra = learner, {"columns": learner.columns, "method": args.method}
+    metrics = None
+    if args.metrics_port is not None:
+        from ._metrics import StreamMetrics
+
+        try:
+            metrics = StreamMetrics(args.metrics_port, _kind(model, args), extra["columns"],
+                                    addr=args.metrics_addr)
+        except ImportError as exc:
+            raise DataError(str(exc)) from None
+        except OSError as exc:
+            raise DataError(f"--metrics-port {args.metrics_port}: {exc}") from None
+
+    def checkpoint():
+        learner.maybe_save(args.state)
+
+    on_batch = checkpoint if learner is not None and args.state else None
+    try:
+        if args.source is not None:
+            return _broker_stream(args, model, extra, on_batch, metrics)
+        return _stdin_stream(args, model, extra, initial, on_batch, metrics)
+    finally:
+        if learner is not None and args.state and learner.model._started():
+            learner.save(args.state)
+        if metrics is not None:
+            metrics.close()
+
+
+def _kind(model, args):
+    return args.method if args.method is not None else type(model).__name__
+
+
+def _stdin_stream(args, model, extra, initial, on_batch, metrics):
+    from .stream import run_stdio_stream
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # a learning stream leaves cleanly on SIGTERM (its state is saved); a fitted
+    # model's stream keeps the default (it has nothing to save)
+    previous = signal.signal(signal.SIGTERM, stop) if args.method is not None else None
+    try:
         return run_stdio_stream(model, extra, alert_log=args.alert_log,
                                 max_batch=args.max_batch,
                                 max_wait=args.max_wait_ms / 1000.0,
-                                top_features=args.top_features)
-    return _learning_stream(args, run_stdio_stream)
+                                top_features=args.top_features, initial=initial,
+                                on_batch=on_batch, metrics=metrics)
+    except KeyboardInterrupt:
+        if args.method is None:
+            raise
+        return EXIT_OK
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _broker_stream(args, model, extra, on_batch, metrics):
+    from .broker import AmqpSink, AmqpSource, run_broker_stream
+
+    source = AmqpSource(args.source, prefetch=args.prefetch)
+    sink = AmqpSink(args.sink, "--sink")
+    alerts = AmqpSink(args.alerts, "--alerts") if args.alerts else None
+    return run_broker_stream(model, extra, source, sink, alerts,
+                             top_features=args.top_features,
+                             max_bytes=args.max_message_bytes, on_batch=on_batch,
+                             metrics=metrics)
 
 
 def _check_stream_usage(parser, args):
@@ -485,6 +548,15 @@ def _check_stream_usage(parser, args):
         parser.error("--height applies to --method hst only")
     if args.method != "hst" and args.limits is not None:
         parser.error("--limits applies to --method hst only")
+    if args.method is None and args.columns is not None:
+        parser.error("--columns applies to --method hst|rcf (a fitted model knows its "
+                     "columns)")
+    if (args.source is None) != (args.sink is None):
+        parser.error("--source and --sink come together")
+    if args.alerts is not None and args.source is None:
+        parser.error("--alerts applies to --source")
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        parser.error("--metrics-port must be in [0, 65535]")
 
 
 def _first_line(fd):
@@ -505,10 +577,11 @@ def _first_line(fd):
         data += more
 
 
-def _learning_stream(args, run_stdio_stream):
+def _learner(args):
+    """The learning stream's StreamLearner (resumed from --state when that exists)
+    and the input it read to find the columns (stdin's first line)."""
     from .streaming._learner import StreamLearner
 
-    fd = sys.stdin.fileno()
     learner = None
     if args.state and os.path.exists(args.state):
         try:
@@ -518,47 +591,45 @@ def _learning_stream(args, run_stdio_stream):
         if learner.method != args.method:
             raise DataError(f"--state {args.state} holds a {learner.method} stream, "
                             f"not {args.method}")
-    initial, line = _first_line(fd)
-    if learner is None:
-        if line is None:
+    initial = b""
+    if args.columns is not None:
+        columns = [c.strip() for c in args.columns.split(",")]
+    elif args.source is None:
+        initial, line = _first_line(sys.stdin.fileno())
+        if learner is None and line is None:
             raise DataError("empty stream: no header and no record")
-        fields = [f.strip() for f in line.split(b",")]
-        try:
-            [float(f) for f in fields]
-            columns = [f"x{j}" for j in range(len(fields))]
-        except ValueError:
-            columns = [f.decode("utf-8", "replace") for f in fields]
-            if len(set(columns)) != len(columns) or not all(columns):
-                raise DataError("the header line names a column twice or not at all")
-        try:
-            learner = StreamLearner(args.method, columns, trees=args.trees,
-                                    window=args.window, shingle=args.shingle,
-                                    height=args.height, random_state=args.random_state,
-                                    limits=args.limits)
-        except ValueError as exc:
-            raise DataError(str(exc)) from None
-    extra = {"columns": learner.columns, "method": args.method}
-
-    def checkpoint():
-        learner.maybe_save(args.state)
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
+        columns = None if line is None else _columns_of(line)
+    else:
+        columns = None
+    if learner is not None:
+        if args.columns is not None and columns != learner.columns:
+            raise DataError(f"--columns {args.columns} are not the columns of --state "
+                            f"{args.state}: {','.join(learner.columns)}")
+        return learner, initial
+    if columns is None:
+        raise DataError("--source with --method needs --columns (the records' keys)")
+    if len(set(columns)) != len(columns) or not all(columns):
+        raise DataError("the header line names a column twice or not at all" if args.columns is None
+                        else "--columns names a column twice or not at all")
     try:
-        code = run_stdio_stream(learner, extra, alert_log=args.alert_log,
-                                max_batch=args.max_batch,
-                                max_wait=args.max_wait_ms / 1000.0,
-                                top_features=args.top_features, initial=initial,
-                                on_batch=checkpoint if args.state else None)
-    except KeyboardInterrupt:
-        code = EXIT_OK
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if args.state and learner.model._started():
-            learner.save(args.state)
-    return code
+        learner = StreamLearner(args.method, columns, trees=args.trees,
+                                window=args.window, shingle=args.shingle,
+                                height=args.height, random_state=args.random_state,
+                                limits=args.limits)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    return learner, initial
+
+
+def _columns_of(line):
+    """The columns a stream's first line names: its fields, or x0, x1, ... when it
+    is a record."""
+    fields = [f.strip() for f in line.split(b",")]
+    try:
+        [float(f) for f in fields]
+        return [f"x{j}" for j in range(len(fields))]
+    except ValueError:
+        return [f.decode("utf-8", "replace") for f in fields]
 
 
 # ------------------------------------------------------------------- parser
@@ -735,6 +806,39 @@ def build_parser():
                         "only; default 3, 0: none)")
     p.add_argument("--max-wait-ms", type=float, default=0.2,
                    help="longest a record waits for others to batch with (default 0.2)")
+    p.add_argument("--columns", default=None, metavar="A,B,...",
+                   help="learning streams: the records' columns (needed with --source; "
+                        "on stdin the first line names them)")
+    b = p.add_argument_group(
+        "broker (the amqp extra)",
+        "Read messages from a RabbitMQ queue instead of stdin and publish one result "
+        "message per input message (JSON lines: message_id, record, anomaly_score, "
+        "is_anomaly). A message holds JSON lines of {column: value} or CSV lines of "
+        "the columns. An input message is acknowledged only once its results (and "
+        "alerts) are confirmed by the broker: after a crash every message gets its "
+        "results, a repeated one under the same message_id. Malformed messages are "
+        "rejected (dead-lettered where the queue has a dead-letter exchange) and an "
+        "error line with the reason is published instead. SIGTERM/SIGINT: finish, "
+        "confirm, acknowledge, exit 0.")
+    b.add_argument("--source", default=None, metavar="amqp://USER:PASS@HOST:PORT/VHOST?queue=Q",
+                   help="the queue to consume (declared durable if missing)")
+    b.add_argument("--sink", default=None,
+                   metavar="amqp://...?exchange=E&routing_key=K | amqp://...?queue=R",
+                   help="where the results go")
+    b.add_argument("--alerts", default=None, metavar="amqp://...?queue=A",
+                   help="where alerts go: the anomalous records' results and their top "
+                        "features")
+    b.add_argument("--prefetch", type=_positive, default=1000, metavar="N",
+                   help="most unacknowledged messages in hand (default 1000)")
+    b.add_argument("--max-message-bytes", type=_positive, default=8 << 20, metavar="B",
+                   help="larger messages are rejected (default 8 MiB)")
+    m = p.add_argument_group("metrics (the metrics extra)")
+    m.add_argument("--metrics-port", type=int, default=None, metavar="P",
+                   help="serve Prometheus metrics on port P (records, anomalies, "
+                        "malformed input by reason, batch sizes, latency, the model, "
+                        "broker redeliveries and reconnects)")
+    m.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR",
+                   help="address the metrics server listens on (default 0.0.0.0)")
     p.set_defaults(func=cmd_stream)
     return parser
 

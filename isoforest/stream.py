@@ -475,7 +475,7 @@ def _parse_fast(batch, n_cols, allow_missing, arrow=None):
 
 def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                      stdin_fd=None, stdout=None, top_features=3, initial=b"",
-                     on_batch=None):
+                     on_batch=None, metrics=None):
     """Score CSV records from standard input; one output line per record, in order.
 
     Reads whatever has arrived (``os.read``), waits up to ``max_wait`` seconds for
@@ -488,7 +488,9 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
     at the first line of a stream that names its own columns); ``on_batch`` is
     called after each batch is written (checkpoints). A model with an
     ``explain_flagged(flags, names, k)`` method (a learning stream) names the top
-    features of its last batch's flagged records itself.
+    features of its last batch's flagged records itself. ``metrics`` (a
+    :class:`isoforest._metrics.StreamMetrics`) counts records, anomalies, refused
+    lines, batch sizes and latencies.
     """
     columns = extra["columns"]
     n_cols = len(columns)
@@ -573,6 +575,8 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                     good.append(lineno + 1 + k)
                 except ValueError as exc:
                     n_bad += 1
+                    if metrics is not None:
+                        metrics.malformed(str(exc))
                     print(f"isoforest stream: line {lineno + 1 + k}: {exc}; skipped",
                           file=sys.stderr, flush=True)
             X = np.asarray(values, dtype=np.float64).reshape(-1, n_cols)
@@ -600,10 +604,11 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             parts.append((Xb.shape[0], text, messages))
         return parts
 
-    def emit(parts):
+    def emit(parts, arrived):
         nonlocal n_rows, n_anom
         if not parts:
             return
+        rows0, anom0 = n_rows, n_anom
         for n, text, messages in parts:
             out.write(text.data)
             for msg in messages:
@@ -614,6 +619,8 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             n_rows += n
         out.flush()
         handler.flush()  # once per batch, not once per alert
+        if metrics is not None:
+            metrics.scored(n_rows - rows0, n_anom - anom0, time.perf_counter() - arrived)
         if on_batch is not None:
             on_batch()
 
@@ -621,7 +628,7 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
         if b"\n" in pending:  # lines read before the loop are answered at once
             cut = pending.rfind(b"\n") + 1
             buf, pending = pending[:cut], pending[cut:]
-            emit(compute(buf))
+            emit(compute(buf), time.perf_counter())
         while not eof:
             # wait in select with a timeout, not in read: a signal caught by another
             # thread (a library's) does not interrupt this thread's read, and its
@@ -633,6 +640,7 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                 data = os.read(fd, 1 << 20)
             except OSError:
                 data = b""
+            arrived = time.perf_counter()
             if not data:
                 eof = True
             else:
@@ -657,28 +665,28 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                 cut = buf.rfind(b"\n") + 1
                 buf, pending = buf[:cut], buf[cut:]
             if buf and inflight is None and len(buf) < (1 << 18):
-                emit(compute(buf))  # a lone record or a trickle: answered at once
+                emit(compute(buf), arrived)  # a lone record or a trickle: answered at once
             elif buf:
                 if pool is None:
                     from concurrent.futures import ThreadPoolExecutor
 
                     pool = ThreadPoolExecutor(1, thread_name_prefix="isoforest-stream")
-                ahead = pool.submit(compute, buf)
+                ahead = pool.submit(compute, buf), arrived
                 if inflight is not None:
-                    emit(inflight.result())
+                    emit(inflight[0].result(), inflight[1])
                 inflight = ahead
             if inflight is not None and not eof and not more_ready(0):
-                emit(inflight.result())  # nothing more to read yet: answer now
+                emit(inflight[0].result(), inflight[1])  # nothing more to read yet
                 inflight = None
         if inflight is not None:
-            emit(inflight.result())
+            emit(inflight[0].result(), inflight[1])
             inflight = None
     except BrokenPipeError:
         pass
     finally:
         if pool is not None:
             if inflight is not None:
-                inflight.cancel()
+                inflight[0].cancel()
             pool.shutdown(wait=True)
         handler.flush()
         alerts.removeHandler(handler)
