@@ -33,7 +33,8 @@ import urllib.parse
 import numpy as np
 
 from .io._tabular import EXIT_OK, DataError
-from .stream import _anomaly_scores, _LineBatch, _parse, _parse_fast, _top_features
+from .stream import (_anomaly_scores, _arrow_parser, _LineBatch, _parse, _parse_fast,
+                     _top_features)
 
 DEFAULT_PREFETCH = 1000
 DEFAULT_MAX_MESSAGE_BYTES = 8 << 20
@@ -72,12 +73,15 @@ def _same_broker(a, b):
 # --------------------------------------------------------------- messages
 
 
-def parse_message(body, columns, allow_missing, max_bytes=DEFAULT_MAX_MESSAGE_BYTES):
+def parse_message(body, columns, allow_missing, max_bytes=DEFAULT_MAX_MESSAGE_BYTES,
+                  arrow=None):
     """The records of a message body as an (n, len(columns)) float matrix.
 
     Raises ValueError naming the reason when the body is not UTF-8 JSON lines or
     CSV lines of exactly ``columns``, holds a value that is not a number (missing
     values only where ``allow_missing``), no record, or more than ``max_bytes``.
+    ``arrow`` is the stdin stream's pyarrow CSV parser (``stream._arrow_parser``),
+    used for CSV bodies of many lines.
     """
     if len(body) > max_bytes:
         raise ValueError(f"message of {len(body)} bytes, more than the "
@@ -91,7 +95,7 @@ def parse_message(body, columns, allow_missing, max_bytes=DEFAULT_MAX_MESSAGE_BY
         raise ValueError("no record in the message")
     if head[0] == "{":
         return _parse_json_lines(text, columns, allow_missing)
-    return _parse_csv_lines(text.encode(), columns, allow_missing)
+    return _parse_csv_lines(text.encode(), columns, allow_missing, arrow)
 
 
 def _parse_json_lines(text, columns, allow_missing):
@@ -128,7 +132,7 @@ def _parse_json_lines(text, columns, allow_missing):
     return X
 
 
-def _parse_csv_lines(data, columns, allow_missing):
+def _parse_csv_lines(data, columns, allow_missing, arrow=None):
     n_cols = len(columns)
     lines = data.split(b"\n")
     first = next((k for k, line in enumerate(lines) if line.strip()), None)
@@ -141,7 +145,7 @@ def _parse_csv_lines(data, columns, allow_missing):
     if not data.endswith(b"\n"):
         data += b"\n"
     batch = _LineBatch(data)
-    X = _parse_fast(batch, n_cols, allow_missing)
+    X = _parse_fast(batch, n_cols, allow_missing, arrow)
     if X is not None:
         return X
     rows = []
@@ -349,6 +353,7 @@ def run_broker_stream(model, extra, source, sink, alerts=None, top_features=3,
     allow_missing = extra.get("method") == "iforest"
     center = None if extra.get("center") is None else np.asarray(extra["center"])
     scale = None if extra.get("scale") is None else np.asarray(extra["scale"])
+    arrow = _arrow_parser(len(columns))
     stop = []
 
     def on_signal(signum, frame):
@@ -360,7 +365,8 @@ def run_broker_stream(model, extra, source, sink, alerts=None, top_features=3,
     retry = (pika.exceptions.AMQPConnectionError, pika.exceptions.ConnectionClosed,
              pika.exceptions.StreamLostError, pika.exceptions.ChannelWrongStateError,
              pika.exceptions.ChannelClosed, ConnectionError, OSError)
-    totals = {"messages": 0, "records": 0, "anomalies": 0, "rejected": 0}
+    totals = {"messages": 0, "records": 0, "anomalies": 0, "rejected": 0, "first": None,
+              "last": None}
     backoff, connected_once = 0.1, False
     try:
         while not stop:
@@ -377,7 +383,8 @@ def run_broker_stream(model, extra, source, sink, alerts=None, top_features=3,
                     got = source.poll(max_wait)
                     if got:
                         _handle(got, model, columns, allow_missing, center, scale, source,
-                                sink, alerts, top_features, max_bytes, metrics, log, totals)
+                                sink, alerts, top_features, max_bytes, metrics, log, totals,
+                                arrow)
                         if on_batch is not None:
                             on_batch()
             except fatal as exc:
@@ -397,8 +404,10 @@ def run_broker_stream(model, extra, source, sink, alerts=None, top_features=3,
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+    busy = 0.0 if totals["first"] is None else totals["last"] - totals["first"]
     log(f"{totals['messages']} messages ({totals['records']} records) scored, "
-        f"{totals['anomalies']} anomalies, {totals['rejected']} messages rejected")
+        f"{totals['anomalies']} anomalies, {totals['rejected']} messages rejected; "
+        f"{busy:.3f} s from the first delivery to the last acknowledgement")
     return EXIT_OK
 
 
@@ -418,14 +427,16 @@ def _lost(exc, backoff, log, stop):
 
 
 def _handle(got, model, columns, allow_missing, center, scale, source, sink, alerts,
-            top_features, max_bytes, metrics, log, totals):
+            top_features, max_bytes, metrics, log, totals, arrow=None):
     """Score one batch of deliveries, publish (confirmed), then acknowledge."""
     good, mats = [], []
+    if totals["first"] is None:
+        totals["first"] = got[0].arrived
     for d in got:
         if d.redelivered and metrics is not None:
             metrics.redelivered.inc()
         try:
-            mats.append(parse_message(d.body, columns, allow_missing, max_bytes))
+            mats.append(parse_message(d.body, columns, allow_missing, max_bytes, arrow))
             good.append(d)
         except ValueError as exc:
             reason = str(exc)
@@ -463,6 +474,7 @@ def _handle(got, model, columns, allow_missing, center, scale, source, sink, ale
                 k += nf
             lo = hi
         source.ack(good)
+        totals["last"] = time.perf_counter()
         totals["messages"] += len(good)
         totals["records"] += int(X.shape[0])
         totals["anomalies"] += n_anom

@@ -76,6 +76,7 @@ class RabbitMQ:
             RABBITMQ_FEATURE_FLAGS_FILE=str(self.root / "feature_flags"),
             RABBITMQ_CONFIG_FILE=str(self.root / "rabbitmq"),
             ERL_EPMD_PORT=str(self.epmd_port))
+        self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "plugins").write_text("[].\n")
         self.log = self.root / "server.out"
         self.proc = None
