@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: help demo study test test-fast test-boundscheck bench bench-data bench-grid clean
+.PHONY: help demo study test test-fast test-boundscheck bench bench-data bench-grid bench-broker clean
 
 help:
 	@echo "make demo   - fit an Isolation Forest on generated data, print and plot it"
@@ -12,6 +12,7 @@ help:
 	@echo "make test   - run the test suite (plus a NUMBA_BOUNDSCHECK=1 pass of the kernels)"
 	@echo "make bench  - speed benchmarks against scikit-learn and isotree"
 	@echo "make bench-data - the 2008 paper's table on ODDS/ADBench data sets"
+	@echo "make bench-broker - the stream through RabbitMQ against a bare pika loop"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,10 @@ clean:
 # Real data (ODDS/ADBench .npz files): DATA=dir overrides ../shared/datasets.
 bench-data: $(VENV)/.stamp-bench
 	$(BIN)/python benchmarks/real_data.py $(if $(DATA),--data-dir $(DATA),)
+
+# Needs Debian's rabbitmq-server (apt-get install rabbitmq-server): a private node.
+bench-broker: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/bench_broker.py
 
 bench-grid: $(VENV)/.stamp-bench
 	$(BIN)/python -m pytest benchmarks -q --benchmark-only \

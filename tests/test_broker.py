@@ -328,6 +328,14 @@ def test_learning_stream_over_the_broker_equals_stdin(rabbit, tmp_path):
     assert broker == stdin
 
 
+def dashboard_queries():
+    from isoforest.deploy import path
+
+    with open(path("grafana-dashboard.json")) as f:
+        dash = json.load(f)
+    return [t["expr"] for p in dash["panels"] for t in p["targets"]]
+
+
 def test_prometheus_scrapes_the_stdin_stream(model, tmp_path):
     need("prometheus", "prometheus")
     need_module("prometheus_client", "metrics")
@@ -358,6 +366,13 @@ def test_prometheus_scrapes_the_stdin_stream(model, tmp_path):
         with urllib.request.urlopen(url, timeout=5) as r:
             info = json.load(r)["data"]["result"][0]["metric"]
         assert info["kind"] == "IsolationForest" and info["features"] == "a,b,c"
+        # every query of the shipped Grafana dashboard runs and finds its series
+        time.sleep(2)  # two scrapes at least for rate()
+        for expr in dashboard_queries():
+            url = f"{prom.url}/api/v1/query?query={urllib.parse.quote(expr)}"
+            with urllib.request.urlopen(url, timeout=5) as r:
+                res = json.load(r)
+            assert res["status"] == "success" and res["data"]["result"], expr
     finally:
         prom.stop()
         p.stdin.close()
