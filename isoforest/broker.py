@@ -364,7 +364,8 @@ def run_broker_stream(model, extra, source, sink, alerts=None, top_features=3,
              pika.exceptions.ProbableAccessDeniedError, pika.exceptions.UnroutableError)
     retry = (pika.exceptions.AMQPConnectionError, pika.exceptions.ConnectionClosed,
              pika.exceptions.StreamLostError, pika.exceptions.ChannelWrongStateError,
-             pika.exceptions.ChannelClosed, ConnectionError, OSError)
+             pika.exceptions.ChannelClosed, pika.exceptions.AMQPError, ConnectionError,
+             OSError)
     totals = {"messages": 0, "records": 0, "anomalies": 0, "rejected": 0, "first": None,
               "last": None}
     backoff, connected_once = 0.1, False
@@ -404,7 +405,8 @@ def run_broker_stream(model, extra, source, sink, alerts=None, top_features=3,
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-    busy = 0.0 if totals["first"] is None else totals["last"] - totals["first"]
+    busy = (0.0 if totals["first"] is None or totals["last"] is None
+            else totals["last"] - totals["first"])
     log(f"{totals['messages']} messages ({totals['records']} records) scored, "
         f"{totals['anomalies']} anomalies, {totals['rejected']} messages rejected; "
         f"{busy:.3f} s from the first delivery to the last acknowledgement")

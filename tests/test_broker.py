@@ -378,3 +378,48 @@ def test_prometheus_scrapes_the_stdin_stream(model, tmp_path):
         p.stdin.close()
         p.wait(timeout=60)
     assert p.returncode == 0
+
+
+BLOCK = """
+import sys
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pika", "prometheus_client"):
+            raise ImportError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, Block())
+from isoforest.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("args, extra", [
+    (["--source", "amqp://localhost/%2F?queue=a", "--sink", "amqp://localhost/%2F?queue=b"],
+     "isoforest[amqp]"),
+    (["--metrics-port", "0"], "isoforest[metrics]"),
+])
+def test_a_missing_extra_is_named(model, args, extra):
+    res = subprocess.run([sys.executable, "-c", BLOCK, "stream", "--model", str(model), *args],
+                         input=b"", capture_output=True, timeout=TIMEOUT)
+    assert res.returncode == 1, res.stderr.decode()
+    assert f"pip install {extra}" in res.stderr.decode()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "amqp://h/%2F?queue=a"], "--source and --sink come together"),
+    (["--alerts", "amqp://h/%2F?queue=a"], "--alerts applies to --source"),
+    (["--metrics-port", "70000"], "--metrics-port must be in [0, 65535]"),
+])
+def test_broker_usage_errors_exit_2(model, args, message):
+    res = subprocess.run([sys.executable, "-m", "isoforest", "stream", "--model", str(model),
+                          *args], input=b"", capture_output=True, timeout=TIMEOUT)
+    assert res.returncode == 2 and message in res.stderr.decode(), res.stderr.decode()
+
+
+def test_a_source_without_a_queue_exits_1(model):
+    need_module("pika", "amqp")
+    res = subprocess.run([sys.executable, "-m", "isoforest", "stream", "--model", str(model),
+                          "--source", "amqp://h/%2F", "--sink", "amqp://h/%2F?queue=b"],
+                         input=b"", capture_output=True, timeout=TIMEOUT)
+    assert res.returncode == 1 and "names no queue" in res.stderr.decode()

@@ -463,7 +463,7 @@ def test_dataframe_dtypes_like_sklearn(kind):
 
 
 # ------------------------------------------------------------ import weight
-_HEAVY = ("sklearn", "scipy", "pandas")
+_HEAVY = ("sklearn", "scipy", "pandas", "pika", "prometheus_client")
 
 _USE_ISOFOREST = """
 import numpy as np
