@@ -19,6 +19,7 @@ from .neighbors import LocalOutlierFactor
 from .stats import ZScoreDetector, zscore
 from .streaming import HalfSpaceTrees, RandomCutForest
 from ._validation import InvalidParameterError, NotFittedError
+from ._config import config_context, get_config, set_config, show_config
 
 __version__ = "0.1.0"
 
@@ -40,5 +41,9 @@ __all__ = [
     "ModelFileError",
     "NotFittedError",
     "InvalidParameterError",
+    "get_config",
+    "set_config",
+    "config_context",
+    "show_config",
     "__version__",
 ]

@@ -1,25 +1,54 @@
-"""One place that decides how every kernel is compiled and how many threads it uses.
+"""One configuration: how kernels are compiled, which paths they take, how files are
+read; and how many threads the kernels use.
 
-Environment variables
----------------------
-ISOFOREST_CACHE
-    ``1`` (default) caches compiled kernels on disk (Numba's ``cache=True``), so a
-    fresh process skips compilation; ``0`` turns the cache off.
-ISOFOREST_SIMD
-    ``0`` keeps Isolation Forest scoring on the scalar kernel even where the CPU has
-    AVX-512 (see ``isoforest.forest._simd``), and Extended Isolation Forest scoring
-    on its lock-step kernel (see ``isoforest.forest._eif_simd``); the scores are
-    the same either way.
-NUMBA_DISABLE_JIT, NUMBA_BOUNDSCHECK
-    Numba's own switches; the test suite runs once under each.
-OMP_WAIT_POLICY
-    Read, never left changed: see ``launch_threading_layer``.
+In the manner of scikit-learn's ``sklearn._config``: :func:`get_config`,
+:func:`set_config` and :func:`config_context` (a setting for the enclosed block, on
+the calling thread only), and :func:`show_config`, which prints the versions, the
+CPU's features and the kernel path each estimator takes with the settings now.
+
+Settings, their environment variables (read once, when isoforest is imported; a
+flag is off for ``0``, ``false``, ``no``, ``off`` and on for ``1``, ``true``,
+``yes``, ``on``, any case; another value is refused at import) and defaults:
+
+``cache`` (``ISOFOREST_CACHE``, on)
+    Compiled kernels are cached on disk (Numba's ``cache=True``), so a fresh process
+    skips compilation. Read when the kernels are defined, at import: it can only be
+    set through the environment.
+``simd`` (``ISOFOREST_SIMD``, on)
+    The hand-written vector kernels (``isoforest._ir``): Isolation Forest scoring on
+    AVX-512, Extended Isolation Forest's lock-step walk, LOF's AVX-512 block
+    products. The answers are the same either way.
+``amx`` (``ISOFOREST_AMX``, on)
+    LOF's block products on AMX bfloat16 tiles where the CPU has them (Linux is
+    asked once per process, on first use, for the tile-data permission).
+``lof_symmetric``, ``lof_tiles`` (``ISOFOREST_LOF_SYMMETRIC``, ``ISOFOREST_LOF_TILES``, on)
+    LOF's training rows take the symmetric search, and its block products the vector
+    tiles where available (both for comparisons: the neighbours are the same).
+``arrow`` (``ISOFOREST_ARROW``, on)
+    CSV numbers are parsed by pyarrow where it is installed (off: NumPy's parser;
+    the same bytes come out).
+``arrow_threads`` (``ISOFOREST_ARROW_THREADS``, off)
+    pyarrow's CSV reader uses its own threads.
+``csv_block``, ``arrow_block`` (``ISOFOREST_CSV_BLOCK``, ``ISOFOREST_ARROW_BLOCK``: 4 MiB, 1 MiB)
+    Bytes per chunk of a CSV file, and per pyarrow parse.
+``batch_rows`` (``ISOFOREST_BATCH_ROWS``, 262144)
+    Rows per record batch of a Parquet or Arrow file.
+``hold_bytes`` (``ISOFOREST_HOLD_BYTES``, 256 MiB)
+    ``isoforest detect`` reads a larger file twice (count, then the drawn rows)
+    instead of holding it.
+
+Numba's own ``NUMBA_DISABLE_JIT`` and ``NUMBA_BOUNDSCHECK`` apply as usual (the test
+suite runs under each); ``OMP_WAIT_POLICY`` is read, never left changed (see
+:func:`launch_threading_layer`).
 """
 
 import contextlib
+import numbers
 import os
 import threading
 import types
+
+from numpy import bool_ as np_bool
 
 import numba  # noqa: E402
 
@@ -29,22 +58,177 @@ import numba  # noqa: E402
 numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 _WORKQUEUE_LOCK = threading.RLock()
 
-__all__ = ["njit_options", "jit", "jit_inline", "jit_contract", "jit_parallel", "num_threads",
-           "effective_n_jobs"]
+__all__ = ["get_config", "set_config", "config_context", "show_config", "njit_options", "jit",
+           "jit_inline", "jit_contract", "jit_parallel", "num_threads", "effective_n_jobs"]
+
+_FALSE = ("0", "false", "no", "off")
+_TRUE = ("1", "true", "yes", "on")
 
 
-def _env_flag(name, default):
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
+def _flag(name, text):
+    value = text.strip().lower()
+    if value in _FALSE:
+        return False
+    if value in _TRUE:
+        return True
+    raise ValueError(f"{name}={text!r}: expected one of {', '.join(_TRUE + _FALSE)}")
+
+
+def _size(name, text):
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name}={text!r}: expected a positive integer")
+    return value
+
+
+# setting: (environment variable, parser, default)
+_SETTINGS = {
+    "cache": ("ISOFOREST_CACHE", _flag, True),
+    "simd": ("ISOFOREST_SIMD", _flag, True),
+    "amx": ("ISOFOREST_AMX", _flag, True),
+    "lof_symmetric": ("ISOFOREST_LOF_SYMMETRIC", _flag, True),
+    "lof_tiles": ("ISOFOREST_LOF_TILES", _flag, True),
+    "arrow": ("ISOFOREST_ARROW", _flag, True),
+    "arrow_threads": ("ISOFOREST_ARROW_THREADS", _flag, False),
+    "csv_block": ("ISOFOREST_CSV_BLOCK", _size, 4 << 20),
+    "arrow_block": ("ISOFOREST_ARROW_BLOCK", _size, 1 << 20),
+    "batch_rows": ("ISOFOREST_BATCH_ROWS", _size, 1 << 18),
+    "hold_bytes": ("ISOFOREST_HOLD_BYTES", _size, 256 << 20),
+}
+_READ_ONLY = ("cache",)
+
+
+def _from_environment(environ):
+    config = {}
+    for key, (name, parse, default) in _SETTINGS.items():
+        text = environ.get(name, "")
+        config[key] = default if text.strip() == "" else parse(name, text)
+    return config
+
+
+_global_config = _from_environment(os.environ)
+_local = threading.local()
+
+
+def _current():
+    if not hasattr(_local, "config"):
+        _local.config = _global_config.copy()
+    return _local.config
+
+
+def get_config():
+    """The settings now in force on this thread (a copy): see the module's docstring.
+
+    Returns
+    -------
+    config : dict
+        Setting name to value.
+
+    See Also
+    --------
+    set_config, config_context, show_config
+    """
+    return _current().copy()
+
+
+def _checked(changes):
+    for key, value in changes.items():
+        if key not in _SETTINGS:
+            raise TypeError(f"set_config() got an unexpected keyword argument {key!r}; "
+                            f"the settings are {', '.join(_SETTINGS)}")
+        if key in _READ_ONLY:
+            raise ValueError(f"{key} is read when isoforest is imported: set "
+                             f"{_SETTINGS[key][0]} in the environment instead")
+        default = _SETTINGS[key][2]
+        if isinstance(default, bool):
+            if not isinstance(value, (bool, np_bool)):
+                raise TypeError(f"{key} must be a bool, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    return {k: (bool(v) if isinstance(_SETTINGS[k][2], bool) else int(v))
+            for k, v in changes.items()}
+
+
+def set_config(**changes):
+    """Change settings for this thread and the threads started after, like
+    scikit-learn's ``set_config`` (the others keep theirs).
+
+    Parameters
+    ----------
+    **changes
+        ``simd``, ``amx``, ``lof_symmetric``, ``lof_tiles``, ``arrow``,
+        ``arrow_threads`` (bool); ``csv_block``, ``arrow_block``, ``batch_rows``,
+        ``hold_bytes`` (int >= 1). ``cache`` is set through ``ISOFOREST_CACHE``
+        only.
+
+    See Also
+    --------
+    get_config, config_context
+
+    Examples
+    --------
+    >>> import isoforest
+    >>> isoforest.set_config(simd=False)
+    >>> isoforest.get_config()["simd"]
+    False
+    >>> isoforest.set_config(simd=True)
+    """
+    changes = _checked(changes)
+    _global_config.update(changes)
+    _current().update(changes)
+
+
+@contextlib.contextmanager
+def config_context(**changes):
+    """Settings for the enclosed block on this thread, restored on leaving it.
+
+    Parameters
+    ----------
+    **changes
+        As :func:`set_config`.
+
+    Examples
+    --------
+    >>> import numpy as np, isoforest
+    >>> X = np.random.RandomState(0).randn(500, 3)
+    >>> model = isoforest.IsolationForest(random_state=0).fit(X)
+    >>> with isoforest.config_context(simd=False):  # the scalar kernel: same scores
+    ...     plain = model.score_samples(X)
+    >>> bool((plain == model.score_samples(X)).all())
+    True
+    """
+    changes = _checked(changes)
+    config = _current()
+    saved = config.copy()
+    config.update(changes)
+    try:
+        yield
+    finally:
+        config.clear()
+        config.update(saved)
+
+
+def show_config(file=None):
+    """Print what runs here: the versions, the CPU's features, the settings and the
+    kernel path each estimator takes with them (like ``numpy.show_runtime()``).
+
+    Parameters
+    ----------
+    file : writable text file, default=sys.stdout
+    """
+    from ._runtime import runtime_report
+
+    print(runtime_report(), file=file)
 
 
 #: Options shared by every kernel. ``fastmath`` stays off on purpose: it would
 #: reassociate sums and contract ``a * b + c`` into FMAs, and the scores would no
 #: longer be scikit-learn's to the last bit.
 njit_options = {
-    "cache": _env_flag("ISOFOREST_CACHE", True),
+    "cache": _global_config["cache"],
     "nogil": True,
     "fastmath": False,
     "error_model": "numpy",

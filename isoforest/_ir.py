@@ -64,11 +64,11 @@ def request_amx():
 
 
 def simd_allowed():
-    """Numba compiles (not ``NUMBA_DISABLE_JIT``) and ``ISOFOREST_SIMD`` is not 0."""
-    if numba.config.DISABLE_JIT:
-        return False
-    flag = os.environ.get("ISOFOREST_SIMD", "1").strip().lower()
-    return flag not in ("0", "false", "no", "off")
+    """Numba compiles (not ``NUMBA_DISABLE_JIT``) and the ``simd`` setting is on
+    (``isoforest.get_config()``, ``ISOFOREST_SIMD``)."""
+    from ._config import get_config
+
+    return not numba.config.DISABLE_JIT and get_config()["simd"]
 
 
 def parse_module(text, data_layout):

@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from .io._model_files import ModelFileError, load_model, save_model
+from ._config import get_config
 from .io._tabular import (EXIT_DATA, EXIT_OK, EXIT_USAGE, MISSING, DataError,  # noqa: F401
                           open_table, open_writer, parse_missing)
 
@@ -354,17 +355,14 @@ def _fit_from_file(args, reader, cols, n, holes):
     return model, extra
 
 
-#: Files up to this size are parsed once and their numbers held (n x d float64,
-#: smaller than the file); larger ones go through in two passes.
-HOLD_BYTES = int(os.environ.get("ISOFOREST_HOLD_BYTES", "") or 256 << 20)
-
-
 def _two_pass(args, reader):
     """Whether detect reads its input twice instead of holding its numbers: a file
-    (standard input cannot be re-read) larger than HOLD_BYTES, Isolation Forest
-    (z-scores, LOF and --standardize hold the numeric matrix)."""
+    (standard input cannot be re-read) larger than the ``hold_bytes`` setting (files
+    up to it are parsed once and their numbers held, n x d float64, smaller than
+    the file), Isolation Forest (z-scores, LOF and --standardize hold the numeric
+    matrix)."""
     return (args.input != "-" and args.method == "iforest" and not args.standardize
-            and (reader.total_bytes or 0) > HOLD_BYTES)
+            and (reader.total_bytes or 0) > get_config()["hold_bytes"])
 
 
 def cmd_detect(args):

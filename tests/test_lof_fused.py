@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from isoforest import config_context
 from isoforest.neighbors import _gemm_simd
 from isoforest.neighbors import _kernels as NK
 from isoforest.neighbors._lof import LocalOutlierFactor
@@ -81,9 +82,8 @@ def test_symmetric_equals_one_block_search(monkeypatch, block, per_k, extra):
     with lists so short that many queries are handed back to it."""
     rng = np.random.RandomState(5)
     X = np.r_[rng.randn(1500, 20), np.repeat(rng.randn(10, 20), 30, axis=0)]
-    monkeypatch.setattr(NK, "_SYM_ENABLED", False)
-    expected = _search(X, 11, 2)
-    monkeypatch.setattr(NK, "_SYM_ENABLED", True)
+    with config_context(lof_symmetric=False):
+        expected = _search(X, 11, 2)
     _small_pieces(monkeypatch, block, per_k, extra)
     for n_threads in (1, 2):
         got = _search(X, 11, n_threads)
@@ -91,7 +91,7 @@ def test_symmetric_equals_one_block_search(monkeypatch, block, per_k, extra):
         assert_array_equal(got[0], expected[0])
 
 
-needs_tiles = pytest.mark.skipif(not _gemm_simd.AVAILABLE,
+needs_tiles = pytest.mark.skipif(not _gemm_simd.available(),
                                  reason="the block-product tiles need AVX-512F and the JIT")
 
 
@@ -121,9 +121,8 @@ def test_vectors_for_blocks():
 def test_tiles_give_the_blas_path_neighbours(monkeypatch, name):
     X = np.r_[PROBLEMS[name], PROBLEMS[name] + 0.5]  # more than a block
     _small_pieces(monkeypatch, block=48)
-    monkeypatch.setattr(NK, "_SYM_TILES", False)
-    expected = _search(X, 9, 2)
-    monkeypatch.setattr(NK, "_SYM_TILES", True)
+    with config_context(lof_tiles=False):
+        expected = _search(X, 9, 2)
     got = _search(X, 9, 2)
     assert_array_equal(got[1], expected[1])
     assert_array_equal(got[0], expected[0])
@@ -296,9 +295,8 @@ def test_amx_products_check_their_shapes():
                                   "binary_high_dim"])
 def test_amx_tiles_give_the_blas_path_neighbours(monkeypatch, name):
     X = np.r_[PROBLEMS[name], PROBLEMS[name] + 0.5, PROBLEMS[name] - 0.25]
-    monkeypatch.setattr(NK, "_SYM_TILES", False)
-    expected = _search(X, 9, 2)
-    monkeypatch.setattr(NK, "_SYM_TILES", True)
+    with config_context(lof_tiles=False):
+        expected = _search(X, 9, 2)
     for block in (32, 64, 192):  # 192: the seed's products in 96-row pieces
         _small_pieces(monkeypatch, block=block)
         for n_threads in (1, 2):
@@ -313,9 +311,8 @@ def test_amx_path_needs_its_bfloat16_bound(monkeypatch):
     closer together than bfloat16 resolves."""
     X, _ = _clustered()
     X = np.r_[X, X[:200] + 1e-4]
-    monkeypatch.setattr(NK, "_SYM_TILES", False)
-    expected = _search(X, 9)
-    monkeypatch.setattr(NK, "_SYM_TILES", True)
+    with config_context(lof_tiles=False):
+        expected = _search(X, 9)
     _small_pieces(monkeypatch, block=64)
     assert_array_equal(_search(X, 9)[1], expected[1])
     index = NK.build_brute_index(X)
@@ -329,8 +326,8 @@ def test_estimator_scores_unchanged(monkeypatch):
     rng = np.random.RandomState(8)
     X = rng.randn(700, 30)
     new = LocalOutlierFactor(n_neighbors=15, n_jobs=2).fit(X)
-    monkeypatch.setattr(NK, "_SYM_ENABLED", False)
-    old = LocalOutlierFactor(n_neighbors=15, n_jobs=2).fit(X)
+    with config_context(lof_symmetric=False):
+        old = LocalOutlierFactor(n_neighbors=15, n_jobs=2).fit(X)
     assert new._fit_method == "brute"
     assert_array_equal(new.negative_outlier_factor_, old.negative_outlier_factor_)
     assert_array_equal(new._distances_fit_X_, old._distances_fit_X_)
@@ -498,6 +495,7 @@ _SUBPROCESS = """
 import sys
 import numpy as np
 import numba
+from isoforest import config_context
 from isoforest.neighbors import _gemm_simd
 from isoforest.neighbors import _kernels as NK
 from isoforest.neighbors._lof import LocalOutlierFactor

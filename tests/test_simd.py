@@ -9,10 +9,11 @@ every depth, for feature counts held in registers and gathered, partial groups o
 import numpy as np
 import pytest
 
+from isoforest import config_context
 from isoforest.forest import _kernels as K
 from isoforest.forest import _simd as _simd
 
-pytestmark = pytest.mark.skipif(not _simd.AVAILABLE,
+pytestmark = pytest.mark.skipif(not _simd.available(),
                                 reason="the vector kernel needs AVX-512 and Numba's JIT")
 
 
@@ -104,8 +105,9 @@ def test_estimator_scores_the_same_with_and_without_the_vector_kernel(monkeypatc
     X[::97, 2] = np.nan
     clf = IsolationForest(n_estimators=20, random_state=0, n_jobs=n_jobs).fit(X)
     with_simd = clf.score_samples(X)
-    monkeypatch.setattr(_simd, "AVAILABLE", False)
-    np.testing.assert_array_equal(clf.score_samples(X), with_simd)
+    with config_context(simd=False):
+        assert not _simd.available()
+        np.testing.assert_array_equal(clf.score_samples(X), with_simd)
 
 
 def test_ir_arguments_are_checked():

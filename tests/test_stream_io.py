@@ -14,7 +14,7 @@ import isoforest
 from isoforest import load_model
 
 TIMEOUT = 120
-PARSERS = {"arrow": {}, "numpy": {"ISOFOREST_NO_ARROW": "1"}}
+PARSERS = {"arrow": {}, "numpy": {"ISOFOREST_ARROW": "0"}}
 
 
 def cli(*args, cwd, input=None, env=None):

@@ -2,7 +2,7 @@
 csv module, and the command line through real subprocesses and pipes.
 
 Every CSV case runs twice: numbers parsed by pyarrow and by the NumPy path
-(``ISOFOREST_NO_ARROW=1``), which must give the same bytes. ``ISOFOREST_CSV_BLOCK``
+(``ISOFOREST_ARROW=0``), which must give the same bytes. ``ISOFOREST_CSV_BLOCK``
 forces tiny chunks, whose output must equal the whole file's byte for byte.
 """
 
@@ -24,7 +24,7 @@ from reference.tabular_naive import join_scored as join_scored_naive
 from reference.tabular_naive import records as records_naive
 
 TIMEOUT = 120
-PARSERS = {"arrow": {}, "numpy": {"ISOFOREST_NO_ARROW": "1"}}
+PARSERS = {"arrow": {}, "numpy": {"ISOFOREST_ARROW": "0"}}
 
 
 def run_cli(*args, cwd, input=None, env=None):

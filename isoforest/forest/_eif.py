@@ -333,7 +333,7 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         f = self._forest
         out = np.zeros(X.shape[0], dtype=np.float64)
         parallel = effective_n_jobs(self.n_jobs) > 1
-        simd = _eif_simd.AVAILABLE and X.shape[1] <= _eif_simd.MAX_FEATURES
+        simd = _eif_simd.available() and X.shape[1] <= _eif_simd.MAX_FEATURES
         if simd:
             simd_parallel, simd_serial = K.simd_path_length_kernels(X.shape[1])
         for start, stop, block in self._iter_chunks(X):

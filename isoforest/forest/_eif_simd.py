@@ -33,7 +33,7 @@ from numba.extending import intrinsic
 from .._ir import ir_codegen, parse_module, simd_allowed
 from ._simd import _Emitter
 
-__all__ = ["AVAILABLE", "GROUPS", "LANES", "MAX_FEATURES", "ROWS", "width", "ir_text",
+__all__ = ["available", "GROUPS", "LANES", "MAX_FEATURES", "ROWS", "width", "ir_text",
            "walk_intrinsic"]
 
 #: Rows per vector.
@@ -50,8 +50,10 @@ EXTRA = 4
 
 _D = f"<{LANES} x double>"
 
-#: True when scoring uses the vector walk (Numba compiles, ``ISOFOREST_SIMD`` not 0).
-AVAILABLE = simd_allowed()
+def available():
+    """Whether scoring uses the vector walk now (Numba compiling, the ``simd``
+    setting on)."""
+    return simd_allowed()
 
 
 def width(n_features):

@@ -481,11 +481,12 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
         f = self._forest
         out = np.zeros(X.shape[0], dtype=np.float64)
         parallel = effective_n_jobs(self.n_jobs) > 1
+        simd = _simd.available()
         for start, stop, block in self._iter_chunks(X):
             use_threads = parallel and stop - start >= PARALLEL_MIN_ROWS
             if f.complete is not None:
                 depth, feat, thr, nan_right, leaf = f.complete
-                if _simd.AVAILABLE and 1 <= depth <= _simd.MAX_DEPTH:
+                if simd and 1 <= depth <= _simd.MAX_DEPTH:
                     parallel_kernel, serial_kernel = K.simd_score_kernels(depth, block.shape[1])
                     kernel = parallel_kernel if use_threads else serial_kernel
                     args = (block, feat, thr, nan_right, leaf, f.n_trees, out[start:stop])

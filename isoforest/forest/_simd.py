@@ -23,7 +23,7 @@ The code is generated for one tree depth and one feature count at a time (small
 functions that compile in well under a second) and linked into the Numba function
 that calls the intrinsic ``walk_intrinsic(depth, n_select)`` returns. It is used
 only where the host CPU has AVX-512F and Numba compiles (not under
-``NUMBA_DISABLE_JIT``); ``ISOFOREST_SIMD=0`` turns it off. The kernel indexes raw
+``NUMBA_DISABLE_JIT``); the ``simd`` setting turns it off. The kernel indexes raw
 memory and checks nothing: callers pass arrays padded as ``PAD`` says and node
 features below the data's feature count.
 """
@@ -33,7 +33,7 @@ from numba.extending import intrinsic
 
 from .._ir import host_has_avx512, ir_codegen, parse_module, simd_allowed
 
-__all__ = ["AVAILABLE", "LANES", "MAX_DEPTH", "MAX_SELECT_FEATURES", "PAD", "walk_intrinsic"]
+__all__ = ["available", "LANES", "MAX_DEPTH", "MAX_SELECT_FEATURES", "PAD", "walk_intrinsic"]
 
 #: Rows per vector.
 LANES = 16
@@ -53,12 +53,10 @@ _PERMUTE_NODES = 128
 _TREES_AT_ONCE = 3
 
 
-def _enabled():
+def available():
+    """Whether scoring uses the vector kernel now (AVX-512F, Numba compiling, the
+    ``simd`` setting on)."""
     return simd_allowed() and host_has_avx512()
-
-
-#: True when scoring uses the vector kernel.
-AVAILABLE = _enabled()
 
 _V = f"<{LANES} x i32>"
 _F = f"<{LANES} x float>"

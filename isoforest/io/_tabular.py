@@ -14,18 +14,14 @@ One module reads and writes every table format the front ends take:
   ``.feather``, ``.ipc``): read by record batches and written with the columns
   added, through the optional ``arrow`` extra (pyarrow), imported lazily.
 
-A file is read in chunks of about :data:`BLOCK_SIZE` bytes (Parquet/Arrow: record
-batches of at most :data:`BATCH_ROWS` rows), so files of any size pass through in
+A file is read in chunks of about ``csv_block`` bytes (Parquet/Arrow: record
+batches of at most ``batch_rows`` rows), so files of any size pass through in
 bounded memory. Missing values are the spellings in :data:`MISSING` (case and
 surrounding blanks ignored), read as NaN.
 
-Environment variables (for tests and tuning)
---------------------------------------------
-ISOFOREST_CSV_BLOCK
-    Chunk size in bytes for CSV input (default 4 MiB); Parquet/Arrow batches hold
-    ``ISOFOREST_BATCH_ROWS`` rows (default 262144).
-ISOFOREST_NO_ARROW
-    ``1`` parses CSV with the NumPy path even where pyarrow is installed.
+The chunk sizes and whether pyarrow parses CSV are the ``csv_block``,
+``arrow_block``, ``arrow_threads``, ``batch_rows`` and ``arrow`` settings of
+``isoforest.get_config()``, read when a file is opened.
 """
 
 import csv
@@ -36,6 +32,7 @@ import sys
 
 import numpy as np
 
+from .._config import get_config
 from ..forest._source import RowSource
 from . import _tabular_kernels
 from ._tabular_kernels import COMPLEX, join_scored, scan_csv, scored_size
@@ -60,19 +57,6 @@ def _case_variants(word):
 _MISSING_CASED = sorted(set().union(*[_case_variants(m) for m in MISSING]))
 
 
-def _env_int(name, default):
-    try:
-        return max(1, int(os.environ.get(name, "") or default))
-    except ValueError:
-        return default
-
-
-BLOCK_SIZE = _env_int("ISOFOREST_CSV_BLOCK", 4 << 20)
-BATCH_ROWS = _env_int("ISOFOREST_BATCH_ROWS", 1 << 18)
-ARROW_BLOCK = _env_int("ISOFOREST_ARROW_BLOCK", 1 << 20)
-# one thread: measured as fast here (the scoring kernels use the cores) and ~20 MB leaner
-ARROW_THREADS = os.environ.get("ISOFOREST_ARROW_THREADS", "0") not in ("", "0")
-
 ARROW_EXTRA = "pip install isoforest[arrow]"
 
 
@@ -82,7 +66,7 @@ class DataError(Exception):
 
 def have_arrow():
     """Whether the CSV path may use pyarrow (installed, not switched off)."""
-    if os.environ.get("ISOFOREST_NO_ARROW", "").strip() not in ("", "0"):
+    if not get_config()["arrow"]:
         return False
     try:
         import pyarrow.csv  # noqa: F401
@@ -224,7 +208,8 @@ class CsvReader:
         File name, or ``'-'`` for standard input (read once; :meth:`hold` keeps its
         bytes for a second pass).
     delimiter : {',', '\\t'}
-    block_size : int, default=BLOCK_SIZE
+    block_size : int, default=None
+        Bytes per chunk; None: the ``csv_block`` setting.
     arrow : bool, default=None
         Parse numbers with pyarrow (default: when installed, see :func:`have_arrow`).
     """
@@ -235,7 +220,7 @@ class CsvReader:
         self.path = path
         self.name = "standard input" if path == "-" else str(path)
         self.delim = delimiter.encode()
-        self.block_size = int(block_size or BLOCK_SIZE)
+        self.block_size = int(block_size or get_config()["csv_block"])
         self.arrow = have_arrow() if arrow is None else bool(arrow)
         self._held = None
         self.total_bytes = None
@@ -417,8 +402,12 @@ class CsvReader:
         view = memoryview(chunk.data)[lo: chunk.nbytes]
         names = [f"c{j}" for j in range(self.width)]
         wanted = sorted(set(cols))
-        read_options = pacsv.ReadOptions(column_names=names, use_threads=ARROW_THREADS,
-                                         block_size=ARROW_BLOCK)
+        # one thread by default: measured as fast here (the scoring kernels use the
+        # cores) and ~20 MB leaner
+        config = get_config()
+        read_options = pacsv.ReadOptions(column_names=names,
+                                         use_threads=config["arrow_threads"],
+                                         block_size=config["arrow_block"])
         parse_options = pacsv.ParseOptions(
             delimiter=self.delim.decode(), ignore_empty_lines=True,
             newlines_in_values=bool((chunk.f_kind != 0).any()))
@@ -554,14 +543,15 @@ class ArrowReader:
         import pyarrow as pa
 
         row0 = 0
+        batch_rows = get_config()["batch_rows"]
         try:
             if self.fmt == "parquet":
-                batches = self._file.iter_batches(batch_size=BATCH_ROWS)
+                batches = self._file.iter_batches(batch_size=batch_rows)
             else:
                 batches = (self._file.get_batch(i) for i in range(self._file.num_record_batches))
             for batch in batches:
-                for lo in range(0, batch.num_rows, BATCH_ROWS):
-                    b = batch.slice(lo, BATCH_ROWS)
+                for lo in range(0, batch.num_rows, batch_rows):
+                    b = batch.slice(lo, batch_rows)
                     yield Chunk(b.num_rows, row0, batch=b)
                     row0 += b.num_rows
         except (pa.ArrowException, OSError) as exc:

@@ -37,14 +37,16 @@ from .._config import jit, jit_inline
 from .._ir import (host_has_amx_bf16, host_has_avx512, ir_codegen, parse_module,
                    request_amx, simd_allowed)
 
-__all__ = ["AVAILABLE", "ROWS", "vectors_for", "block_products", "amx_available",
+__all__ = ["available", "ROWS", "vectors_for", "block_products", "amx_available",
            "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "bf16_tiles", "amx_products",
            "amx_products_tiled", "tiled_layout", "row_major_layout", "sym_marks"]
 
 #: Rows per tile.
 ROWS = 8
-#: True when the symmetric search computes its block products here.
-AVAILABLE = simd_allowed() and host_has_avx512()
+def available():
+    """Whether the symmetric search computes its block products here now (AVX-512F,
+    Numba compiling, the ``simd`` setting on)."""
+    return simd_allowed() and host_has_avx512()
 
 _F = "<16 x float>"
 
@@ -196,11 +198,15 @@ _AMX = None
 
 def amx_available():
     """Whether the block products may run on AMX tiles: the host has AMX-BF16, Numba
-    compiles, ``ISOFOREST_SIMD`` allows, and Linux grants the tile data (asked on
-    the first call, not at import)."""
+    compiles, the ``simd`` and ``amx`` settings are on, and Linux grants the tile
+    data (asked on the first call, not at import)."""
+    from .._config import get_config
+
+    if not (simd_allowed() and get_config()["amx"]):
+        return False
     global _AMX
     if _AMX is None:
-        _AMX = simd_allowed() and host_has_amx_bf16() and request_amx()
+        _AMX = host_has_amx_bf16() and request_amx()
     return _AMX
 
 

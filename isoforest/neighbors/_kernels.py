@@ -46,7 +46,7 @@ import numpy as np
 from numba import prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from .._config import jit, jit_contract, jit_inline, jit_parallel
+from .._config import get_config, jit, jit_contract, jit_inline, jit_parallel
 from ..stats._kernels import pairwise_sum
 from . import _gemm_simd
 
@@ -1341,17 +1341,14 @@ class _GemmSearch:
 #: Rows per block of the symmetric search (a float32 block pair: 1 MiB; 256 and
 #: 384 measured 18% and 8% slower on 20,000 x 50, 768 no faster).
 _SYM_BLOCK = 512
-#: Whether the training rows take the symmetric search (tests compare both).
-_SYM_ENABLED = True
-#: Whether its block products use the AVX-512 tiles (``_gemm_simd``) where
-#: available, and their block: a multiple of 48 for 8 x 48 tiles (480 and 512
-#: measured alike with BLAS here, 640-768 4% faster, within the noise).
-_SYM_TILES = True
+#: The training rows take the symmetric search unless the ``lof_symmetric`` setting
+#: is off; its block products use the AVX-512 tiles (``_gemm_simd``) where available
+#: unless ``lof_tiles`` is off, on blocks of a multiple of 48 for 8 x 48 tiles
+#: (480 and 512 measured alike with BLAS here, 640-768 4% faster, within the noise);
+#: and AMX bfloat16 tiles instead where available unless ``amx`` is off (blocks a
+#: multiple of 32; ``_gemm_margins`` widens the bound to bfloat16's), computing and
+#: scanning ``_SYM_STRIP`` rows of a pair at a time (a multiple of 32).
 _SYM_BLOCK_TILES = 480
-#: Whether they run on AMX bfloat16 tiles instead where available (blocks a
-#: multiple of 32; ``_gemm_margins`` widens the bound to bfloat16's), and the
-#: rows of a pair computed and scanned at a time there (a multiple of 32).
-_SYM_AMX = True
 _SYM_STRIP = 96
 #: A query's list holds up to this many entries per neighbour, plus the extra.
 _SYM_CAP_PER_K = 3
@@ -1774,9 +1771,9 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     returns False (outputs untouched) when the float32 products are too coarse for
     the data."""
     n = Y.shape[0]
-    tiles = _gemm_simd.AVAILABLE and _SYM_TILES
+    tiles = _gemm_simd.available() and get_config()["lof_tiles"]
     block = block or (_SYM_BLOCK_TILES if tiles else _SYM_BLOCK)
-    amx = tiles and _SYM_AMX and block % 32 == 0 and _gemm_simd.amx_available()
+    amx = tiles and block % 32 == 0 and _gemm_simd.amx_available()
     vectors = _gemm_simd.vectors_for(block) if tiles and not amx else 0
     C32 = index.centered32
     # the tiles read whole blocks: rows padded with zeros to a multiple of the
@@ -1969,7 +1966,7 @@ def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self
                out_dist, out_ind)
         return out_dist, out_ind
 
-    if Q is Y and exclude_self and _SYM_ENABLED:
+    if Q is Y and exclude_self and get_config()["lof_symmetric"]:
         if _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads):
             return out_dist, out_ind
     search = _GemmSearch(Y, Q, K, index, bool(exclude_self), out_dist, out_ind,
