@@ -134,6 +134,12 @@ def get_config():
     return _current().copy()
 
 
+def setting(key):
+    """One setting now in force on this thread, without copying them all (for the
+    kernels' dispatch on every call)."""
+    return _current()[key]
+
+
 def _checked(changes):
     for key, value in changes.items():
         if key not in _SETTINGS:

@@ -33,7 +33,7 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
-from .._config import jit, jit_inline
+from .._config import jit, jit_inline, setting
 from .._ir import (host_has_amx_bf16, host_has_avx512, ir_codegen, parse_module,
                    request_amx, simd_allowed)
 
@@ -200,9 +200,7 @@ def amx_available():
     """Whether the block products may run on AMX tiles: the host has AMX-BF16, Numba
     compiles, the ``simd`` and ``amx`` settings are on, and Linux grants the tile
     data (asked on the first call, not at import)."""
-    from .._config import get_config
-
-    if not (simd_allowed() and get_config()["amx"]):
+    if not (simd_allowed() and setting("amx")):
         return False
     global _AMX
     if _AMX is None:

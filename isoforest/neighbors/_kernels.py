@@ -46,7 +46,7 @@ import numpy as np
 from numba import prange
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from .._config import get_config, jit, jit_contract, jit_inline, jit_parallel
+from .._config import jit, jit_contract, jit_inline, jit_parallel, setting
 from ..stats._kernels import pairwise_sum
 from . import _gemm_simd
 
@@ -1771,7 +1771,7 @@ def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, block=None):
     returns False (outputs untouched) when the float32 products are too coarse for
     the data."""
     n = Y.shape[0]
-    tiles = _gemm_simd.available() and get_config()["lof_tiles"]
+    tiles = _gemm_simd.available() and setting("lof_tiles")
     block = block or (_SYM_BLOCK_TILES if tiles else _SYM_BLOCK)
     amx = tiles and block % 32 == 0 and _gemm_simd.amx_available()
     vectors = _gemm_simd.vectors_for(block) if tiles and not amx else 0
@@ -1966,7 +1966,7 @@ def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self
                out_dist, out_ind)
         return out_dist, out_ind
 
-    if Q is Y and exclude_self and get_config()["lof_symmetric"]:
+    if Q is Y and exclude_self and setting("lof_symmetric"):
         if _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads):
             return out_dist, out_ind
     search = _GemmSearch(Y, Q, K, index, bool(exclude_self), out_dist, out_ind,
