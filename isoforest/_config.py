@@ -35,7 +35,7 @@ flag is off for ``0``, ``false``, ``no``, ``off`` and on for ``1``, ``true``,
     Rows per record batch of a Parquet or Arrow file.
 ``hold_bytes`` (``ISOFOREST_HOLD_BYTES``, 256 MiB)
     ``isoforest detect`` reads a larger file twice (count, then the drawn rows)
-    instead of holding it.
+    instead of holding it (0: every file).
 
 Numba's own ``NUMBA_DISABLE_JIT`` and ``NUMBA_BOUNDSCHECK`` apply as usual (the test
 suite runs under each); ``OMP_WAIT_POLICY`` is read, never left changed (see
@@ -74,14 +74,18 @@ def _flag(name, text):
     raise ValueError(f"{name}={text!r}: expected one of {', '.join(_TRUE + _FALSE)}")
 
 
-def _size(name, text):
+def _size(name, text, least=1):
     try:
         value = int(text.strip())
     except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{name}={text!r}: expected a positive integer")
+        value = least - 1
+    if value < least:
+        raise ValueError(f"{name}={text!r}: expected an integer >= {least}")
     return value
+
+
+def _bytes(name, text):
+    return _size(name, text, least=0)
 
 
 # setting: (environment variable, parser, default)
@@ -96,7 +100,7 @@ _SETTINGS = {
     "csv_block": ("ISOFOREST_CSV_BLOCK", _size, 4 << 20),
     "arrow_block": ("ISOFOREST_ARROW_BLOCK", _size, 1 << 20),
     "batch_rows": ("ISOFOREST_BATCH_ROWS", _size, 1 << 18),
-    "hold_bytes": ("ISOFOREST_HOLD_BYTES", _size, 256 << 20),
+    "hold_bytes": ("ISOFOREST_HOLD_BYTES", _bytes, 256 << 20),
 }
 _READ_ONLY = ("cache",)
 
@@ -148,12 +152,14 @@ def _checked(changes):
         if key in _READ_ONLY:
             raise ValueError(f"{key} is read when isoforest is imported: set "
                              f"{_SETTINGS[key][0]} in the environment instead")
-        default = _SETTINGS[key][2]
+        _, parse, default = _SETTINGS[key]
+        least = 0 if parse is _bytes else 1
         if isinstance(default, bool):
             if not isinstance(value, (bool, np_bool)):
                 raise TypeError(f"{key} must be a bool, got {value!r}")
-        elif isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        elif (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+              or value < least):
+            raise ValueError(f"{key} must be an integer >= {least}, got {value!r}")
     return {k: (bool(v) if isinstance(_SETTINGS[k][2], bool) else int(v))
             for k, v in changes.items()}
 
@@ -166,8 +172,8 @@ def set_config(**changes):
     ----------
     **changes
         ``simd``, ``amx``, ``lof_symmetric``, ``lof_tiles``, ``arrow``,
-        ``arrow_threads`` (bool); ``csv_block``, ``arrow_block``, ``batch_rows``,
-        ``hold_bytes`` (int >= 1). ``cache`` is set through ``ISOFOREST_CACHE``
+        ``arrow_threads`` (bool); ``csv_block``, ``arrow_block``, ``batch_rows``
+        (int >= 1), ``hold_bytes`` (int >= 0). ``cache`` is set through ``ISOFOREST_CACHE``
         only.
 
     See Also

@@ -42,7 +42,8 @@ def test_one_rule_for_flags(text, value):
 
 
 @pytest.mark.parametrize("name, text", [("ISOFOREST_SIMD", "maybe"),
-                                        ("ISOFOREST_CSV_BLOCK", "-3"),
+                                        ("ISOFOREST_CSV_BLOCK", "0"),
+                                        ("ISOFOREST_HOLD_BYTES", "-1"),
                                         ("ISOFOREST_HOLD_BYTES", "lots")])
 def test_bad_environment_refused_naming_the_variable(name, text):
     res = in_fresh_process("import isoforest", **{name: text})
@@ -51,9 +52,10 @@ def test_bad_environment_refused_naming_the_variable(name, text):
 
 
 def test_sizes_from_the_environment():
-    res = in_fresh_process("import isoforest; print(isoforest.get_config()['batch_rows'])",
-                           ISOFOREST_BATCH_ROWS="64")
-    assert res.stdout.strip() == "64"
+    res = in_fresh_process("import isoforest; c = isoforest.get_config(); "
+                           "print(c['batch_rows'], c['hold_bytes'])",
+                           ISOFOREST_BATCH_ROWS="64", ISOFOREST_HOLD_BYTES="0")
+    assert res.stdout.split() == ["64", "0"]
 
 
 def test_config_context_restores_and_is_per_thread():
@@ -100,8 +102,9 @@ def test_set_config_changes_and_reverts():
 @pytest.mark.parametrize("changes, error, match", [
     ({"simd_level": 2}, TypeError, "unexpected keyword argument 'simd_level'"),
     ({"simd": "no"}, TypeError, "simd must be a bool"),
-    ({"csv_block": 0}, ValueError, "csv_block must be a positive integer"),
-    ({"csv_block": 1.5}, ValueError, "csv_block must be a positive integer"),
+    ({"csv_block": 0}, ValueError, "csv_block must be an integer >= 1"),
+    ({"csv_block": 1.5}, ValueError, "csv_block must be an integer >= 1"),
+    ({"hold_bytes": -1}, ValueError, "hold_bytes must be an integer >= 0"),
     ({"cache": False}, ValueError, "ISOFOREST_CACHE"),
 ])
 def test_bad_settings_refused(changes, error, match):
