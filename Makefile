@@ -33,7 +33,7 @@ study: $(VENV)/.stamp-test
 	$(BIN)/python -m reference.study --out study_output
 
 test: $(VENV)/.stamp-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 	$(MAKE) test-boundscheck
 
 # Kernels index raw memory: run their tests once more with bounds checking on
