@@ -2,11 +2,61 @@
 
 Puts the repository root on ``sys.path`` so tests can import the naive twins in
 ``reference/`` (``from reference.iforest_naive import ...``) however pytest is run.
+
+Under CI (``CI`` set) a skipped test fails, unless its reason is one of
+``EXPECTED_SKIPS``: the host lacks a CPU feature a kernel needs, or the case does
+not exist (a parameter combination the reference refuses). A missing package,
+service or data set is then a failure, not a silent pass.
 """
 
+import os
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+pytest_plugins = ["pytester"]
+
+EXPECTED_SKIPS = (
+    "AVX-512",  # the vector kernels on a CPU without AVX-512F
+    "AMX-BF16",  # the bfloat16 tiles on a CPU without AMX
+    "SCIPY_ARRAY_API is not set",  # scikit-learn's own array-API checks
+    "scikit-learn refuses these parameters",
+    "no row would be drawn",
+    "max_features > n_features is an error",
+)
+
+
+def _reason(report):
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+def _unexpected_skip(report):
+    return (os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail")
+            and not any(s in _reason(report) for s in EXPECTED_SKIPS))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if _unexpected_skip(report):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI (a missing package, service or data set?): " \
+                          f"{_reason(report)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if _unexpected_skip(report):
+        report.outcome = "failed"
+        report.longrepr = f"module skipped under CI: {_reason(report)}"
