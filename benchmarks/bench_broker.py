@@ -21,7 +21,7 @@ Usage::
   the records, then ``cat`` 1,000,000 records into ``isoforest stream`` (3 top
   features per alert), best of ``--repeat``; and one record's round trip.
 
-Writes ``benchmarks/results/broker.{json,md}`` and the README table between the
+Writes ``benchmarks/results/broker.{json,md}`` and the table (in README.md or docs/) between the
 ``bench:broker`` markers.
 """
 

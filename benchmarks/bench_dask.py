@@ -20,7 +20,7 @@ float64 rows (5,000,000 by default, in ``P`` = 20 partitions) in the workers' me
   caller), in a fresh process connected to the same cluster;
 * a scaling table: fit and score time against rows and partition counts.
 
-Writes ``benchmarks/results/dask.{json,md}`` and the README table between the
+Writes ``benchmarks/results/dask.{json,md}`` and the table (in README.md or docs/) between the
 ``bench:dask`` markers (when present).
 """
 

@@ -15,7 +15,7 @@ tables are cached on the model: "explain, cold" rebuilds them every call.
 shap is given the rows as float32: the trees compare ``float32(x)`` (scikit-learn's
 and isoforest's), while shap compares float64 rows in float64, which sends a row
 whose value rounds onto a threshold the other way. The exactness line reports both.
-Writes ``benchmarks/results/explain.{json,md}`` and the README table between the
+Writes ``benchmarks/results/explain.{json,md}`` and the table (in README.md or docs/) between the
 ``bench:explain`` markers.
 """
 

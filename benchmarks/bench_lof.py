@@ -308,7 +308,7 @@ def main(argv=None):
     parser.add_argument("--no-write", action="store_true",
                         help="print only; leave benchmarks/results untouched")
     parser.add_argument("--no-readme", action="store_true",
-                        help="write benchmarks/results but leave README.md untouched")
+                        help="write benchmarks/results but leave README.md and docs/ untouched")
     # internal: one shape in this process, its case written as JSON
     parser.add_argument("--shape", help=argparse.SUPPRESS)
     parser.add_argument("--calls", type=int, help=argparse.SUPPRESS)

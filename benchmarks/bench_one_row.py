@@ -12,7 +12,7 @@ are scored in turn (2,000 distinct rows), so no result is cached anywhere. The s
 is measured for the other detectors' one-row paths (``LocalOutlierFactor`` with
 ``novelty=True`` and ``ZScoreDetector``), to see that they do not regress. Results
 go to ``benchmarks/results/one_row.{json,md}``; ``--readme`` also writes the table
-into README.md between the ``bench:one_row`` markers.
+into docs/speed.md between the ``bench:one_row`` markers.
 """
 
 import argparse

@@ -23,7 +23,7 @@ RandomCutForest (rrcf's scores exactly, so rrcf's AUC), river's HalfSpaceTrees
 refitted every 1,000 records on the last 2,000 (scoring the next 1,000).
 ``--auc-rows`` caps each set (default 50,000 records; sets are cut, not sampled).
 
-Writes ``benchmarks/results/streaming.{json,md}`` and the README table between the
+Writes ``benchmarks/results/streaming.{json,md}`` and the table (in README.md or docs/) between the
 ``bench:streaming`` markers.
 """
 

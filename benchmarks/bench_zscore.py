@@ -8,7 +8,7 @@ Usage::
 repeats after a warm-up, medians reported. "copy" is ``X.copy()``, the memory
 bandwidth floor for any function that returns a new array of the same size.
 Also measures ``ZScoreDetector.partial_fit`` throughput in batches of 1,000 rows.
-Writes ``benchmarks/results/zscore.{json,md}`` and the README table between the
+Writes ``benchmarks/results/zscore.{json,md}`` and the table (in README.md or docs/) between the
 ``bench:zscore`` markers.
 """
 

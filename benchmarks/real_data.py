@@ -18,7 +18,7 @@ unsupervised setting of Liu, Ting & Zhou 2008); random detectors run with seeds
 anomaly score, and precision / recall / F1 of the detector's own ``predict``;
 fit and score times. OneClassSVM is O(n^2): it is fitted on a random subsample of at
 most ``--svm-max-rows`` rows (it still scores every row), as noted in the table.
-Writes ``benchmarks/results/real_data.{csv,md}``, two PNG plots, and the README
+Writes ``benchmarks/results/real_data.{csv,md}``, two PNG plots, and the docs/ page
 table between the ``bench:real-data`` markers.
 """
 

@@ -296,17 +296,24 @@ def plot(result, path):
 
 
 def update_readme(table, marker="iforest"):
-    path = os.path.join(ROOT, "README.md")
-    with open(path) as f:
-        text = f.read()
+    """Put ``table`` between the ``bench:MARKER`` markers of README.md or of the
+    docs page that holds them."""
+    import glob
+
     start, end = f"<!-- bench:{marker}:start -->", f"<!-- bench:{marker}:end -->"
-    if start not in text or end not in text:
-        print(f"README.md has no {start} ... {end} markers; not updated")
-        return
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    with open(path, "w") as f:
-        f.write(head + start + "\n" + table + "\n" + end + tail)
+    pages = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs",
+                                                                              "*.md")))
+    for path in pages:
+        with open(path) as f:
+            text = f.read()
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            _, tail = rest.split(end, 1)
+            with open(path, "w") as f:
+                f.write(head + start + "\n" + table + "\n" + end + tail)
+            return
+    print(f"neither README.md nor docs/*.md has the {start} ... {end} markers; "
+          "not updated")
 
 
 def main(argv=None):

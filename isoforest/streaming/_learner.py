@@ -21,7 +21,7 @@ from ._rcf import RandomCutForest
 __all__ = ["StreamLearner", "DEFAULTS"]
 
 #: The command line's defaults per method, chosen on NAB's metric series (see
-#: the README): what ``--trees``, ``--window``, ``--shingle`` fall back to.
+#: docs/streams-that-learn.md): what ``--trees``, ``--window``, ``--shingle`` fall back to.
 DEFAULTS = {
     "hst": {"trees": 25, "window": 250, "shingle": 1, "height": 10},
     "rcf": {"trees": 40, "window": 256, "shingle": 32, "height": None},

@@ -8,13 +8,13 @@
   scores a new level relative to its recent sample and may miss a value that no
   sample ever held. Numenta's HTM detector for NAB adds the same "spatial
   anomaly" rule (tolerance 0.05 there); on NAB's series here it lifted the
-  command line's score from 30 to 50 (see the README).
+  command line's score from 30 to 50 (see docs/streams-that-learn.md).
 - ``RunningMax`` divides each raw score by the largest raw score of the stream so
   far (the record itself included), so the command line's ``anomaly_score`` lies
   in [0, 1] whatever the forest's scale (a Random Cut Forest's displacement grows
   with its tree size) and a record scores 1 when it is the most anomalous yet. On
   NAB's metric series this beat an HTM-style anomaly likelihood over the same
-  raw scores (see the README's NAB section).
+  raw scores (see the NAB section of docs/streams-that-learn.md).
 
 The state of each is a small array, so it checkpoints with the model.
 """
