@@ -19,7 +19,8 @@ from .neighbors import LocalOutlierFactor
 from .stats import ZScoreDetector, zscore
 from .streaming import HalfSpaceTrees, RandomCutForest
 from ._validation import InvalidParameterError, NotFittedError
-from ._config import config_context, get_config, set_config, show_config
+from ._config import config_context, get_config, set_config
+from ._runtime import show_config
 
 __version__ = "0.1.0"
 

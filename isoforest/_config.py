@@ -3,8 +3,9 @@ read; and how many threads the kernels use.
 
 In the manner of scikit-learn's ``sklearn._config``: :func:`get_config`,
 :func:`set_config` and :func:`config_context` (a setting for the enclosed block, on
-the calling thread only), and :func:`show_config`, which prints the versions, the
-CPU's features and the kernel path each estimator takes with the settings now.
+the calling thread only); ``isoforest.show_config()`` (``isoforest._runtime``) prints
+the versions, the CPU's features and the kernel path each estimator takes with the
+settings now.
 
 Settings, their environment variables (read once, when isoforest is imported; a
 flag is off for ``0``, ``false``, ``no``, ``off`` and on for ``1``, ``true``,
@@ -58,7 +59,7 @@ import numba  # noqa: E402
 numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 _WORKQUEUE_LOCK = threading.RLock()
 
-__all__ = ["get_config", "set_config", "config_context", "show_config", "njit_options", "jit",
+__all__ = ["get_config", "set_config", "config_context", "setting", "njit_options", "jit",
            "jit_inline", "jit_contract", "jit_parallel", "num_threads", "effective_n_jobs"]
 
 _FALSE = ("0", "false", "no", "off")
@@ -133,7 +134,7 @@ def get_config():
 
     See Also
     --------
-    set_config, config_context, show_config
+    set_config, config_context
     """
     return _current().copy()
 
@@ -221,19 +222,6 @@ def config_context(**changes):
     finally:
         config.clear()
         config.update(saved)
-
-
-def show_config(file=None):
-    """Print what runs here: the versions, the CPU's features, the settings and the
-    kernel path each estimator takes with them (like ``numpy.show_runtime()``).
-
-    Parameters
-    ----------
-    file : writable text file, default=sys.stdout
-    """
-    from ._runtime import runtime_report
-
-    print(runtime_report(), file=file)
 
 
 #: Options shared by every kernel. ``fastmath`` stays off on purpose: it would

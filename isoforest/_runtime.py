@@ -1,5 +1,5 @@
-"""The report behind :func:`isoforest.show_config`: versions, CPU features, settings,
-and the kernel path each estimator takes with the settings in force.
+""":func:`show_config`: versions, CPU features, settings, and the kernel path each
+estimator takes with the settings in force.
 
 Nothing here changes the process: the AMX permission is not asked, the threading
 layer not started, no optional package imported beyond looking up its version.
@@ -8,6 +8,11 @@ layer not started, no optional package imported beyond looking up its version.
 import platform
 import sys
 from importlib import metadata
+
+from ._config import get_config
+from ._ir import host_has_amx_bf16, host_has_avx512
+
+__all__ = ["show_config", "runtime_report", "kernel_paths"]
 
 EXTRAS = {"pyarrow": "arrow", "dask": "dask", "distributed": "dask", "matplotlib": "plot",
           "shap": "shap", "scikit-learn": "sklearn", "skl2onnx": "onnx",
@@ -32,8 +37,6 @@ def _cpu():
 def kernel_paths(config):
     """{estimator or job: the path its kernels take} for ``config``."""
     import numba
-
-    from ._ir import host_has_amx_bf16, host_has_avx512
 
     jit = not numba.config.DISABLE_JIT
     simd = jit and config["simd"]
@@ -69,13 +72,8 @@ def runtime_report():
     import numba
     import numpy as np
 
-    from . import __version__
-    from ._config import get_config
-
     config = get_config()
     try:
-        from ._ir import host_has_amx_bf16, host_has_avx512
-
         features = [name for name, has in (("avx512f", host_has_avx512()),
                                            ("amx-bf16", host_has_amx_bf16())) if has]
     except Exception:  # llvmlite without host detection
@@ -86,7 +84,7 @@ def runtime_report():
         layer = "not started (first of " + ", ".join(
             numba.config.THREADING_LAYER_PRIORITY) + ")"
     lines = [
-        f"isoforest {__version__}",
+        f"isoforest {_version('isoforest') or 'not installed'}",
         f"python {platform.python_version()} ({sys.executable})",
         f"numpy {np.__version__}, numba {numba.__version__}, llvmlite {_version('llvmlite')}",
         "extras: " + ", ".join(
@@ -101,3 +99,21 @@ def runtime_report():
     ]
     lines += [f"  {job}: {path}" for job, path in kernel_paths(config).items()]
     return "\n".join(lines)
+
+
+def show_config(file=None):
+    """Print what runs here: the versions, the CPU's features, the settings and the
+    kernel path each estimator takes with them (like ``numpy.show_runtime()``).
+
+    Nothing in the process changes: the AMX permission is not asked, the threading
+    layer not started, no optional package imported.
+
+    Parameters
+    ----------
+    file : writable text file, default=sys.stdout
+
+    See Also
+    --------
+    get_config, set_config, config_context
+    """
+    print(runtime_report(), file=file)
