@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+import isoforest
 from isoforest import IsolationForest, export_graphviz, export_text
 from isoforest.forest._arrays import average_path_length
 
@@ -400,3 +401,15 @@ def test_import_isoforest_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: isoforest.ExtendedIsolationForest(n_estimators=3, random_state=0).fit(X),
+    lambda X: isoforest.ZScoreDetector().fit(X),
+    lambda X: "a forest",
+])
+def test_exporters_refuse_what_is_not_an_isolation_forest(make):
+    X = np.random.RandomState(0).randn(50, 2)
+    for export in (isoforest.export_text, isoforest.export_graphviz):
+        with pytest.raises(TypeError, match="Expected an isoforest.IsolationForest"):
+            export(make(X))

@@ -20,9 +20,7 @@ DECISION_PATH_CHUNK = 2**22
 # --------------------------------------------------------------------- helpers
 def _check_model(model):
     """A fitted isoforest IsolationForest (NotFittedError otherwise)."""
-    from ._iforest import IsolationForest
-
-    if not isinstance(model, IsolationForest):
+    if not getattr(type(model), "_axis_parallel_forest", False):
         raise TypeError(
             f"Expected an isoforest.IsolationForest, got {type(model).__name__}."
         )

@@ -127,6 +127,11 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
     array([ 1,  1, -1])
     """
 
+    #: its fitted ``_forest`` is axis-parallel ForestArrays, which the exporters
+    #: (``_export``) and the plots read (they check this flag, not the class, so
+    #: that they need not import this module)
+    _axis_parallel_forest = True
+
     _param_constraints = {
         **{k: COMMON_CONSTRAINTS[k]
            for k in ("n_estimators", "max_samples", "contamination")},
