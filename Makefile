@@ -4,12 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: help demo study test test-fast test-boundscheck bench bench-data bench-grid bench-broker clean
+.PHONY: help demo study test test-fast test-boundscheck docs bench bench-data bench-grid bench-broker clean
 
 help:
 	@echo "make demo   - fit an Isolation Forest on generated data, print and plot it"
 	@echo "make study  - a walkthrough of how Isolation Forest scores, one figure per idea"
 	@echo "make test   - run the test suite (plus a NUMBA_BOUNDSCHECK=1 pass of the kernels)"
+	@echo "make docs   - the documentation site (docs/ and the API reference) in docs/_build/html"
 	@echo "make bench  - speed benchmarks against scikit-learn and isotree"
 	@echo "make bench-data - the 2008 paper's table on ODDS/ADBench data sets"
 	@echo "make bench-broker - the stream through RabbitMQ against a bare pika loop"
@@ -20,6 +21,10 @@ $(BIN)/python:
 
 $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e ".[test,demo]"
+	touch $@
+
+$(VENV)/.stamp-docs: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e ".[docs]"
 	touch $@
 
 $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
@@ -48,6 +53,11 @@ test-boundscheck: $(VENV)/.stamp-test
 	NUMBA_BOUNDSCHECK=1 ISOFOREST_CACHE=0 $(BIN)/python -m pytest -q -p no:cacheprovider \
 		tests/test_tabular.py -k "scan or join_scored or float_lines"
 
+# Warnings are errors: a broken link, heading or docstring fails the build.
+docs: $(VENV)/.stamp-docs
+	rm -rf docs/generated
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 test-fast: $(VENV)/.stamp-test
 	$(BIN)/python -m pytest -q -m "not slow"
 
@@ -59,7 +69,7 @@ bench: $(VENV)/.stamp-bench
 	$(BIN)/python benchmarks/bench_explain.py
 
 clean:
-	rm -rf $(VENV) demo_output study_output .pytest_cache .hypothesis
+	rm -rf $(VENV) demo_output study_output .pytest_cache .hypothesis docs/_build docs/generated
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # Real data (ODDS/ADBench .npz files): DATA=dir overrides ../shared/datasets.

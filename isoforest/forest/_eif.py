@@ -141,7 +141,7 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         ``decision_function = score_samples - offset_``.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` is a data frame with string column names.
     estimators_samples_ : list of ndarray
         The rows drawn for each tree.

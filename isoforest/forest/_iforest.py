@@ -98,7 +98,7 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
         ``decision_function = score_samples - offset_``.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` is a data frame with string column names.
     forest_ : ForestArrays
         All trees as flat arrays (``tree_offsets``, per-node ``feature``,

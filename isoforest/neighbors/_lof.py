@@ -209,7 +209,7 @@ class LocalOutlierFactor(BaseDetector):
         Its parameters, as scikit-learn reports them.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` is a data frame with string column names.
     n_samples_fit_ : int
         Number of training rows.

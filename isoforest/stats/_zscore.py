@@ -46,7 +46,7 @@ def zscore(a, axis=0, ddof=0, nan_policy="propagate"):
     See Also
     --------
     scipy.stats.zscore : The reference implementation.
-    ZScoreDetector : Outlier detection by the |z| > 3 rule.
+    ZScoreDetector : Outlier detection by the ``|z|`` > 3 rule.
 
     Examples
     --------
@@ -141,12 +141,12 @@ def zscore(a, axis=0, ddof=0, nan_policy="propagate"):
 
 class ZScoreDetector(BaseDetector):
     """Outlier detection by per-feature z-scores: a row is an outlier when its
-    |z| exceeds ``threshold`` on any feature.
+    ``|z|`` exceeds ``threshold`` on any feature.
 
     Parameters
     ----------
     threshold : float, default=None
-        The |z| cut-off: 3 for ``method='standard'`` (the classic three-sigma rule)
+        The ``|z|`` cut-off: 3 for ``method='standard'`` (the classic three-sigma rule)
         and 3.5 for ``method='robust'`` (Iglewicz & Hoaglin) when None.
     method : {'standard', 'robust'}, default='standard'
         'standard': ``z = (x - mean) / std``. 'robust': the modified z-score
@@ -154,7 +154,7 @@ class ZScoreDetector(BaseDetector):
     ddof : int, default=0
         Delta degrees of freedom of the standard deviation ('standard' only).
     contamination : None, 'auto' or float, default=None
-        None or 'auto': ``offset_ = -threshold``, so ``predict`` applies the |z|
+        None or 'auto': ``offset_ = -threshold``, so ``predict`` applies the ``|z|``
         rule. A float in (0, 0.5]: ``offset_`` is that percentile of the training
         scores instead, flagging about that share of training rows.
     n_jobs : int, default=None
@@ -175,9 +175,9 @@ class ZScoreDetector(BaseDetector):
     offset_ : float
         ``decision_function = score_samples - offset_``.
     threshold_ : float
-        The |z| cut-off in use.
+        The ``|z|`` cut-off in use.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------
@@ -421,7 +421,7 @@ class ZScoreDetector(BaseDetector):
         return z
 
     def score_samples(self, X):
-        """Opposite of the largest |z| of each row (higher is more normal).
+        """Opposite of the largest ``|z|`` of each row (higher is more normal).
 
         Parameters
         ----------
