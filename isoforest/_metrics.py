@@ -22,20 +22,9 @@ series                                      type        what
 ==========================================  ==========  =================================
 """
 
+#: The ``reason`` labels of ``isoforest_malformed_total`` (``stream.Malformed.reason``).
 MALFORMED_REASONS = ("fields", "not_a_number", "missing_value", "json", "columns",
                      "oversized", "encoding", "empty")
-
-
-def malformed_reason(message):
-    """The ``reason`` label of a refusal's message (a small fixed set)."""
-    m = message.lower()
-    for key, reason in (("fields", "fields"), ("not a number", "not_a_number"),
-                        ("missing value", "missing_value"), ("json", "json"),
-                        ("column", "columns"), ("bytes", "oversized"),
-                        ("utf-8", "encoding"), ("no record", "empty")):
-        if key in m:
-            return reason
-    return "other"
 
 
 class StreamMetrics:
@@ -67,7 +56,7 @@ class StreamMetrics:
         self.malformed_by = pc.Counter("isoforest_malformed",
                                        "lines or messages refused, by reason",
                                        ["reason"], registry=reg)
-        for reason in MALFORMED_REASONS + ("other",):
+        for reason in MALFORMED_REASONS:
             self.malformed_by.labels(reason)
         self.batch = pc.Histogram("isoforest_batch_records", "records per kernel call",
                                   buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536),
@@ -95,8 +84,9 @@ class StreamMetrics:
         if n_anomalies:
             self.anomalies.inc(n_anomalies)
 
-    def malformed(self, message):
-        self.malformed_by.labels(malformed_reason(message)).inc()
+    def malformed(self, reason):
+        """One line or message refused, for ``reason`` (a ``MALFORMED_REASONS`` label)."""
+        self.malformed_by.labels(reason).inc()
 
     def close(self):
         self.server.shutdown()

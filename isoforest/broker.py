@@ -33,8 +33,8 @@ import urllib.parse
 import numpy as np
 
 from .io._tabular import EXIT_OK, DataError
-from .stream import (_anomaly_scores, _arrow_parser, _LineBatch, _parse, _parse_fast,
-                     _top_features)
+from .stream import (Malformed, _anomaly_scores, _arrow_parser, _LineBatch, _parse,
+                     _parse_fast, flagged_top_features, model_inputs)
 
 DEFAULT_PREFETCH = 1000
 DEFAULT_MAX_MESSAGE_BYTES = 8 << 20
@@ -77,22 +77,22 @@ def parse_message(body, columns, allow_missing, max_bytes=DEFAULT_MAX_MESSAGE_BY
                   arrow=None):
     """The records of a message body as an (n, len(columns)) float matrix.
 
-    Raises ValueError naming the reason when the body is not UTF-8 JSON lines or
+    Raises :class:`isoforest.stream.Malformed` (a ValueError) naming the reason when the body is not UTF-8 JSON lines or
     CSV lines of exactly ``columns``, holds a value that is not a number (missing
     values only where ``allow_missing``), no record, or more than ``max_bytes``.
     ``arrow`` is the stdin stream's pyarrow CSV parser (``stream._arrow_parser``),
     used for CSV bodies of many lines.
     """
     if len(body) > max_bytes:
-        raise ValueError(f"message of {len(body)} bytes, more than the "
+        raise Malformed("oversized", f"message of {len(body)} bytes, more than the "
                          f"--max-message-bytes {max_bytes}")
     try:
         text = bytes(body).decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
+        raise Malformed("encoding", "not UTF-8 text") from None
     head = text.lstrip()
     if not head:
-        raise ValueError("no record in the message")
+        raise Malformed("empty", "no record in the message")
     if head[0] == "{":
         return _parse_json_lines(text, columns, allow_missing)
     return _parse_csv_lines(text.encode(), columns, allow_missing, arrow)
@@ -103,31 +103,37 @@ def _parse_json_lines(text, columns, allow_missing):
     try:
         objs = json.loads("[" + ",".join(lines) + "]")
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON lines: {exc.msg}") from None
+        raise Malformed("json", f"not JSON lines: {exc.msg}") from None
     want = set(columns)
     X = np.empty((len(objs), len(columns)))
     for i, obj in enumerate(objs):
         if not isinstance(obj, dict):
-            raise ValueError(f"record {i}: not a JSON object")
+            raise Malformed("json", f"record {i}: not a JSON object")
         if obj.keys() != want:
             missing = [c for c in columns if c not in obj]
             unknown = sorted(k for k in obj if k not in want)
             what = "; ".join(p for p in (
                 f"missing column(s) {', '.join(missing)}" if missing else "",
                 f"unknown column(s) {', '.join(unknown)}" if unknown else "") if p)
-            raise ValueError(f"record {i}: {what}")
+            raise Malformed("columns", f"record {i}: {what}")
         for j, c in enumerate(columns):
             v = obj[c]
             if v is None and allow_missing:
                 X[i, j] = np.nan
                 continue
             if v is None:
-                raise ValueError(f"record {i}: missing value in column {c!r}")
+                raise Malformed("missing_value", f"record {i}: missing value in column {c!r}")
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"record {i}: not a number in column {c!r}: {v!r:.40}")
-            v = float(v)
+                raise Malformed("not_a_number",
+                                f"record {i}: not a number in column {c!r}: {v!r:.40}")
+            try:
+                v = float(v)
+            except OverflowError:  # a JSON integer beyond float64
+                raise Malformed("not_a_number", f"record {i}: not a number in column "
+                                                f"{c!r}: too large for a float") from None
             if not math.isfinite(v) and not allow_missing:
-                raise ValueError(f"record {i}: not a number in column {c!r}: {v!r}")
+                raise Malformed("not_a_number",
+                                f"record {i}: not a number in column {c!r}: {v!r}")
             X[i, j] = v
     return X
 
@@ -141,7 +147,7 @@ def _parse_csv_lines(data, columns, allow_missing, arrow=None):
         lines = lines[first + 1:]
         data = b"\n".join(lines)
     if not data.strip():
-        raise ValueError("no record in the message")
+        raise Malformed("empty", "no record in the message")
     if not data.endswith(b"\n"):
         data += b"\n"
     batch = _LineBatch(data)
@@ -155,8 +161,8 @@ def _parse_csv_lines(data, columns, allow_missing, arrow=None):
             continue
         try:
             rows.append(_parse(line, n_cols, allow_missing))
-        except ValueError as exc:
-            raise ValueError(f"line {k + 1}: {exc}") from None
+        except Malformed as exc:
+            raise Malformed(exc.reason, f"line {k + 1}: {exc}") from None
     return np.asarray(rows, dtype=np.float64).reshape(-1, n_cols)
 
 
@@ -350,9 +356,7 @@ def run_broker_stream(model, extra, source, sink, alerts=None, top_features=3,
     log = log or (lambda text: print(f"isoforest stream: {text}", file=sys.stderr,
                                      flush=True))
     columns = extra["columns"]
-    allow_missing = extra.get("method") == "iforest"
-    center = None if extra.get("center") is None else np.asarray(extra["center"])
-    scale = None if extra.get("scale") is None else np.asarray(extra["scale"])
+    allow_missing, center, scale = model_inputs(extra)
     arrow = _arrow_parser(len(columns))
     stop = []
 
@@ -440,11 +444,11 @@ def _handle(got, model, columns, allow_missing, center, scale, source, sink, ale
         try:
             mats.append(parse_message(d.body, columns, allow_missing, max_bytes, arrow))
             good.append(d)
-        except ValueError as exc:
+        except Malformed as exc:
             reason = str(exc)
             log(f"message {d.message_id}: {reason}; rejected")
             if metrics is not None:
-                metrics.malformed(reason)
+                metrics.malformed(exc.reason)
             sink.publish((json.dumps({"message_id": d.message_id, "error": reason})
                           + "\n").encode(), d.message_id)
             source.reject(d)
@@ -457,11 +461,8 @@ def _handle(got, model, columns, allow_missing, center, scale, source, sink, ale
         flags = decision < 0
         n_anom = int(flags.sum())
         tops = None
-        if n_anom and top_features and alerts is not None:
-            if hasattr(model, "explain_flagged"):
-                tops = model.explain_flagged(flags, columns, top_features)
-            else:
-                tops = _top_features(model, Z[flags], columns, top_features)
+        if n_anom and alerts is not None:
+            tops = flagged_top_features(model, Z, flags, columns, top_features)
         lo, k = 0, 0
         for d, m in zip(good, mats):
             hi = lo + m.shape[0]

@@ -282,24 +282,35 @@ class StreamDetector:
 # isoforest stream: standard input to standard output
 
 
+class Malformed(ValueError):
+    """A record or message that cannot be scored; ``reason`` is its label among
+    ``isoforest._metrics.MALFORMED_REASONS``."""
+
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason = reason
+
+
 def _parse(line, n_cols, allow_missing):
     fields = line.split(b",")
     if len(fields) != n_cols:
-        raise ValueError(f"{len(fields)} fields, expected {n_cols}")
+        raise Malformed("fields", f"{len(fields)} fields, expected {n_cols}")
     out = []
     for f in fields:
         t = f.strip()
         if t.lower() in _MISSING:
             if not allow_missing:
-                raise ValueError("missing value")
+                raise Malformed("missing_value", "missing value")
             out.append(np.nan)
             continue
         try:
             v = float(t)
         except ValueError:
-            raise ValueError(f"not a number: {t.decode('utf-8', 'replace')!r}") from None
+            raise Malformed("not_a_number",
+                            f"not a number: {t.decode('utf-8', 'replace')!r}") from None
         if not allow_missing and not np.isfinite(v):
-            raise ValueError(f"not a finite number: {t.decode('utf-8', 'replace')!r}")
+            raise Malformed("not_a_number",
+                            f"not a finite number: {t.decode('utf-8', 'replace')!r}")
         out.append(v)
     return out
 
@@ -338,6 +349,25 @@ def _alert_messages(X, score, linenos, tops):
         out.append(f"anomaly at line {line}: anomaly_score={scores[m]} "
                    f"record={records[m]}{why}")
     return out
+
+
+def model_inputs(extra):
+    """(whether records may miss values, center, scale) of a model file's metadata:
+    Isolation Forest takes missing values; ``--standardize`` stored the centering."""
+    center = None if extra.get("center") is None else np.asarray(extra["center"])
+    scale = None if extra.get("scale") is None else np.asarray(extra["scale"])
+    return extra.get("method") == "iforest", center, scale
+
+
+def flagged_top_features(model, Z, flags, names, k):
+    """Names of the ``k`` top features of each flagged row of Z (None when ``k`` is
+    0 or they are not available): a learning forest names those of its last
+    batch itself (``explain_flagged``), other models go through ``explain``."""
+    if not k:
+        return None
+    if hasattr(model, "explain_flagged"):
+        return model.explain_flagged(flags, names, k)
+    return _top_features(model, Z[flags], names, k)
 
 
 def _top_features(model, X, names, k=3):
@@ -495,9 +525,7 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
     columns = extra["columns"]
     n_cols = len(columns)
     header = [c.encode() for c in columns]
-    allow_missing = extra.get("method") == "iforest"
-    center = None if extra.get("center") is None else np.asarray(extra["center"])
-    scale = None if extra.get("scale") is None else np.asarray(extra["scale"])
+    allow_missing, center, scale = model_inputs(extra)
 
     alerts = logging.getLogger(ALERT_LOGGER)
     alerts.propagate = False
@@ -519,17 +547,13 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
     eof = False
     pool = inflight = None
 
-    def more_ready(timeout):
+    def more_ready(timeout, unselectable=False):
+        """Whether input is there within ``timeout``; ``unselectable`` when the
+        descriptor cannot be selected on."""
         try:
             return bool(select.select([fd], [], [], timeout)[0])
         except (OSError, ValueError):
-            return False
-
-    def readable(timeout):
-        try:
-            return bool(select.select([fd], [], [], timeout)[0])
-        except (OSError, ValueError):  # not selectable: read it (and block) at once
-            return True
+            return unselectable
 
     # Two stages: ``compute`` (split, parse, score, the output lines and the
     # alerts' top features: NumPy, pyarrow and nogil kernels, mostly without the
@@ -573,10 +597,10 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                 try:
                     values.append(_parse(line, n_cols, allow_missing))
                     good.append(lineno + 1 + k)
-                except ValueError as exc:
+                except Malformed as exc:
                     n_bad += 1
                     if metrics is not None:
-                        metrics.malformed(str(exc))
+                        metrics.malformed(exc.reason)
                     print(f"isoforest stream: line {lineno + 1 + k}: {exc}; skipped",
                           file=sys.stderr, flush=True)
             X = np.asarray(values, dtype=np.float64).reshape(-1, n_cols)
@@ -592,13 +616,8 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             text, _ = float_lines(score, tails=(b",0\n", b",1\n"), cls=flags, nan_empty=False)
             messages = []
             if flags.any():
-                tops = None
-                if top_features and hasattr(model, "explain_flagged"):
-                    with kernels:
-                        tops = model.explain_flagged(flags, columns, top_features)
-                elif top_features:
-                    with kernels:
-                        tops = _top_features(model, Z[flags], columns, top_features)
+                with kernels:
+                    tops = flagged_top_features(model, Z, flags, columns, top_features)
                 messages = _alert_messages(Xb[flags], score[flags],
                                            linenos[lo: lo + Xb.shape[0]][flags], tops)
             parts.append((Xb.shape[0], text, messages))
@@ -634,7 +653,7 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             # thread (a library's) does not interrupt this thread's read, and its
             # Python handler (SIGTERM in a learning stream) runs only when this
             # thread returns to the interpreter
-            while not readable(0.25):
+            while not more_ready(0.25, unselectable=True):  # (then read, and block)
                 pass
             try:
                 data = os.read(fd, 1 << 20)

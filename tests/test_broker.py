@@ -185,6 +185,7 @@ BAD = [
     (b'{"a": 1, "b": 2}\n', "missing column(s) c", "columns"),
     (b'{"a": 1, "b": 2, "c": 3, "d": 4}\n', "unknown column(s) d", "columns"),
     (b'{"a": 1, "b": 2, "c": "x"}\n', "not a number in column 'c'", "not_a_number"),
+    (b'{"a": 1' + b"0" * 400 + b', "b": 2, "c": 3}\n', "too large for a float", "not_a_number"),
     (b"1,2\n", "2 fields, expected 3", "fields"),
     (b"1,x,3\n", "not a number", "not_a_number"),
     (b"1," + b"0" * 2000 + b",3\n", "more than the --max-message-bytes 1000", "oversized"),
