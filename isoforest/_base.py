@@ -17,6 +17,17 @@ from ._validation import InvalidParameterError, is_dask_collection
 __all__ = ["BaseDetector", "Interval", "Options", "validate_params", "available_if"]
 
 
+
+def dask_hook(est, X, method, *args):
+    """The one door from an estimator to :mod:`isoforest.dask`: what ``method``
+    (``"fit"``, ``"partial_fit"``, ``"score_samples"``, ``"decision_function"`` or
+    ``"predict"``) does with the dask collection ``X``. The module is imported here,
+    only once a dask collection has arrived, so ``import isoforest`` loads no dask."""
+    from . import dask as dask_support
+
+    return dask_support.dispatch(est, X, method, *args)
+
+
 class available_if:
     """Expose a method only when ``check(self)`` passes (it raises AttributeError
     otherwise), so ``hasattr`` tells whether it can be called, as scikit-learn's
@@ -150,9 +161,7 @@ class BaseDetector:
         scores : ndarray of shape (n_samples,)
         """
         if is_dask_collection(X):
-            from . import _dask
-
-            return _dask.lazy_method(self, X, "decision_function")
+            return dask_hook(self, X, "decision_function")
         return self.score_samples(X) - self.offset_
 
     def predict(self, X):
@@ -168,9 +177,7 @@ class BaseDetector:
         is_inlier : ndarray of shape (n_samples,)
         """
         if is_dask_collection(X):
-            from . import _dask
-
-            return _dask.lazy_method(self, X, "predict")
+            return dask_hook(self, X, "predict")
         decision = self.decision_function(X)
         is_inlier = np.ones_like(decision, dtype=int)
         is_inlier[decision < 0] = -1

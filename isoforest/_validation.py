@@ -400,7 +400,7 @@ def is_dask_collection(X):
     """True when X is a dask collection (array, data frame, series).
 
     Looks at the type's module first, so no dask import happens for other input;
-    ``isoforest._dask`` is loaded only once a dask collection arrives.
+    ``isoforest.dask`` is loaded only once a dask collection arrives.
     """
     mod = getattr(type(X), "__module__", None) or ""
     if not mod.startswith("dask"):

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _kernels as K
 from . import _simd
-from .._base import BaseDetector, InstanceOf, Interval
+from .._base import BaseDetector, InstanceOf, Interval, dask_hook
 from .._config import effective_n_jobs, num_threads
 from ._arrays import ForestArrays, IsolationTree, average_path_length
 from ._common import (
@@ -131,6 +131,9 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
     #: (``_export``) and the plots read (they check this flag, not the class, so
     #: that they need not import this module)
     _axis_parallel_forest = True
+    #: how ``isoforest.dask.dispatch`` fits a dask collection: the draws and trees
+    #: on the caller, from the drawn rows only
+    _dask_fit = "forest"
 
     _param_constraints = {
         **{k: COMMON_CONSTRAINTS[k]
@@ -193,9 +196,7 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
             The fitted estimator.
         """
         if is_dask_collection(X):
-            from .. import _dask
-
-            return _dask.fit_forest(self, X, sample_weight)
+            return dask_hook(self, X, "fit", sample_weight)
         if isinstance(X, RowSource):
             return self._fit_source(X, sample_weight)
         self._validate_params()
@@ -549,9 +550,7 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
             if p is not None:
                 return np.negative(p[0], p[1])
         if is_dask_collection(X):
-            from .. import _dask
-
-            return _dask.lazy_method(self, X, "score_samples")
+            return dask_hook(self, X, "score_samples")
         return self._score(self._validate_for_scoring(X))
 
     def decision_function(self, X):

@@ -28,7 +28,7 @@ class StreamOptions:
         A forest that learns from the stream itself (each record scored, then
         learned): Half-Space Trees or Robust Random Cut Forest.
     trees, window, shingle, height : int or None
-        The learning forest's size (None: ``isoforest.streaming._learner.DEFAULTS``).
+        The learning forest's size (None: ``isoforest.jobs._learner.DEFAULTS``).
     limits : list of (low, high) or None
         hst: each column's range; the records are then not scaled online.
     random_state : int, default=0
@@ -231,7 +231,7 @@ def _first_line(fd):
 def _learner(o):
     """The learning stream's StreamLearner (resumed from --state when that exists)
     and the input it read to find the columns (stdin's first line)."""
-    from ..streaming._learner import StreamLearner
+    from ._learner import StreamLearner
 
     learner = None
     if o.state and os.path.exists(o.state):

@@ -536,7 +536,7 @@ def load_cli_model(path):
 
 def _score_dask(model, extra, input, out, scheduler):
     try:
-        from .._dask import score_files
+        from ..dask import score_files
 
         summary = score_files(model, extra, input, out, scheduler=scheduler)
     except ImportError:

@@ -9,7 +9,8 @@ from types import MethodType
 import numpy as np
 
 from . import _kernels as NK
-from .._base import BOOLEAN, BaseDetector, InstanceOf, Interval, NoneConstraint, Options
+from .._base import (BOOLEAN, BaseDetector, InstanceOf, Interval, NoneConstraint, Options,
+                     dask_hook)
 from .._config import effective_n_jobs, num_threads
 from .._validation import (
     is_dask_collection,
@@ -756,9 +757,7 @@ class LocalOutlierFactor(BaseDetector):
             if score is not None:
                 return np.array([-1 if score - self.offset_ < 0 else 1], dtype=int)
         if is_dask_collection(X):
-            from .. import _dask
-
-            return _dask.lazy_method(self, X, "predict")
+            return dask_hook(self, X, "predict")
         return self._predict(X)
 
     def _predict(self, X=None):
@@ -792,9 +791,7 @@ class LocalOutlierFactor(BaseDetector):
             if score is not None:
                 return np.array([score - self.offset_])
         if is_dask_collection(X):
-            from .. import _dask
-
-            return _dask.lazy_method(self, X, "decision_function")
+            return dask_hook(self, X, "decision_function")
         return self.score_samples(X) - self.offset_
 
     @_available_if(_check_novelty_score_samples)
@@ -819,9 +816,7 @@ class LocalOutlierFactor(BaseDetector):
             if score is not None:
                 return np.array([score])
         if is_dask_collection(X):
-            from .. import _dask
-
-            return _dask.lazy_method(self, X, "score_samples")
+            return dask_hook(self, X, "score_samples")
         check_is_fitted(self, "_lrd")
         x_float32 = _is_float32(X)
         # finiteness is checked first and reported without the input's name, as by

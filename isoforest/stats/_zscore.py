@@ -5,7 +5,8 @@ import operator
 import numpy as np
 
 from . import _kernels as K
-from .._base import BaseDetector, Interval, NoneConstraint, Options, available_if
+from .._base import (BaseDetector, Interval, NoneConstraint, Options, available_if,
+                     dask_hook)
 from .._config import effective_n_jobs, num_threads
 from .._validation import check_finite, check_is_fitted, is_dask_collection, validate_data
 
@@ -204,6 +205,10 @@ class ZScoreDetector(BaseDetector):
     array([ 1, -1])
     """
 
+    #: how ``isoforest.dask.dispatch`` fits a dask collection: the partitions'
+    #: moments, merged
+    _dask_fit = "moments"
+
     _param_constraints = {
         "threshold": [Interval(float, 0, None, closed="neither"), NoneConstraint()],
         "method": [Options({"standard", "robust"})],
@@ -248,9 +253,7 @@ class ZScoreDetector(BaseDetector):
         self : ZScoreDetector
         """
         if is_dask_collection(X):
-            from .. import _dask
-
-            return _dask.fit_zscore(self, X, partial=False)
+            return dask_hook(self, X, "fit")
         self._validate_params()
         for attr in ("mean_", "var_", "n_samples_seen_", "_m2", "_shift", "_mean_shifted",
                      "min_", "max_"):
@@ -314,9 +317,7 @@ class ZScoreDetector(BaseDetector):
         self : ZScoreDetector
         """
         if is_dask_collection(X):
-            from .. import _dask
-
-            return _dask.fit_zscore(self, X, partial=True)
+            return dask_hook(self, X, "partial_fit")
         self._validate_params()
         first = not hasattr(self, "_m2")
         X = self._validate(X, reset=first)
@@ -432,9 +433,7 @@ class ZScoreDetector(BaseDetector):
         scores : ndarray of shape (n_samples,)
         """
         if is_dask_collection(X):
-            from .. import _dask
-
-            return _dask.lazy_method(self, X, "score_samples")
+            return dask_hook(self, X, "score_samples")
         self._check_fitted()
         return self._score(self._validate(X, reset=False))
 

@@ -4,8 +4,8 @@
 Robust Random Cut Forest), each an estimator over a Numba kernel (``_hst_kernels``,
 ``_rcf_kernels``) with a naive twin in ``reference/``; ``_base`` holds what they
 share (river's ``learn_one``/``score_one``, scikit-learn's batch methods, the
-online threshold), ``_scaling`` the online scaling of a stream's records and
-scores, ``_learner`` what ``isoforest stream --method hst|rcf`` runs.
+online threshold). What ``isoforest stream --method hst|rcf`` runs around them
+(online scaling, checkpoints) is a job: ``isoforest.jobs._learner``.
 """
 
 from ._hst import HalfSpaceTrees

@@ -14,9 +14,8 @@ import time
 
 import numpy as np
 
-from ._hst import HalfSpaceTrees
+from ..streaming import HalfSpaceTrees, RandomCutForest
 from ._scaling import OnlineMinMax, RangeGuard, RunningMax
-from ._rcf import RandomCutForest
 
 __all__ = ["StreamLearner", "DEFAULTS"]
 

@@ -2,7 +2,8 @@
 
 Loaded only when an estimator meets a dask collection
 (``isoforest._validation.is_dask_collection`` looks at the object's type first and
-never imports dask). What runs where:
+never imports dask); the estimators come in through one door,
+``isoforest._base.dask_hook``, which calls :func:`dispatch`. What runs where:
 
 * **On the caller** (fit): the bagging draws, replayed exactly as for NumPy input
   (``IsolationForest._fit_forest`` with a :class:`DaskSource`), and the tree
@@ -23,6 +24,7 @@ import numpy as np
 from ._validation import is_dask_collection
 
 __all__ = [
+    "dispatch",
     "is_dask_collection",
     "DaskSource",
     "fit_forest",
@@ -36,6 +38,25 @@ __all__ = [
 SELECT_FETCH_MAX = 1 << 20
 #: Bins of each histogram pass of the exact selection.
 SELECT_BINS = 1 << 12
+
+
+def dispatch(est, X, method, *args):
+    """What the estimator ``est``'s ``method`` does with the dask collection ``X``:
+    an Isolation Forest's ``fit`` draws and builds on the caller from the drawn rows
+    only; a z-score detector's ``fit`` / ``partial_fit`` merges the partitions'
+    moments; scoring (``score_samples``, ``decision_function``, ``predict``) is lazy,
+    one task per partition. LocalOutlierFactor computes its training rows itself
+    (its neighbour search needs them in one process). An estimator names its way
+    of fitting in its class attribute ``_dask_fit`` (``"forest"`` or
+    ``"moments"``), so this module imports no estimator."""
+    if method in ("score_samples", "decision_function", "predict"):
+        return lazy_method(est, X, method)
+    way = getattr(type(est), "_dask_fit", None)
+    if method == "fit" and way == "forest":
+        return fit_forest(est, X, *args)
+    if method in ("fit", "partial_fit") and way == "moments":
+        return fit_zscore(est, X, partial=method == "partial_fit")
+    raise TypeError(f"{type(est).__name__}.{method} does not take a dask collection")
 
 
 def _import_dask():
