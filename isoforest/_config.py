@@ -37,6 +37,11 @@ flag is off for ``0``, ``false``, ``no``, ``off`` and on for ``1``, ``true``,
 ``hold_bytes`` (``ISOFOREST_HOLD_BYTES``, 256 MiB)
     ``isoforest detect`` reads a larger file twice (count, then the drawn rows)
     instead of holding it (0: every file).
+``max_record_bytes`` (``ISOFOREST_MAX_RECORD_BYTES``, 16 MiB)
+    The longest CSV record (or stream line) taken: past it the input is refused
+    (``detect``, ``fit``, ``score``: exit 1) or the line skipped with a reason
+    (``stream``), so a quote that never closes cannot make memory grow with the
+    input. The command line's ``--max-record-bytes``.
 
 Numba's own ``NUMBA_DISABLE_JIT`` and ``NUMBA_BOUNDSCHECK`` apply as usual (the test
 suite runs under each); ``OMP_WAIT_POLICY`` is read, never left changed (see
@@ -102,6 +107,7 @@ _SETTINGS = {
     "arrow_block": ("ISOFOREST_ARROW_BLOCK", _size, 1 << 20),
     "batch_rows": ("ISOFOREST_BATCH_ROWS", _size, 1 << 18),
     "hold_bytes": ("ISOFOREST_HOLD_BYTES", _bytes, 256 << 20),
+    "max_record_bytes": ("ISOFOREST_MAX_RECORD_BYTES", _size, 16 << 20),
 }
 _READ_ONLY = ("cache",)
 
@@ -174,7 +180,7 @@ def set_config(**changes):
     **changes
         ``simd``, ``amx``, ``lof_symmetric``, ``lof_tiles``, ``arrow``,
         ``arrow_threads`` (bool); ``csv_block``, ``arrow_block``, ``batch_rows``
-        (int >= 1), ``hold_bytes`` (int >= 0). ``cache`` is set through ``ISOFOREST_CACHE``
+        (int >= 1), ``hold_bytes`` (int >= 0), ``max_record_bytes`` (int >= 1). ``cache`` is set through ``ISOFOREST_CACHE``
         only.
 
     See Also

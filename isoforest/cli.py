@@ -25,6 +25,7 @@ import os
 import sys
 
 from . import jobs
+from ._config import config_context
 from .io._tabular import EXIT_DATA, EXIT_OK, DataError
 
 __all__ = ["main"]
@@ -151,6 +152,14 @@ def _explain_k(text):
     return v
 
 
+def _max_record_option(p):
+    p.add_argument("--max-record-bytes", type=_positive, default=None, metavar="B",
+                   help="the longest CSV record taken (default 16 MiB, the "
+                        "max_record_bytes setting): a longer one is refused (stream: "
+                        "skipped with a reason), so a quote that never closes cannot "
+                        "make memory grow with the input")
+
+
 def _explain_option(p):
     p.add_argument("--explain", type=_explain_k, default=0, metavar="K",
                    help="add K pairs of columns why_i (feature name) and "
@@ -184,6 +193,7 @@ def build_parser():
     p.add_argument("--out", required=True, help="output table ('-': CSV on stdout)")
     _model_options(p)
     _explain_option(p)
+    _max_record_option(p)
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("fit", help="fit a detector and save it",
@@ -192,6 +202,7 @@ def build_parser():
     p.add_argument("input", help="CSV file with a header")
     p.add_argument("--model", required=True, help="model file to write")
     _model_options(p)
+    _max_record_option(p)
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("score", help="score a CSV with a saved model",
@@ -207,6 +218,7 @@ def build_parser():
                         "CSV files ('data/*.parquet'), OUT a directory with one file "
                         "per input partition; 'local' starts a cluster here, else "
                         "the scheduler's address (needs isoforest[dask])")
+    _max_record_option(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("stream", help="score records from stdin as they arrive",
@@ -292,6 +304,7 @@ def build_parser():
                         "broker redeliveries and reconnects)")
     m.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR",
                    help="address the metrics server listens on (default 0.0.0.0)")
+    _max_record_option(p)
     p.set_defaults(func=cmd_stream)
     return parser
 
@@ -302,8 +315,11 @@ def main(argv=None):
     if args.command == "stream":
         _check_stream_usage(parser, args)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    limits = ({} if args.max_record_bytes is None
+              else {"max_record_bytes": args.max_record_bytes})
     try:
-        return args.func(args)
+        with config_context(**limits):
+            return args.func(args)
     except DataError as exc:
         print(f"isoforest {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_DATA

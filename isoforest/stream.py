@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from ._config import setting
 from .io._tabular import EXIT_OK, float_lines
 
 __all__ = ["StreamDetector", "AlertEvent", "logging_handler", "run_stdio_stream"]
@@ -546,6 +547,12 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
     pending = bytes(initial)
     eof = False
     pool = inflight = None
+    # a line longer than this (a record that never ends) is skipped to its end
+    # instead of held: memory does not grow with it
+    max_record = setting("max_record_bytes")
+    too_long_words = (f"longer than {max_record} bytes (the max_record_bytes setting, "
+                      "--max-record-bytes)")
+    skipping = False
 
     def more_ready(timeout, unselectable=False):
         """Whether input is there within ``timeout``; ``unselectable`` when the
@@ -585,7 +592,8 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                 return None
         batch = _LineBatch(data)
         n = batch.lo.shape[0]
-        X = _parse_fast(batch, n_cols, allow_missing, arrow)
+        too_long = n and int((batch.hi - batch.lo).max()) > max_record
+        X = None if too_long else _parse_fast(batch, n_cols, allow_missing, arrow)
         if X is not None:
             linenos = np.arange(lineno + 1, lineno + 1 + n)
         else:  # a bad line somewhere: line by line, as before
@@ -595,6 +603,8 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                 if not line.strip():
                     continue
                 try:
+                    if len(line) > max_record:
+                        raise Malformed("oversized", too_long_words)
                     values.append(_parse(line, n_cols, allow_missing))
                     good.append(lineno + 1 + k)
                 except Malformed as exc:
@@ -643,6 +653,21 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
         if on_batch is not None:
             on_batch()
 
+    def end_skip():
+        """The over-long line has ended: report it as the next line, once every line
+        before it is answered (so its number is known)."""
+        nonlocal inflight, lineno, n_bad, skipping, first
+        if inflight is not None:
+            emit(inflight[0].result(), inflight[1])
+            inflight = None
+        skipping = first = False
+        lineno += 1
+        n_bad += 1
+        if metrics is not None:
+            metrics.malformed("oversized")
+        print(f"isoforest stream: line {lineno}: {too_long_words}; skipped",
+              file=sys.stderr, flush=True)
+
     try:
         if b"\n" in pending:  # lines read before the loop are answered at once
             cut = pending.rfind(b"\n") + 1
@@ -666,7 +691,8 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                 # take what else is there already (or arrives within max_wait)
                 chunks = [data]
                 size = data.count(b"\n")
-                while size < max_batch and more_ready(max_wait):
+                nbytes = len(data)
+                while size < max_batch and nbytes <= max_record and more_ready(max_wait):
                     try:
                         more = os.read(fd, 1 << 20)
                     except OSError:
@@ -676,13 +702,22 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                         break
                     chunks.append(more)
                     size += more.count(b"\n")
+                    nbytes += len(more)
                 data = b"".join(chunks)
+            if skipping:
+                end = data.find(b"\n")
+                data = b"" if end < 0 else data[end + 1:]
+                if end >= 0 or eof:
+                    end_skip()
             buf = pending + data
             if eof:
                 pending = b""
             else:
                 cut = buf.rfind(b"\n") + 1
                 buf, pending = buf[:cut], buf[cut:]
+                if len(pending) > max_record:
+                    pending = b""
+                    skipping = True
             if buf and inflight is None and len(buf) < (1 << 18):
                 emit(compute(buf), arrived)  # a lone record or a trickle: answered at once
             elif buf:

@@ -179,16 +179,21 @@ class Chunk:
             setattr(self, k, v)
 
 
-def _scan(data, final, delim, width=None):
+def _scan(data, final, delim, block_size):
+    """Scan ``data`` (see ``scan_csv``). A record ends at a line break (or the end)
+    and a field at a delimiter or a line break, so the arrays are sized from those
+    counts; but never past what a block of ``block_size`` bytes can hold, so that a
+    buffer grown for one long record (an unclosed quote over megabytes of line
+    breaks, say) costs no more: the kernel then stops when they are full (error 3)
+    and the caller scans on from there."""
     arr = np.frombuffer(data, dtype=np.uint8)
     n_nl = data.count(b"\n") + data.count(b"\r")  # at most this many line breaks
-    # room for every field of well-formed records once the width is known (a longer
-    # record stops the scan: error 2)
-    n_fmax = data.count(delim) + n_nl + 1 if width is None else (n_nl + 1) * width + 1
-    rec_lo = np.empty(n_nl + 1, np.int64)
-    rec_hi = np.empty(n_nl + 1, np.int64)
-    rec_line = np.empty(n_nl + 1, np.int64)
-    rec_nf = np.empty(n_nl + 1, np.int64)
+    n_rmax = min(n_nl + 1, block_size // 2 + 1)
+    n_fmax = min(data.count(delim) + n_nl + 1, block_size + 1)
+    rec_lo = np.empty(n_rmax, np.int64)
+    rec_hi = np.empty(n_rmax, np.int64)
+    rec_line = np.empty(n_rmax, np.int64)
+    rec_nf = np.empty(n_rmax, np.int64)
     f_lo = np.empty(n_fmax, np.int64)
     f_hi = np.empty(n_fmax, np.int64)
     f_kind = np.empty(n_fmax, np.int8)
@@ -210,17 +215,22 @@ class CsvReader:
     delimiter : {',', '\\t'}
     block_size : int, default=None
         Bytes per chunk; None: the ``csv_block`` setting.
+    max_record : int, default=None
+        The longest record taken, in bytes; a longer one (or a quote that never
+        closes) is refused with :class:`DataError` once that many bytes are read, so
+        memory stays bounded. None: the ``max_record_bytes`` setting.
     arrow : bool, default=None
         Parse numbers with pyarrow (default: when installed, see :func:`have_arrow`).
     """
 
     kind = "csv"
 
-    def __init__(self, path, delimiter=",", block_size=None, arrow=None):
+    def __init__(self, path, delimiter=",", block_size=None, arrow=None, max_record=None):
         self.path = path
         self.name = "standard input" if path == "-" else str(path)
         self.delim = delimiter.encode()
         self.block_size = int(block_size or get_config()["csv_block"])
+        self.max_record = int(max_record or get_config()["max_record_bytes"])
         self.arrow = have_arrow() if arrow is None else bool(arrow)
         self._held = None
         self.total_bytes = None
@@ -246,32 +256,52 @@ class CsvReader:
         line = 1
         size = self.block_size
         eof = False
-        while not eof:
-            data = fh.read(size)
-            eof = not data
-            if not eof and len(data) < size and fh is not sys.stdin.buffer:
-                more = fh.read(size - len(data))
-                data += more
-            buf = pending + data if pending else data
+        read = True
+        while True:
+            if read:
+                data = fh.read(size)
+                eof = not data
+                if not eof and len(data) < size and fh is not sys.stdin.buffer:
+                    more = fh.read(size - len(data))
+                    data += more
+                buf = pending + data if pending else data
+            else:
+                buf = pending
+            read = True
             if not buf:
                 return
-            res = _scan(buf, eof, self.delim, getattr(self, "width", None))
-            if res[10] == 1:
+            res = _scan(buf, eof, self.delim, self.block_size)
+            error = res[10]
+            if error == 1:
                 raise DataError(f"{self.name}, line {line + res[11]}: a quoted field "
                                 "never closes (is the file cut short?)")
-            if res[10] == 2:
-                raise DataError(f"{self.name}, line {line + res[11]}: more fields than "
-                                f"the header's {self.width}")
+            if error == 2:
+                raise DataError(f"{self.name}, line {line + res[11]}: more fields in one "
+                                f"record than {self.block_size + 1}")
             n_rec, consumed, newlines = res[1].shape[0], res[8], res[9]
             if n_rec == 0 and not eof:
+                if len(buf) > self.max_record:
+                    raise DataError(self._too_long(line))
                 pending = buf  # one record longer than a block: read on
                 size *= 2
                 continue
+            if n_rec and int((res[2] - res[1]).max()) > self.max_record:
+                at = int(np.argmax(res[2] - res[1] > self.max_record))
+                raise DataError(self._too_long(line + int(res[3][at])))
             size = self.block_size
             self._check_utf8(buf, consumed, line)
             yield buf, res, line
             pending = buf[consumed:]
             line += newlines
+            if error == 3:
+                read = False  # the arrays were full: scan the rest before reading on
+            elif eof:
+                return
+
+    def _too_long(self, line):
+        return (f"{self.name}, line {line}: a record longer than {self.max_record} bytes "
+                "(a quote that never closes?); a longer record needs --max-record-bytes "
+                "(the max_record_bytes setting)")
 
     def _check_utf8(self, buf, consumed, line):
         view = memoryview(buf)[:consumed]
@@ -291,6 +321,8 @@ class CsvReader:
             arr, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_kind = res[:8]
             rec_line = rec_line + line
             if not header_done:
+                if rec_lo.shape[0] == 0:  # only blank lines so far
+                    continue
                 header_done = True
                 self._set_header(buf, rec_lo[0], rec_hi[0])
                 fstart = int(rec_nf[0])

@@ -41,11 +41,20 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
     number of fields; ``f_lo/f_hi`` are a field's content (inside the quotes for a
     quoted one) and ``f_kind`` 0 plain, 1 quoted, 2 complex (escaped quotes or text
     after the closing quote: decode it with :mod:`csv`). ``error`` is 1 when ``final``
-    and the last record's quoted field never closes, 2 when the fields do not fit in
-    ``f_lo`` (then ``rec_line[0]`` is the line of the record being read). The record
-    arrays must hold ``count(\\n) + count(\\r) + 1`` records.
+    and the last record's quoted field never closes, 2 when one record's fields do
+    not fit in ``f_lo`` (then ``rec_line[0]`` is the line of that record), 3 when the
+    arrays are full after ``n_records`` complete records (not an error: scan again
+    from ``consumed``).
+
+    Every write is checked against its array's length (``rec_*`` must hold at least
+    one record), so no input and no array size makes the kernel write out of bounds:
+    the caller sizes the arrays to bound its memory, not to fit the input.
     """
     n = buf.shape[0]
+    cap_r = min(rec_lo.shape[0], rec_hi.shape[0], rec_line.shape[0], rec_nf.shape[0])
+    cap_f = min(f_lo.shape[0], f_hi.shape[0], f_kind.shape[0])
+    if cap_r < 1:
+        return 0, 0, 0, 0, 3
     n_rec = 0
     n_f = 0
     committed_f = 0
@@ -141,9 +150,11 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
             if kind == COMPLEX:
                 field_lo = field_start
                 field_hi = i
-            if n_f >= f_lo.shape[0]:
-                # more fields than the caller made room for: a record this long is
-                # malformed (the caller sized the arrays from the header)
+            if n_f >= cap_f or (brk and n_rec >= cap_r):
+                # no room: stop after the last complete record, or (none yet) a
+                # record with more fields than the arrays hold
+                if n_rec > 0:
+                    return n_rec, committed_f, consumed, committed_nl, 3
                 rec_line[0] = rec_first_line
                 return n_rec, committed_f, consumed, committed_nl, 2
             f_lo[n_f] = field_lo
@@ -184,7 +195,9 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
         elif kind == COMPLEX:
             field_lo = field_start
             field_hi = n
-        if n_f >= f_lo.shape[0]:
+        if n_f >= cap_f or n_rec >= cap_r:
+            if n_rec > 0:
+                return n_rec, committed_f, consumed, committed_nl, 3
             rec_line[0] = rec_first_line
             return n_rec, committed_f, consumed, committed_nl, 2
         f_lo[n_f] = field_lo
