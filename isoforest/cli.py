@@ -55,8 +55,23 @@ def cmd_detect(args):
     return EXIT_OK
 
 
+def _key(args):
+    """The secret in ``--key-file`` (its bytes as they are), or None."""
+    path = getattr(args, "key_file", None)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            key = fh.read()
+    except OSError as exc:
+        raise DataError(f"--key-file {path}: {exc.strerror}") from None
+    if not key:
+        raise DataError(f"--key-file {path} is empty")
+    return key
+
+
 def cmd_fit(args):
-    s = jobs.fit(args.input, args.model, **_model_options_of(args))
+    s = jobs.fit(args.input, args.model, key=_key(args), **_model_options_of(args))
     print(f"fit: {s['rows']} rows, model written to {s['model']} "
           f"({s['seconds']:.3f} s)", file=sys.stderr)
     return EXIT_OK
@@ -64,7 +79,7 @@ def cmd_fit(args):
 
 def cmd_score(args):
     s = jobs.score(args.model, args.input, args.out, explain=args.explain,
-                   scheduler=args.scheduler, progress=True)
+                   scheduler=args.scheduler, progress=True, key=_key(args))
     if args.scheduler is None:
         _report("score", s)
     else:
@@ -74,14 +89,18 @@ def cmd_score(args):
     return EXIT_OK
 
 
+def _stream_options(args):
+    return {name: getattr(args, name) for name in _STREAM_FIELDS if name != "key"}
+
+
 def cmd_stream(args):
-    return jobs.stream(**{name: getattr(args, name) for name in _STREAM_FIELDS})
+    return jobs.stream(key=_key(args), **_stream_options(args))
 
 
 def _check_stream_usage(parser, args):
     """Usage errors (exit 2) that argparse cannot express on its own."""
     try:
-        jobs.StreamOptions(**{name: getattr(args, name) for name in _STREAM_FIELDS})
+        jobs.StreamOptions(**_stream_options(args))
     except ValueError as exc:
         parser.error(str(exc))
 
@@ -152,6 +171,13 @@ def _explain_k(text):
     return v
 
 
+def _key_option(p, what):
+    p.add_argument("--key-file", default=None, metavar="FILE",
+                   help=f"{what} (HMAC-SHA256 under the secret held in FILE, its bytes "
+                        "as they are): a model file written or changed by anyone "
+                        "without the key is refused")
+
+
 def _max_record_option(p):
     p.add_argument("--max-record-bytes", type=_positive, default=None, metavar="B",
                    help="the longest CSV record taken (default 16 MiB, the "
@@ -202,6 +228,7 @@ def build_parser():
     p.add_argument("input", help="CSV file with a header")
     p.add_argument("--model", required=True, help="model file to write")
     _model_options(p)
+    _key_option(p, "sign the model file")
     _max_record_option(p)
     p.set_defaults(func=cmd_fit)
 
@@ -218,6 +245,7 @@ def build_parser():
                         "CSV files ('data/*.parquet'), OUT a directory with one file "
                         "per input partition; 'local' starts a cluster here, else "
                         "the scheduler's address (needs isoforest[dask])")
+    _key_option(p, "the model file must be signed with this key")
     _max_record_option(p)
     p.set_defaults(func=cmd_score)
 
@@ -304,6 +332,7 @@ def build_parser():
                         "broker redeliveries and reconnects)")
     m.add_argument("--metrics-addr", default="0.0.0.0", metavar="ADDR",
                    help="address the metrics server listens on (default 0.0.0.0)")
+    _key_option(p, "--model and --state must be signed with this key, and checkpoints are")
     _max_record_option(p)
     p.set_defaults(func=cmd_stream)
     return parser

@@ -6,9 +6,20 @@ information such as the CLI's column names) and one entry per array. Loading use
 ``allow_pickle=False`` and then validates everything the kernels will index, so a
 truncated or tampered file is refused with a ``ModelFileError`` and can never make
 a kernel read out of bounds.
+
+What is promised, exactly:
+
+- Without a key, the metadata's sha256 of each array catches damage (a truncated
+  or corrupted file), not an edit: anyone can recompute a digest. Any file that
+  loads is still safe to score (the validation above), but it may hold any model.
+- With ``key=`` on both sides, the file also carries an HMAC-SHA256 of its
+  metadata (which holds every array's digest, so it covers every byte that
+  matters), and ``load_model(..., key=...)`` refuses a file that anyone without
+  the key wrote or changed, or that is not signed at all.
 """
 
 import hashlib
+import hmac
 import json
 
 import numpy as np
@@ -98,7 +109,25 @@ def _online_payload(model):
     return arrays, fitted
 
 
-def save_model(model, path, extra=None):
+#: The archive entry holding the metadata's HMAC-SHA256 in a signed file.
+SIGNATURE = "hmac_sha256"
+
+
+def _key_bytes(key):
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if not isinstance(key, (bytes, bytearray)):
+        raise TypeError(f"key must be bytes or str, got {type(key).__name__}")
+    if not key:
+        raise ValueError("key must not be empty")
+    return bytes(key)
+
+
+def _signature(key, meta_bytes):
+    return hmac.new(_key_bytes(key), meta_bytes, hashlib.sha256).digest()
+
+
+def save_model(model, path, extra=None, key=None):
     """Write a fitted model to ``path`` (an ``.npz`` archive, no pickle).
 
     Parameters
@@ -114,7 +143,12 @@ HalfSpaceTrees or RandomCutForest
     extra : dict, optional
         JSON-serialisable information stored beside the model (the command line
         keeps its column names and standardisation here).
+    key : bytes or str, optional
+        Sign the file with HMAC-SHA256 under this secret, so that
+        ``load_model(path, key=key)`` refuses any file not written with it.
     """
+    if key is not None:
+        _key_bytes(key)  # refuse a bad key before anything is written
     from ..forest._eif import ExtendedIsolationForest
     from ..forest._iforest import IsolationForest
     from ..neighbors._lof import LocalOutlierFactor
@@ -154,7 +188,10 @@ HalfSpaceTrees or RandomCutForest
     }
     payload = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     meta["sha256"] = {k: _digest(v) for k, v in payload.items()}
-    payload["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    meta_bytes = json.dumps(meta).encode("utf-8")
+    payload["metadata"] = np.frombuffer(meta_bytes, dtype=np.uint8)
+    if key is not None:
+        payload[SIGNATURE] = np.frombuffer(_signature(key, meta_bytes), dtype=np.uint8)
     with open(path, "wb") as fh:
         np.savez(fh, **payload)
 
@@ -170,7 +207,7 @@ def _fail(msg):
     raise ModelFileError(f"invalid model file: {msg}")
 
 
-def _read(path):
+def _read(path, key=None):
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -186,8 +223,21 @@ def _read(path):
         _fail(f"cannot read {path!s} as an isoforest model ({type(exc).__name__}: {exc})")
     if "metadata" not in entries:
         _fail("no metadata entry")
+    meta_bytes = entries.pop("metadata")
+    signature = entries.pop(SIGNATURE, None)
+    if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1:
+        _fail("the metadata entry is not bytes")
+    meta_bytes = meta_bytes.tobytes()
+    if key is not None:
+        if signature is None:
+            _fail(f"{path!s} is not signed, and a key was given: it was not written "
+                  "with this key")
+        if (signature.dtype != np.uint8 or signature.shape != (32,) or not
+                hmac.compare_digest(signature.tobytes(), _signature(key, meta_bytes))):
+            _fail(f"{path!s} was not signed with this key (written or changed by "
+                  "someone without it)")
     try:
-        meta = json.loads(bytes(entries.pop("metadata")).decode("utf-8"))
+        meta = json.loads(meta_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         _fail(f"metadata is not JSON ({exc})")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -307,7 +357,7 @@ def _validate_eif_forest(entries, n_features, max_samples):
     return EIFArrays(offsets, normal, **nodes), n_trees
 
 
-def load_model(path, return_extra=False):
+def load_model(path, return_extra=False, key=None):
     """Load and validate a model written by :func:`save_model`.
 
     Parameters
@@ -315,6 +365,11 @@ def load_model(path, return_extra=False):
     path : str or path-like
     return_extra : bool, default=False
         Also return the ``extra`` dictionary stored with the model.
+    key : bytes or str, optional
+        The secret the file was signed with (``save_model(..., key=...)``): a file
+        without its HMAC-SHA256 under this key is refused. Without a key the
+        signature, if any, is not checked; every file that loads is safe to score
+        either way.
 
     Returns
     -------
@@ -334,7 +389,9 @@ def load_model(path, return_extra=False):
 
     from ..streaming import HalfSpaceTrees, RandomCutForest
 
-    meta, entries = _read(path)
+    if key is not None:
+        _key_bytes(key)
+    meta, entries = _read(path, key)
     fitted = meta.get("fitted")
     params = meta.get("params")
     if not isinstance(fitted, dict) or not isinstance(params, dict):

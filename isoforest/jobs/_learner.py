@@ -44,10 +44,12 @@ class StreamLearner:
     random_state : int, default=0
     limits : list of (low, high) or None, default=None
         hst: each column's range; the records are then not scaled online.
+    key : bytes or str or None, default=None
+        Checkpoints are signed with this secret (and must be, to be loaded).
     """
 
     def __init__(self, method, columns, trees=None, window=None, shingle=None, height=None,
-                 threshold=THRESHOLD, random_state=0, limits=None):
+                 threshold=THRESHOLD, random_state=0, limits=None, key=None):
         if method not in DEFAULTS:
             raise ValueError(f"unknown learning method {method!r}")
         base = DEFAULTS[method]
@@ -60,6 +62,7 @@ class StreamLearner:
         self.threshold = float(threshold)
         self.random_state = int(random_state)
         self.limits = None if limits is None else [[float(a), float(b)] for a, b in limits]
+        self.key = key
         d = len(self.columns)
         if method == "hst":
             if self.shingle != 1:
@@ -139,7 +142,7 @@ class StreamLearner:
                  "scaler": None if self.scaler is None else self.scaler.to_dict(),
                  "columns": self.columns, "method": self.method}
         tmp = f"{path}.tmp-{os.getpid()}"
-        save_model(self.model, tmp, extra=extra)
+        save_model(self.model, tmp, extra=extra, key=self.key)
         os.replace(tmp, path)
         self._saved_at = time.monotonic()
 
@@ -148,19 +151,19 @@ class StreamLearner:
             self.save(path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, key=None):
         """A learner from a checkpoint written by :meth:`save` (ValueError if the
         file is not one)."""
         from ..io import load_model
 
-        model, extra = load_model(path, return_extra=True)
+        model, extra = load_model(path, return_extra=True, key=key)
         conf = extra.get("stream") if isinstance(extra, dict) else None
         if not isinstance(conf, dict):
             raise ValueError(f"{path} is not a stream state (no settings)")
         try:
             obj = cls(conf["method"], conf["columns"], conf["trees"], conf["window"],
                       conf["shingle"], conf["height"], conf["threshold"],
-                      conf["random_state"], conf.get("limits"))
+                      conf["random_state"], conf.get("limits"), key=key)
             expected = type(obj.model)
             if not isinstance(model, expected) or model.n_features_in_ != len(obj.columns):
                 raise ValueError("the stored model does not match its settings")

@@ -53,6 +53,9 @@ class StreamOptions:
     metrics_port : int or None
         Serve Prometheus metrics on this port.
     metrics_addr : str, default="0.0.0.0"
+    key : bytes or str or None
+        The secret model files are signed with: ``model`` and ``state`` must be
+        signed with it, and the checkpoints are.
     """
 
     model: str = None
@@ -76,6 +79,7 @@ class StreamOptions:
     max_message_bytes: int = 8 << 20
     metrics_port: int = None
     metrics_addr: str = "0.0.0.0"
+    key: bytes = None
 
     def __post_init__(self):
         for problem in self._problems():
@@ -138,7 +142,7 @@ def stream(**options):
     o = StreamOptions(**options)
     learner = None
     if o.method is None:
-        model, extra = load_cli_model(o.model)
+        model, extra = load_cli_model(o.model, o.key)
         initial = b""
     else:
         learner, initial = _learner(o)
@@ -236,7 +240,7 @@ def _learner(o):
     learner = None
     if o.state and os.path.exists(o.state):
         try:
-            learner = StreamLearner.load(o.state)
+            learner = StreamLearner.load(o.state, key=o.key)
         except (ValueError, ModelFileError) as exc:
             raise DataError(f"--state {o.state}: {exc}") from None
         if learner.method != o.method:
@@ -266,7 +270,7 @@ def _learner(o):
         learner = StreamLearner(o.method, columns, trees=o.trees,
                                 window=o.window, shingle=o.shingle,
                                 height=o.height, random_state=o.random_state,
-                                limits=o.limits)
+                                limits=o.limits, key=o.key)
     except ValueError as exc:
         raise DataError(str(exc)) from None
     return learner, initial

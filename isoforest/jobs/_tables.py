@@ -108,7 +108,7 @@ def detect(input, out, *, explain=0, progress=False, **options):
     return _summary(t0, **counts)
 
 
-def fit(input, model, **options):
+def fit(input, model, *, key=None, **options):
     """Fit a detector on a table and save it to the model file ``model`` (NumPy
     arrays and JSON, no pickle), with the columns and options :func:`score` and
     :func:`stream` need.
@@ -119,6 +119,9 @@ def fit(input, model, **options):
         A table with a header (``"-"``: CSV on standard input).
     model : str
         The model file to write.
+    key : bytes or str, optional
+        Sign the model file with HMAC-SHA256 under this secret (see
+        :func:`isoforest.save_model`).
     **options
         :class:`ModelOptions`' fields.
 
@@ -132,11 +135,11 @@ def fit(input, model, **options):
     reader = open_table(input)
     X, cols = _collect(reader, opts.columns)
     fitted, extra = _fit_model(opts, X, [reader.header[j] for j in cols], "fit")
-    save_model(fitted, model, extra=extra)
+    save_model(fitted, model, extra=extra, key=key)
     return _summary(t0, rows=X.shape[0], model=model)
 
 
-def score(model, input, out, *, explain=0, scheduler=None, progress=False):
+def score(model, input, out, *, explain=0, scheduler=None, progress=False, key=None):
     """Score a table with a model file written by :func:`fit`; every row is written
     with ``anomaly_score`` and ``is_anomaly`` added, chunk by chunk (any size in
     bounded memory).
@@ -154,6 +157,9 @@ def score(model, input, out, *, explain=0, scheduler=None, progress=False):
         Score through ``dask.dataframe``: ``"local"`` starts a cluster here, else
         the scheduler's address (needs ``isoforest[dask]``).
     progress : bool, default=False
+    key : bytes or str, optional
+        The secret the model file was signed with: a file not signed with it is
+        refused (:class:`DataError`).
 
     Returns
     -------
@@ -162,7 +168,7 @@ def score(model, input, out, *, explain=0, scheduler=None, progress=False):
         ``anomalies``, ``seconds``.
     """
     t0 = time.perf_counter()
-    fitted, extra = load_cli_model(model)
+    fitted, extra = load_cli_model(model, key)
     if scheduler is not None:
         if explain:
             raise DataError("--explain is not available with --scheduler")
@@ -498,12 +504,12 @@ def _two_pass(opts, path, reader):
             and (reader.total_bytes or 0) > get_config()["hold_bytes"])
 
 
-def load_cli_model(path):
+def load_cli_model(path, key=None):
     """A model file written by :func:`fit` and its command-line settings
     (``(model, extra)``), checked: DataError when it is missing, invalid, or lacks
     the columns and options the jobs need."""
     try:
-        model, extra = load_model(path, return_extra=True)
+        model, extra = load_model(path, return_extra=True, key=key)
     except FileNotFoundError:
         raise DataError(f"no model file {path}") from None
     except ModelFileError as exc:
