@@ -4,12 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: help demo study test test-fast test-boundscheck docs bench bench-data bench-grid bench-broker clean
+.PHONY: help demo study test test-fast test-boundscheck fuzz docs bench bench-data bench-grid bench-broker clean
 
 help:
 	@echo "make demo   - fit an Isolation Forest on generated data, print and plot it"
 	@echo "make study  - a walkthrough of how Isolation Forest scores, one figure per idea"
 	@echo "make test   - run the test suite (plus a NUMBA_BOUNDSCHECK=1 pass of the kernels)"
+	@echo "make fuzz   - the property tests with fresh random examples, for FUZZ_SECONDS (600)"
 	@echo "make docs   - the documentation site (docs/ and the API reference) in docs/_build/html"
 	@echo "make bench  - speed benchmarks against scikit-learn and isotree"
 	@echo "make bench-data - the 2008 paper's table on ODDS/ADBench data sets"
@@ -38,20 +39,26 @@ study: $(VENV)/.stamp-test
 	$(BIN)/python -m reference.study --out study_output
 
 test: $(VENV)/.stamp-test
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q --durations=30
 	$(MAKE) test-boundscheck
 
-# Kernels index raw memory: run their tests once more with bounds checking on
-# (and the on-disk cache off, so nothing compiled without checks is reused).
+# Kernels index raw memory: run their tests (marked `kernels`) once more with bounds
+# checking on (and the on-disk cache off, so nothing compiled without checks is reused).
 test-boundscheck: $(VENV)/.stamp-test
 	NUMBA_BOUNDSCHECK=1 ISOFOREST_CACHE=0 $(BIN)/python -m pytest -q -p no:cacheprovider \
-		tests/test_golden.py tests/test_reference_iforest.py tests/test_kernels.py \
-		tests/test_lof.py tests/test_zscore.py tests/test_model_io.py tests/test_simd.py \
-		tests/test_explain.py tests/test_diffi.py tests/test_eif.py tests/test_row_source.py \
-		tests/test_one_row.py tests/test_lof_fused.py \
-		tests/test_streaming.py -k "not sklearn_compatible"
-	NUMBA_BOUNDSCHECK=1 ISOFOREST_CACHE=0 $(BIN)/python -m pytest -q -p no:cacheprovider \
-		tests/test_tabular.py -k "scan or join_scored or float_lines"
+		-m kernels -k "not sklearn_compatible"
+
+# The property tests, randomized (CI runs them derandomized), FUZZ_SCALE times their
+# examples per round (a round of 3 takes about 4 minutes on 2 cores), rounds until
+# FUZZ_SECONDS have passed; the first failure stops it.
+FUZZ_SECONDS ?= 600
+FUZZ_SCALE ?= 3
+fuzz: $(VENV)/.stamp-test
+	@end=$$(( $$(date +%s) + $(FUZZ_SECONDS) )); round=0; \
+	while [ $$(date +%s) -lt $$end ]; do \
+		round=$$((round + 1)); echo "fuzz round $$round"; \
+		ISOFOREST_FUZZ=$(FUZZ_SCALE) $(BIN)/python -m pytest -q -x -m "not slow" || exit 1; \
+	done
 
 # Warnings are errors: a broken link, heading or docstring fails the build.
 docs: $(VENV)/.stamp-docs

@@ -7,6 +7,11 @@ Under CI (``CI`` set) a skipped test fails, unless its reason is one of
 ``EXPECTED_SKIPS``: the host lacks a CPU feature a kernel needs, or the case does
 not exist (a parameter combination the reference refuses). A missing package,
 service or data set is then a failure, not a silent pass.
+
+The property tests (hypothesis) are derandomized, so CI sees the same examples every
+run. ``make fuzz`` sets ``ISOFOREST_FUZZ=K``: only the property tests run, each with
+K times its examples and fresh random ones (failures are kept in ``.hypothesis/``
+and printed with the example that fails).
 """
 
 import os
@@ -60,3 +65,24 @@ def pytest_make_collect_report(collector):
     if _unexpected_skip(report):
         report.outcome = "failed"
         report.longrepr = f"module skipped under CI: {_reason(report)}"
+
+
+def pytest_collection_modifyitems(config, items):
+    scale = os.environ.get("ISOFOREST_FUZZ")
+    if not scale:
+        return
+    from hypothesis import settings
+
+    keep, drop = [], []
+    for item in items:
+        fn = getattr(item, "obj", None)
+        current = getattr(fn, "_hypothesis_internal_use_settings", None)
+        if current is None:
+            drop.append(item)
+            continue
+        fn._hypothesis_internal_use_settings = settings(
+            current, derandomize=False, deadline=None,
+            max_examples=current.max_examples * int(scale))
+        keep.append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep

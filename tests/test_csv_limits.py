@@ -46,6 +46,7 @@ nasty = st.tuples(st.sampled_from([b"", b"a,b\n", b"\xef\xbb\xbfa,b\n", b"a,b\r\
                       lambda t: t[0] + b"".join(t[1]))
 
 
+@pytest.mark.kernels
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(data=st.one_of(st.binary(max_size=120), nasty), block=st.integers(3, 64))
 def test_any_bytes_give_the_csv_modules_rows_or_a_clear_refusal(data, block,
@@ -77,6 +78,7 @@ def scan(data, n_rec, n_f, final=True):
     return out, views[0], views[4]
 
 
+@pytest.mark.kernels
 def test_kernel_stops_when_its_arrays_are_full():
     data = b"1,2\n3,4\n5,6\n7,8"
     for n_rec, n_f in [(1, 100), (2, 100), (100, 3), (100, 5), (3, 6)]:
@@ -87,11 +89,13 @@ def test_kernel_stops_when_its_arrays_are_full():
     assert (nr, nf, consumed, error) == (4, 8, len(data), 0)
 
 
+@pytest.mark.kernels
 def test_kernel_refuses_one_record_wider_than_its_arrays():
     (nr, nf, consumed, _, error), _, _ = scan(b"1,2,3,4,5\n6\n", 4, 3)
     assert (nr, error) == (0, 2)
 
 
+@pytest.mark.kernels
 def test_reader_reads_past_full_arrays(tmp_path):
     """Short records in a large block fill the arrays sized from the block (not from
     the bytes read): the reader scans on from where the kernel stopped."""

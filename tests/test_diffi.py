@@ -25,6 +25,10 @@ from isoforest.explain import _diffi_kernels as K
 from isoforest.explain._diffi import diffi_global, diffi_local
 from reference import diffi_naive as naive
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -19,6 +19,10 @@ from isoforest import ExtendedIsolationForest, IsolationForest, NotFittedError
 from isoforest._validation import InvalidParameterError
 from reference import eif_naive
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -32,6 +32,10 @@ from isoforest._validation import NotFittedError
 from isoforest.explain import _treeshap
 from reference.treeshap_naive import shapley_values, trees_from_forest
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 ROOT = Path(__file__).resolve().parent.parent
 ATOL = 1e-9
 HYPOTHESIS = settings(derandomize=True, deadline=None, max_examples=20,

@@ -26,6 +26,10 @@ import pytest
 from isoforest import IsolationForest
 from reference._golden_io import npz_arrays, simd_key
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "reference" / "data"
 MANIFEST = json.loads((DATA_DIR / "MANIFEST.json").read_text())
 ARCHIVE = "iforest_golden.npz"

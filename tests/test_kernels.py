@@ -7,6 +7,10 @@ from isoforest.forest import _kernels as K
 from isoforest.forest._arrays import average_path_length
 from isoforest.forest._sampling import MAX_INT, draw_tree, sample_without_replacement
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 
 def xorshift_reference(state, n):
     """scikit-learn's ``our_rand_r``, written with explicit 32-bit masking."""

@@ -32,6 +32,10 @@ from isoforest.neighbors._lof import LocalOutlierFactor
 from isoforest._validation import InvalidParameterError, NotFittedError
 from reference import lof_naive as naive
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "reference" / "data" / "lof_golden.npz"
 RTOL = 1e-9

@@ -19,6 +19,10 @@ from isoforest.neighbors import _kernels as NK
 from isoforest.neighbors._lof import LocalOutlierFactor
 from reference import lof_naive as naive
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 
 def _problems():
     rng = np.random.RandomState(3)

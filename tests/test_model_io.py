@@ -26,6 +26,10 @@ import isoforest
 from isoforest import IsolationForest, ModelFileError, ZScoreDetector, load_model, save_model
 from isoforest.io._model_files import _digest
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 try:
     import pandas as pd
 except ImportError:  # only the feature-name tests need it

@@ -12,6 +12,10 @@ from isoforest.forest import _kernels as K
 
 from reference.iforest_naive import fit_forest, score_samples as naive_score_samples
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 METHODS = ["score_samples", "decision_function", "predict"]
 
 

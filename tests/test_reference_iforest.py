@@ -32,6 +32,10 @@ from reference.iforest_naive import (
     score_samples,
 )
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The arrays that define a tree, compared exactly.

@@ -12,6 +12,10 @@ from isoforest.forest import _kernels as K
 
 from reference.iforest_naive import naive_drawn_rows, naive_rank_rows
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 
 class ChunkedSource:
     """The protocol over an array held in chunks, without subclassing RowSource;

@@ -13,8 +13,9 @@ from isoforest import config_context
 from isoforest.forest import _kernels as K
 from isoforest.forest import _simd as _simd
 
-pytestmark = pytest.mark.skipif(not _simd.available(),
-                                reason="the vector kernel needs AVX-512 and Numba's JIT")
+pytestmark = [pytest.mark.kernels,
+              pytest.mark.skipif(not _simd.available(),
+                                 reason="the vector kernel needs AVX-512 and Numba's JIT")]
 
 
 def random_complete_forest(rng, depth, n_features, n_trees):

@@ -34,6 +34,10 @@ from isoforest.io._model_files import _digest
 from isoforest.streaming._base import HISTORY
 from _streaming_peers import prequential, river_hst, rrcf_stream
 
+# kernels index raw memory: `make test-boundscheck` runs these tests again with
+# NUMBA_BOUNDSCHECK=1
+pytestmark = pytest.mark.kernels
+
 try:
     from river import anomaly, compose, preprocessing
 except ImportError:  # only the comparisons with river need it

@@ -84,6 +84,7 @@ field = st.one_of(
 )
 
 
+@pytest.mark.kernels
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(table=st.integers(1, 4).flatmap(lambda w: st.lists(
            st.lists(field, min_size=w, max_size=w), max_size=6).map(lambda r: (w, r))),
@@ -115,6 +116,7 @@ def test_scan_matches_csv_module(table, crlf, final_newline, block, tmp_path_fac
     assert [(r[0], r[1]) for r in expected[1:]] == got
 
 
+@pytest.mark.kernels
 def test_scan_ragged_and_unclosed_quote(tmp_path):
     (tmp_path / "r.csv").write_bytes(b"a,b\n1,2\n3\n")
     with pytest.raises(Exception, match="line 3: 1 fields"):
@@ -124,6 +126,7 @@ def test_scan_ragged_and_unclosed_quote(tmp_path):
         list(CsvReader(str(tmp_path / "q.csv"), arrow=False).chunks())
 
 
+@pytest.mark.kernels
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(n=st.integers(0, 12), seed=st.integers(0, 1000))
 def test_join_scored_matches_twin(n, seed):
@@ -157,6 +160,7 @@ def _kernel_lines(values, **kw):
     return buf.tobytes(), starts
 
 
+@pytest.mark.kernels
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
                 max_size=40),
@@ -166,6 +170,7 @@ def test_float_lines_are_repr_for_any_float(values, nan_empty):
     assert buf == float_lines_naive(values, nan_empty=nan_empty)
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("family", ["scores", "decisions", "wide", "decimals", "bits",
                                     "near_powers_of_ten", "specials"])
 def test_float_lines_match_repr_byte_for_byte(family):
@@ -195,6 +200,7 @@ def test_float_lines_match_repr_byte_for_byte(family):
                           [len(repr(x)) + 3 for x in v.tolist()])
 
 
+@pytest.mark.kernels
 def test_float_lines_kernel_writes_the_scores_itself(monkeypatch):
     """The scores must not all be left to repr (that would pass the tests above
     while the stream runs at Python's speed): count the values handed back."""
@@ -217,6 +223,7 @@ def test_float_lines_kernel_writes_the_scores_itself(monkeypatch):
     assert format_floats(np.array([])) == []
 
 
+@pytest.mark.kernels
 def test_float_lines_rejects_bad_classes():
     with pytest.raises(ValueError, match="cls"):
         float_lines(np.ones(3), tails=(b"\n",), cls=np.array([0, 1, 0]))

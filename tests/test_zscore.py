@@ -56,8 +56,8 @@ RTOL = 1e-12  # the issue's contract
 F32_TOL = 2e-5
 #: Known bug (see test_zscores_constant_column_silent): zscores() warns on a value equal
 #: to a constant column's centre. Silenced here, narrowly, so the rest stays readable.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:invalid value encountered in multiply:RuntimeWarning:isoforest.stats._zscore")
+pytestmark = [pytest.mark.kernels, pytest.mark.filterwarnings(
+    "ignore:invalid value encountered in multiply:RuntimeWarning:isoforest.stats._zscore")]
 HYPOTHESIS = settings(derandomize=True, deadline=None, max_examples=120,
                       suppress_health_check=[HealthCheck.too_slow])
 
