@@ -9,6 +9,8 @@ conventions, so isoforest implements those itself and imports scikit-learn lazil
 import copy
 import inspect
 import numbers
+from functools import update_wrapper
+from types import MethodType
 
 import numpy as np
 
@@ -28,25 +30,47 @@ def dask_hook(est, X, method, *args):
     return dask_support.dispatch(est, X, method, *args)
 
 
-class available_if:
-    """Expose a method only when ``check(self)`` passes (it raises AttributeError
-    otherwise), so ``hasattr`` tells whether it can be called, as scikit-learn's
-    ``available_if`` does (LOF's ``novelty``, ZScoreDetector's ``partial_fit``)."""
+class _AvailableIf:
+    """A method that exists only when ``check(self)`` passes, as scikit-learn's
+    ``available_if``: otherwise attribute access raises ``AttributeError("This
+    'Cls' has no attribute 'name'")`` from the check's own AttributeError, so
+    ``hasattr`` is False and the cause says what to call instead."""
 
-    def __init__(self, check):
-        self.check = check
-
-    def __call__(self, fn):
+    def __init__(self, fn, check):
         self.fn = fn
-        self.__doc__ = fn.__doc__
-        self.__name__ = fn.__name__
-        return self
+        self.check = check
+        self.attribute_name = fn.__name__
+        update_wrapper(self, fn)
+
+    def _check(self, obj, owner):
+        message = f"This {owner.__name__!r} has no attribute {self.attribute_name!r}"
+        try:
+            ok = self.check(obj)
+        except Exception as exc:
+            raise AttributeError(message) from exc
+        if not ok:
+            raise AttributeError(message)
 
     def __get__(self, obj, owner=None):
         if obj is None:
-            return self.fn
-        self.check(obj)
-        return self.fn.__get__(obj, owner)
+            # unbound access (documentation, monkeypatching) still works
+            def unbound(*args, **kwargs):
+                self._check(args[0], owner=owner)
+                return self.fn(*args, **kwargs)
+
+            update_wrapper(unbound, self.fn)
+            return unbound
+        self._check(obj, owner=owner if owner is not None else type(obj))
+        return MethodType(self.fn, obj)
+
+
+def available_if(check):
+    """Expose the decorated method only when ``check(self)`` passes (returns true;
+    it may raise AttributeError saying why not), as scikit-learn's ``available_if``:
+    ``hasattr`` then tells whether the method can be called, and the error names the
+    missing attribute with the check's own error as its cause (LOF's ``novelty``,
+    ZScoreDetector's ``partial_fit``)."""
+    return lambda fn: _AvailableIf(fn, check)
 
 
 class BaseDetector:

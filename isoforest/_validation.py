@@ -234,7 +234,10 @@ def _check_min_shape(shape, estimator_name):
 
 
 def check_finite(X, *, allow_nan, input_name="X", estimator_name=None):
-    """Raise scikit-learn's ValueError when X holds NaN (unless allowed) or inf."""
+    """Raise scikit-learn's ValueError when X holds NaN (unless allowed) or inf, in
+    its words (``_assert_all_finite``): the advice on missing values follows only
+    for ``input_name == "X"`` with an estimator named; an empty ``input_name`` reads
+    "Input contains NaN."."""
     if X.dtype.kind != "f":
         return
     with np.errstate(over="ignore", invalid="ignore"):
@@ -245,9 +248,10 @@ def check_finite(X, *, allow_nan, input_name="X", estimator_name=None):
     has_nan_error = not allow_nan and bool(np.isnan(X).any())
     if has_inf or has_nan_error:
         # scikit-learn names NaN first when both are present
+        padded = input_name + " " if input_name else ""
         if has_nan_error:
-            msg = f"Input {input_name} contains NaN."
-            if estimator_name is not None:
+            msg = f"Input {padded}contains NaN."
+            if estimator_name and input_name == "X":
                 msg += (
                     f"\n{estimator_name} does not accept missing values encoded as NaN"
                     " natively. For supervised learning, you might want to consider"
@@ -262,7 +266,7 @@ def check_finite(X, *, allow_nan, input_name="X", estimator_name=None):
                     "#estimators-that-handle-nan-values"
                 )
         else:
-            msg = f"Input {input_name} contains infinity or a value too large for {X.dtype!r}."
+            msg = f"Input {padded}contains infinity or a value too large for {X.dtype!r}."
         raise ValueError(msg)
 
 

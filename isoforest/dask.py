@@ -477,7 +477,7 @@ def exact_percentile(scores, q):
 # ------------------------------------------------------------------ z-scores
 def _part_moments(block, shift):
     """(n, mean, M2, min, max) of one partition's rows, shifted by ``shift``."""
-    from .stats import _kernels as SK
+    from .stats import _kernels as stats_kernels
     from ._validation import check_array, check_finite
 
     X = np.asarray(block)
@@ -488,7 +488,7 @@ def _part_moments(block, shift):
                     dtype="float64")
     check_finite(X, allow_nan=False, estimator_name="ZScoreDetector")
     Xs = X - shift if shift is not None else X
-    mean, _, _ = SK.col_stats_serial(np.ascontiguousarray(Xs), 0.0, False, 1)
+    mean, _, _ = stats_kernels.col_stats_serial(np.ascontiguousarray(Xs), 0.0, False, 1)
     d = Xs - mean
     return (float(X.shape[0]), mean, np.einsum("ij,ij->j", d, d), X.min(axis=0),
             X.max(axis=0))
@@ -496,13 +496,13 @@ def _part_moments(block, shift):
 
 def _merge_moments(a, b):
     """Chan et al.'s pairwise merge of two partitions' moments (reused kernel)."""
-    from .stats import _kernels as SK
+    from .stats import _kernels as stats_kernels
 
     if a[0] == 0:
         return b
     if b[0] == 0:
         return a
-    n, mean, m2 = SK.chan_merge(a[0], a[1], a[2], b[0], b[1], b[2])
+    n, mean, m2 = stats_kernels.chan_merge(a[0], a[1], a[2], b[0], b[1], b[2])
     return (n, mean, m2, np.minimum(a[3], b[3]), np.maximum(a[4], b[4]))
 
 

@@ -870,16 +870,17 @@ def test_partial_fit_contamination_refused():
     X = _blob(57, 200)
     det = ZScoreDetector(contamination=0.1)
     assert not hasattr(det, "partial_fit")
-    with pytest.raises(AttributeError, match="partial_fit needs contamination=None"):
+    with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as info:
         det.partial_fit(X[:1])
+    assert "partial_fit needs contamination=None" in str(info.value.__cause__)
 
 
 def test_partial_fit_robust_raises():
     X = _blob(58, 20)
-    with pytest.raises(AttributeError, match="partial_fit needs method='standard'"):
-        ZScoreDetector(method="robust").partial_fit(X)
-    with pytest.raises(AttributeError, match="partial_fit needs method='standard'"):
-        ZScoreDetector(method="robust").fit(X).partial_fit(X)
+    for det in (ZScoreDetector(method="robust"), ZScoreDetector(method="robust").fit(X)):
+        with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as info:
+            det.partial_fit(X)
+        assert "partial_fit needs method='standard'" in str(info.value.__cause__)
 
 
 def test_partial_fit_hidden_for_robust():

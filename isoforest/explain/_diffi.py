@@ -14,7 +14,7 @@ from .._config import num_threads
 from .._validation import is_sparse
 from ..forest import IsolationForest
 from ..forest._arrays import average_path_length
-from . import _diffi_kernels as K
+from . import _diffi_kernels as kernels
 
 __all__ = ["diffi_local", "diffi_global"]
 
@@ -121,7 +121,7 @@ def diffi_local(model, X, n_jobs=None):
     hmax = _tree_max_depth(model)
     out = np.zeros((X.shape[0], model.n_features_in_), dtype=np.float64)
     with num_threads(n_jobs) as threads:
-        kernel = K.local_diffi if threads > 1 else K.local_diffi_serial
+        kernel = kernels.local_diffi if threads > 1 else kernels.local_diffi_serial
         for start, stop, block in model._iter_chunks(X):
             kernel(block, f.tree_offsets, f.global_feature, f.threshold,
                    f.children_left, f.children_right, f.missing_go_to_left,
@@ -240,7 +240,7 @@ def diffi_global(model, X, n_jobs=None):
                f.children_right, f.missing_go_to_left)
     max_path = _max_path(f)
     with num_threads(n_jobs) as threads:
-        kernel = K.diffi_subsets if threads > 1 else K.diffi_subsets_serial
+        kernel = kernels.diffi_subsets if threads > 1 else kernels.diffi_subsets_serial
         kernel(X, sample_index, sample_offsets, *routing, max_path, node_class, leaves,
                n_out, n_in, iic_out, iic_in)
 
@@ -249,9 +249,9 @@ def diffi_global(model, X, n_jobs=None):
     cfi_in = np.zeros(n_features, dtype=np.float64)
     count_out = np.zeros(n_features, dtype=np.int64)
     count_in = np.zeros(n_features, dtype=np.int64)
-    K.diffi_accumulate(X, sample_index, sample_offsets, *routing, max_path, node_class,
-                       leaves, n_out, n_in, iic_out, iic_in, cfi_out, cfi_in,
-                       count_out, count_in)
+    kernels.diffi_accumulate(X, sample_index, sample_offsets, *routing, max_path, node_class,
+                             leaves, n_out, n_in, iic_out, iic_in, cfi_out, cfi_in,
+                             count_out, count_in)
     with np.errstate(divide="ignore", invalid="ignore"):
         fi_out = np.where(count_out > 0, cfi_out / count_out, 0)
         fi_in = np.where(count_in > 0, cfi_in / count_in, 0)

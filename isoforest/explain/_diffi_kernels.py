@@ -20,11 +20,10 @@ import numpy as np
 from numba import prange
 
 from .._config import jit, jit_inline, jit_parallel
-from ..forest._kernels import route
+from ..forest._kernels import TREE_LEAF, route
 
 #: Rows handled by one parallel task of the local kernel (one scratch array each).
 _ROW_BLOCK = 64
-TREE_LEAF = -1
 #: ``_get_iic``'s marker for "no coefficient" (a leaf, or a node holding < 2 rows).
 IIC_UNDEFINED = -1.0
 

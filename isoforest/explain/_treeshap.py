@@ -8,7 +8,7 @@
 import numpy as np
 
 from .._config import effective_n_jobs, num_threads
-from . import _treeshap_kernels as K
+from . import _treeshap_kernels as kernels
 
 __all__ = ["TreeShapTables", "tables_for", "tree_shap_values"]
 
@@ -74,8 +74,8 @@ class TreeShapTables:
         max_depth = int(f.depth.max()) - 1 if f.n_nodes else 0
         node_bit = np.zeros(f.n_nodes, dtype=np.int64)
         node_k = np.zeros(f.n_nodes, dtype=np.int64)
-        bad = K.path_slots(offsets, f.global_feature, f.children_left, f.children_right,
-                           max_depth, node_bit, node_k)
+        bad = kernels.path_slots(offsets, f.global_feature, f.children_left, f.children_right,
+                                 max_depth, node_bit, node_k)
         if bad:
             raise ValueError("The forest's nodes are not in depth-first order "
                              "(a child id below its parent's); cannot explain it.")
@@ -108,7 +108,7 @@ class TreeShapTables:
         self.slot_z = np.zeros(self.slot_feature.size, dtype=np.float64)
         tree_base = np.zeros(n_trees, dtype=np.float64)
         with num_threads(n_jobs):
-            (K.leaf_slots if n_trees > 1 else K.leaf_slots_serial)(
+            (kernels.leaf_slots if n_trees > 1 else kernels.leaf_slots_serial)(
                 offsets, f.global_feature, f.children_left, f.children_right,
                 f.weighted_n_node_samples, f.leaf_value, max_depth, leaf_of_node, leaf_slot,
                 self.slot_feature, self.slot_z, tree_base)
@@ -174,7 +174,7 @@ class TreeShapTables:
         self.tq, self.wq = gauss_legendre_01(max(1, (self.max_k + 1) // 2))
         self.table = np.zeros(self.n_table_entries, dtype=np.float64)
         with num_threads(n_jobs):
-            (K.fill_tables if self.n_units > 1 else K.fill_tables_serial)(
+            (kernels.fill_tables if self.n_units > 1 else kernels.fill_tables_serial)(
                 u_a, u_b, u_bit, u_kp, self.unit_table, leaf_k, leaf_slot, leaf_value,
                 self.slot_z, self.table, self.tq, self.wq, self.max_k)
         self.tree_base = tree_base
@@ -196,9 +196,9 @@ class TreeShapTables:
         threads = effective_n_jobs(n_jobs)
         if threads > 1 and X.shape[0] >= PARALLEL_MIN_ROWS:
             with num_threads(n_jobs):
-                K.tree_shap(*args, block_rows(X.shape[0], X.shape[1], threads), out)
+                kernels.tree_shap(*args, block_rows(X.shape[0], X.shape[1], threads), out)
         else:
-            K.tree_shap_serial(*args, block_rows(X.shape[0], X.shape[1], 1), out)
+            kernels.tree_shap_serial(*args, block_rows(X.shape[0], X.shape[1], 1), out)
         # the forest's output is the mean over trees
         out /= n_trees
         return out

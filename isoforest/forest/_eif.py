@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 
-from . import _eif_kernels as K
+from . import _eif_kernels as eif_kernels
 from . import _eif_simd
-from . import _kernels as IK
+from . import _kernels as forest_kernels
 from .._base import BaseDetector, InstanceOf, NoneConstraint
 from .._config import effective_n_jobs, num_threads
 from .._validation import (
@@ -288,7 +288,7 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         rand_r = np.empty(n_trees, dtype=np.int64)
         parallel = effective_n_jobs(self.n_jobs) > 1 and n_trees > 1
         with num_threads(self.n_jobs):
-            (IK.draw_trees if parallel else IK.draw_trees_serial)(
+            (forest_kernels.draw_trees if parallel else forest_kernels.draw_trees_serial)(
                 seeds, n_samples, n_features, max_samples, n_features,
                 bool(self.bootstrap), features, drawn, counts, n_rows, tree_seeds,
                 rand_r)
@@ -300,7 +300,7 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         row_offsets = np.zeros(n_trees + 1, dtype=np.int64)
         row_offsets[1:] = np.cumsum([len(r) for r in rows])
         rows = np.ascontiguousarray(np.concatenate(rows))
-        capacity = np.asarray([K.tree_capacity(int(n), max_depth)
+        capacity = np.asarray([eif_kernels.tree_capacity(int(n), max_depth)
                                for n in np.diff(row_offsets)], dtype=np.int64)
         node_offsets = np.zeros(n_trees + 1, dtype=np.int64)
         node_offsets[1:] = np.cumsum(capacity)
@@ -308,7 +308,7 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         out = {name: np.empty(total, dtype) for name, dtype, _ in EIF_NODE_FIELDS}
         normal = np.empty((total, n_features), dtype=np.float64)
         node_counts = np.zeros(n_trees, dtype=np.int64)
-        builder = K.build_forest if parallel else K.build_forest_serial
+        builder = eif_kernels.build_forest if parallel else eif_kernels.build_forest_serial
         with num_threads(self.n_jobs):
             builder(X, rows, row_offsets, tree_seeds, int(n_zero), int(max_depth),
                     node_offsets, out["children_left"], out["children_right"],
@@ -335,18 +335,19 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         parallel = effective_n_jobs(self.n_jobs) > 1
         simd = _eif_simd.available() and X.shape[1] <= _eif_simd.MAX_FEATURES
         if simd:
-            simd_parallel, simd_serial = K.simd_path_length_kernels(X.shape[1])
+            simd_parallel, simd_serial = eif_kernels.simd_path_length_kernels(X.shape[1])
         for start, stop, block in self._iter_chunks(X):
-            if stop - start < K.BLOCK:
-                K.path_length_sum_serial(block, f.tree_offsets, f.children_left,
-                                         f.children_right, f.normal, f.intercept,
-                                         f.leaf_value, out[start:stop])
+            if stop - start < eif_kernels.BLOCK:
+                eif_kernels.path_length_sum_serial(block, f.tree_offsets, f.children_left,
+                                                   f.children_right, f.normal, f.intercept,
+                                                   f.leaf_value, out[start:stop])
                 continue
             if simd:
                 kernels = (simd_parallel, simd_serial)
                 args = (block, f.simd_table(), f.tree_offsets, f.n_levels, out[start:stop])
             else:
-                kernels = (K.path_length_sum_blocked, K.path_length_sum_blocked_serial)
+                kernels = (eif_kernels.path_length_sum_blocked,
+                           eif_kernels.path_length_sum_blocked_serial)
                 args = (block, f.tree_offsets, f.next_left, f.next_right, f.normal,
                         f.intercept, f.leaf_value, f.n_levels, out[start:stop])
             if parallel and stop - start >= PARALLEL_MIN_ROWS:
@@ -387,8 +388,8 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         f = self._forest
         out = np.empty((X.shape[0], f.n_trees), dtype=np.int64)
         with num_threads(self.n_jobs):
-            K.apply_forest(X, f.tree_offsets, f.children_left, f.children_right,
-                           f.normal, f.intercept, out)
+            eif_kernels.apply_forest(X, f.tree_offsets, f.children_left, f.children_right,
+                                     f.normal, f.intercept, out)
         return out
 
     def path_lengths(self, X):

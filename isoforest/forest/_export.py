@@ -7,12 +7,11 @@ Nothing here imports scikit-learn or SciPy at module level: ``to_sklearn`` and
 import numpy as np
 
 from ._arrays import average_path_length
+from ._kernels import TREE_LEAF, TREE_UNDEFINED
 
 __all__ = ["to_sklearn", "decision_path", "export_text", "export_graphviz",
            "node_path_values"]
 
-TREE_LEAF = -1
-TREE_UNDEFINED = -2
 #: decision_path gathers at most about this many ancestor ids at a time
 DECISION_PATH_CHUNK = 2**22
 

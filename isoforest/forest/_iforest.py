@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from . import _kernels as K
+from . import _kernels as kernels
 from . import _simd
 from .._base import BaseDetector, InstanceOf, Interval, dask_hook
 from .._config import effective_n_jobs, num_threads
@@ -364,7 +364,7 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
         rand_r_states = np.empty(n_trees, dtype=np.int64)
         parallel = effective_n_jobs(self.n_jobs) > 1 and n_trees > 1
         with num_threads(self.n_jobs):
-            (K.draw_trees if parallel else K.draw_trees_serial)(
+            (kernels.draw_trees if parallel else kernels.draw_trees_serial)(
                 seeds, n_samples, n_features, max_samples, max_features,
                 bool(self.bootstrap), features, rows, counts, n_rows, tree_seeds,
                 rand_r_states)
@@ -373,14 +373,14 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
             # stored by rank among them (no array of n_samples values).
             bits = np.zeros(n_samples // 64 + 1, dtype=np.uint64)
             prefix = np.empty(bits.shape[0], dtype=np.int64)
-            n_drawn = K.mark_rows(rows, n_rows, bits, prefix)
+            n_drawn = kernels.mark_rows(rows, n_rows, bits, prefix)
             if source is not None:
                 # X becomes the drawn rows only, in increasing order; the trees find
                 # a row at its rank (the dummy target still reads original row ids).
-                X = checked_block(source.take(K.drawn_rows(bits, n_drawn)),
+                X = checked_block(source.take(kernels.drawn_rows(bits, n_drawn)),
                                   n_features, n_drawn)
                 xrows = np.empty_like(rows)
-                K.rank_rows(rows, n_rows, bits, prefix, xrows)
+                kernels.rank_rows(rows, n_rows, bits, prefix, xrows)
             else:
                 xrows = rows
             ranked = isinstance(y_dummy, numbers.Integral)
@@ -393,12 +393,12 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
             gather = n_trees * max_samples * max_features * 4 <= GATHER_AHEAD_BYTES
             Xall = np.empty((n_trees, max_samples, max_features) if gather else (1, 1, 1),
                             dtype=np.float32)
-            (K.prepare_trees if parallel else K.prepare_trees_serial)(
+            (kernels.prepare_trees if parallel else kernels.prepare_trees_serial)(
                 X, features, xrows, n_rows, Xall, gather, seed, bits, y_dummy)
             capacity = max(2 * max_samples - 1, 1)
             out = self._new_node_arrays(n_trees * capacity)
             node_counts = np.zeros(n_trees, dtype=np.int64)
-            (K.build_trees if parallel else K.build_trees_serial)(
+            (kernels.build_trees if parallel else kernels.build_trees_serial)(
                 X, Xall, gather, y_dummy, ranked, bits, prefix, features, rows, xrows,
                 counts, n_rows, rand_r_states, max_depth, capacity, out["feature"],
                 out["threshold"], out["children_left"], out["children_right"],
@@ -418,7 +418,7 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
         compact = {}
         for name, v in out.items():
             compact[name] = np.empty(tree_offsets[-1], dtype=v.dtype)
-            K.compact_nodes(v, node_offsets, tree_offsets, compact[name])
+            kernels.compact_nodes(v, node_offsets, tree_offsets, compact[name])
         return ForestArrays(tree_offsets, features, **compact)
 
     def _grow_python_draws(self, X, y_dummy, seeds, max_samples, max_features,
@@ -466,7 +466,7 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
         out = self._new_node_arrays(int(node_offsets[-1]))
         node_counts = np.zeros(n_trees, dtype=np.int64)
         parallel = effective_n_jobs(self.n_jobs) > 1 and n_trees > 1
-        builder = K._build_forest if parallel else K._build_forest_serial
+        builder = kernels._build_forest if parallel else kernels._build_forest_serial
         with num_threads(self.n_jobs):
             builder(
                 X_all, y_all, w_all, row_offsets,
@@ -493,15 +493,17 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
             if f.complete is not None:
                 depth, feat, thr, nan_right, leaf = f.complete
                 if simd and 1 <= depth <= _simd.MAX_DEPTH:
-                    parallel_kernel, serial_kernel = K.simd_score_kernels(depth, block.shape[1])
+                    parallel_kernel, serial_kernel = kernels.simd_score_kernels(
+                        depth, block.shape[1])
                     kernel = parallel_kernel if use_threads else serial_kernel
                     args = (block, feat, thr, nan_right, leaf, f.n_trees, out[start:stop])
                 else:
-                    kernel = K.score_complete if use_threads else K.score_complete_serial
+                    kernel = (kernels.score_complete if use_threads
+                              else kernels.score_complete_serial)
                     args = (block, depth, feat, thr, nan_right, leaf, f.n_trees,
                             out[start:stop])
             else:
-                kernel = K.path_length_sum if use_threads else K.path_length_sum_serial
+                kernel = kernels.path_length_sum if use_threads else kernels.path_length_sum_serial
                 args = (block, f.tree_offsets, f.global_feature, f.threshold,
                         f.children_left, f.children_right, f.missing_go_to_left,
                         f.leaf_value, out[start:stop])
@@ -631,9 +633,9 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
             return None
         out = np.empty(X.shape[0])
         if complete:
-            K.score_few_complete(X, a, b, c, e, f, g, den, out)
+            kernels.score_few_complete(X, a, b, c, e, f, g, den, out)
         else:
-            K.score_few_nodes(X, a, b, c, e, f, g, h, den, out)
+            kernels.score_few_nodes(X, a, b, c, e, f, g, h, den, out)
         # The same ufunc as _score on the same values: the same bits (NumPy's
         # vectorised pow, which can differ from libm's pow or Numba's in the last
         # bit, so it is not done in the kernel). Not in place: a ufunc writing over
@@ -676,9 +678,9 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
         out = np.empty((X.shape[0], f.n_trees), dtype=np.int64)
         with num_threads(self.n_jobs):
             for start, stop, block in self._iter_chunks(X):
-                K.apply_forest(block, f.tree_offsets, f.global_feature, f.threshold,
-                               f.children_left, f.children_right,
-                               f.missing_go_to_left, out[start:stop])
+                kernels.apply_forest(block, f.tree_offsets, f.global_feature, f.threshold,
+                                     f.children_left, f.children_right,
+                                     f.missing_go_to_left, out[start:stop])
         return out
 
     def path_lengths(self, X):

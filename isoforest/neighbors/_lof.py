@@ -3,19 +3,18 @@
 import contextlib
 import numbers
 import warnings
-from functools import update_wrapper
-from types import MethodType
 
 import numpy as np
 
-from . import _kernels as NK
+from . import _kernels as knn_kernels
 from .._base import (BOOLEAN, BaseDetector, InstanceOf, Interval, NoneConstraint, Options,
-                     dask_hook)
+                     available_if, dask_hook)
 from .._config import effective_n_jobs, num_threads
 from .._validation import (
     is_dask_collection,
     _check_feature_names,
     check_array,
+    check_finite,
     check_is_fitted,
     is_dataframe,
     is_sparse,
@@ -34,15 +33,15 @@ SCORE_PARALLEL_MIN_ROWS = 2048
 #: Metric names accepted (scikit-learn's KDTree names, plus "precomputed") and the
 #: kernel's metric code for each.
 _METRIC_CODES = {
-    "euclidean": NK.EUCLIDEAN,
-    "l2": NK.EUCLIDEAN,
-    "manhattan": NK.MANHATTAN,
-    "cityblock": NK.MANHATTAN,
-    "l1": NK.MANHATTAN,
-    "chebyshev": NK.CHEBYSHEV,
-    "infinity": NK.CHEBYSHEV,
-    "minkowski": NK.MINKOWSKI,
-    "precomputed": NK.PRECOMPUTED,
+    "euclidean": knn_kernels.EUCLIDEAN,
+    "l2": knn_kernels.EUCLIDEAN,
+    "manhattan": knn_kernels.MANHATTAN,
+    "cityblock": knn_kernels.MANHATTAN,
+    "l1": knn_kernels.MANHATTAN,
+    "chebyshev": knn_kernels.CHEBYSHEV,
+    "infinity": knn_kernels.CHEBYSHEV,
+    "minkowski": knn_kernels.MINKOWSKI,
+    "precomputed": knn_kernels.PRECOMPUTED,
 }
 
 #: Above this many features 'auto' uses brute force, as scikit-learn does.
@@ -51,74 +50,6 @@ AUTO_TREE_MAX_FEATURES = 15
 
 # ---------------------------------------------------------------------------
 # helpers with scikit-learn's behaviour and wording
-
-
-class _AvailableIf:
-    """A method that exists only when ``check(self)`` passes, as scikit-learn's
-    ``available_if``: otherwise attribute access raises ``AttributeError("This
-    'Cls' has no attribute 'name'")`` from the check's own AttributeError, so
-    ``hasattr`` is False and the cause says what to call instead."""
-
-    def __init__(self, fn, check):
-        self.fn = fn
-        self.check = check
-        self.attribute_name = fn.__name__
-        update_wrapper(self, fn)
-
-    def _check(self, obj, owner):
-        message = f"This {owner.__name__!r} has no attribute {self.attribute_name!r}"
-        try:
-            ok = self.check(obj)
-        except Exception as exc:
-            raise AttributeError(message) from exc
-        if not ok:
-            raise AttributeError(message)
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            # unbound access (documentation, monkeypatching) still works
-            def unbound(*args, **kwargs):
-                self._check(args[0], owner=owner)
-                return self.fn(*args, **kwargs)
-
-            update_wrapper(unbound, self.fn)
-            return unbound
-        self._check(obj, owner=owner if owner is not None else type(obj))
-        return MethodType(self.fn, obj)
-
-
-def _available_if(check):
-    return lambda fn: _AvailableIf(fn, check)
-
-
-def _assert_all_finite(X, *, input_name, estimator_name=None):
-    """scikit-learn's ``_assert_all_finite`` for dense float64 X, same messages."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(X)):
-            return
-    has_inf = bool(np.isinf(X).any())
-    has_nan = bool(np.isnan(X).any())
-    if not (has_inf or has_nan):
-        return  # the sum overflowed; every value is finite
-    type_err = "NaN" if has_nan else f"infinity or a value too large for {X.dtype!r}"
-    padded = input_name + " " if input_name else ""
-    message = f"Input {padded}contains {type_err}."
-    if estimator_name and input_name == "X" and has_nan:
-        message += (
-            f"\n{estimator_name} does not accept missing values"
-            " encoded as NaN natively. For supervised learning, you might want"
-            " to consider sklearn.ensemble.HistGradientBoostingClassifier and"
-            " Regressor which accept missing values encoded as NaNs natively."
-            " Alternatively, it is possible to preprocess the data, for"
-            " instance by using an imputer transformer in a pipeline or drop"
-            " samples with missing values. See"
-            " https://scikit-learn.org/stable/modules/impute.html"
-            " You can find a list of all estimators that handle NaN values"
-            " at the following page:"
-            " https://scikit-learn.org/stable/modules/impute.html"
-            "#estimators-that-handle-nan-values"
-        )
-    raise ValueError(message)
 
 
 def _is_float32(X):
@@ -295,7 +226,7 @@ class LocalOutlierFactor(BaseDetector):
         _check_feature_names(self, X, reset=reset)
         X = check_array(X, estimator_name=name, accept_sparse=True, dtype="float64")
         X = np.ascontiguousarray(X)
-        _assert_all_finite(X, input_name=finite_name, estimator_name=name)
+        check_finite(X, allow_nan=False, input_name=finite_name, estimator_name=name)
         if reset:
             self.n_features_in_ = X.shape[1]
         elif X.shape[1] != self.n_features_in_:
@@ -316,7 +247,7 @@ class LocalOutlierFactor(BaseDetector):
         or feature-count check: its columns are the training rows)."""
         X = check_array(X, estimator_name=type(self).__name__, dtype="float64")
         X = _dense_float64(X)
-        _assert_all_finite(X, input_name=finite_name)
+        check_finite(X, allow_nan=False, input_name=finite_name)
         return self._check_precomputed(X)
 
     def _check_algorithm_metric(self):
@@ -383,7 +314,7 @@ class LocalOutlierFactor(BaseDetector):
         self.effective_metric_params_ = params
         self._metric_code = (
             _METRIC_CODES[self.effective_metric_]
-            if self.effective_metric_ != "minkowski" else NK.MINKOWSKI
+            if self.effective_metric_ != "minkowski" else knn_kernels.MINKOWSKI
         )
 
     def _choose_method(self, n_samples, n_features, was_sparse):
@@ -481,13 +412,13 @@ class LocalOutlierFactor(BaseDetector):
             pass
         elif self._fit_method == "kd_tree":
             with num_threads(self.n_jobs):
-                self._tree = NK.build_kdtree(X, self.leaf_size)
-        elif self._metric_code == NK.EUCLIDEAN:
+                self._tree = knn_kernels.build_kdtree(X, self.leaf_size)
+        elif self._metric_code == knn_kernels.EUCLIDEAN:
             with num_threads(self.n_jobs):
-                self._brute_index = NK.build_brute_index(X)
+                self._brute_index = knn_kernels.build_brute_index(X)
             if self.novelty and self._brute_index is not None:
-                # the one-row path's int8 copy of the rows (NK.OneRowCodes)
-                self._brute_T = NK.build_one_row_codes(self._brute_index)
+                # the one-row path's int8 copy of the rows (knn_kernels.OneRowCodes)
+                self._brute_T = knn_kernels.build_one_row_codes(self._brute_index)
 
         if self.n_neighbors > n_samples:
             warnings.warn(
@@ -532,7 +463,7 @@ class LocalOutlierFactor(BaseDetector):
         """
         if self._use_kernels(distances_X):
             return self._run_score_kernel(
-                NK.LOCAL_REACHABILITY_DENSITY, np.ascontiguousarray(distances_X),
+                knn_kernels.LOCAL_REACHABILITY_DENSITY, np.ascontiguousarray(distances_X),
                 np.ascontiguousarray(neighbors_indices), self._fit_k_distance)
         # The same NumPy operations as scikit-learn, in the same order (the kernels
         # reproduce them): the scores are then its scores to the last bit whenever
@@ -544,7 +475,7 @@ class LocalOutlierFactor(BaseDetector):
     def _negative_outlier_factor(self, X_lrd, neighbors_indices_X):
         """Minus the mean ratio of the neighbours' densities to the query's."""
         if self._use_kernels(X_lrd):
-            return self._run_score_kernel(NK.NEGATIVE_OUTLIER_FACTOR, self._lrd,
+            return self._run_score_kernel(knn_kernels.NEGATIVE_OUTLIER_FACTOR, self._lrd,
                                           np.ascontiguousarray(neighbors_indices_X), X_lrd)
         lrd_ratios_array = self._lrd[neighbors_indices_X] / X_lrd[:, np.newaxis]
         return -np.mean(lrd_ratios_array, axis=1)
@@ -644,14 +575,14 @@ class LocalOutlierFactor(BaseDetector):
         with num_threads(n_threads) if n_threads > 1 else contextlib.nullcontext():
             if self.metric == "precomputed":
                 D = self._fit_X if query_is_train else X
-                return NK.kneighbors_precomputed(
+                return knn_kernels.kneighbors_precomputed(
                     D, K, exclude_self=query_is_train, n_threads=n_threads)
             options = dict(metric=self._metric_code, p=self._metric_p, w=self._metric_w,
                            exclude_self=query_is_train, n_threads=n_threads)
             if self._tree is not None:
-                return NK.kneighbors_kdtree(self._tree, X, K, **options)
-            return NK.kneighbors_brute(self._fit_X, X, K, index=self._brute_index,
-                                       **options)
+                return knn_kernels.kneighbors_kdtree(self._tree, X, K, **options)
+            return knn_kernels.kneighbors_brute(self._fit_X, X, K, index=self._brute_index,
+                                                **options)
 
     def _compute_dask_fit(self, X):
         """A dask X in fit: LOF's neighbour search needs every training row in one
@@ -714,7 +645,7 @@ class LocalOutlierFactor(BaseDetector):
         return True
 
     # ------------------------------------------------------------- scoring
-    @_available_if(_check_novelty_fit_predict)
+    @available_if(_check_novelty_fit_predict)
     def fit_predict(self, X, y=None):
         """Fit on X and label its rows: -1 for outliers, +1 for inliers.
 
@@ -735,7 +666,7 @@ class LocalOutlierFactor(BaseDetector):
         """
         return self.fit(X)._predict()
 
-    @_available_if(_check_novelty_predict)
+    @available_if(_check_novelty_predict)
     def predict(self, X=None):
         """Label new rows: -1 for outliers, +1 for inliers.
 
@@ -772,7 +703,7 @@ class LocalOutlierFactor(BaseDetector):
             is_inlier[self.negative_outlier_factor_ < self.offset_] = -1
         return is_inlier
 
-    @_available_if(_check_novelty_decision_function)
+    @available_if(_check_novelty_decision_function)
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.
 
@@ -794,7 +725,7 @@ class LocalOutlierFactor(BaseDetector):
             return dask_hook(self, X, "decision_function")
         return self.score_samples(X) - self.offset_
 
-    @_available_if(_check_novelty_score_samples)
+    @available_if(_check_novelty_score_samples)
     def score_samples(self, X):
         """Opposite of the LOF of new rows (lower is more abnormal).
 
@@ -846,7 +777,7 @@ class LocalOutlierFactor(BaseDetector):
         d = self.__dict__
         T = d.get("_brute_T")
         if (
-            type(T) is not NK.OneRowCodes  # None, or a float32 copy of an older pickle
+            type(T) is not knn_kernels.OneRowCodes  # None, or a float32 copy of an older pickle
             or X.ndim != 2
             or X.shape[0] != 1
             or X.dtype is not _FLOAT64
@@ -860,10 +791,10 @@ class LocalOutlierFactor(BaseDetector):
         index = d["_brute_index"]
         c, c_abs, up_norms, lo_norms = index.bounds["float32"]
         K = d["n_neighbors_"]
-        score = NK.one_row_lof(X, index.mean, index.scale, T, d["_fit_X"], up_norms,
-                               lo_norms, c, c_abs, K, d["_fit_k_distance"], d["_lrd"],
-                               np.empty((1, T.codes.shape[1]), dtype=np.float32),
-                               np.empty((1, K)), np.empty((1, K), dtype=np.int64))
+        score = knn_kernels.one_row_lof(X, index.mean, index.scale, T, d["_fit_X"], up_norms,
+                                        lo_norms, c, c_abs, K, d["_fit_k_distance"], d["_lrd"],
+                                        np.empty((1, T.codes.shape[1]), dtype=np.float32),
+                                        np.empty((1, K)), np.empty((1, K), dtype=np.int64))
         return None if score != score else score
 
     def _search_validated(self, X):

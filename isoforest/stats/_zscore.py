@@ -4,7 +4,7 @@ import operator
 
 import numpy as np
 
-from . import _kernels as K
+from . import _kernels as kernels
 from .._base import (BaseDetector, Interval, NoneConstraint, Options, available_if,
                      dask_hook)
 from .._config import effective_n_jobs, num_threads
@@ -109,9 +109,9 @@ def zscore(a, axis=0, ddof=0, nan_policy="propagate"):
     parallel = X.size >= _PARALLEL_MIN
     with num_threads(-1 if parallel else 1):
         if ax == 0:
-            stats = K.col_stats if parallel else K.col_stats_serial
+            stats = kernels.col_stats if parallel else kernels.col_stats_serial
         else:
-            stats = K.row_stats if parallel else K.row_stats_serial
+            stats = kernels.row_stats if parallel else kernels.row_stats_serial
         if ax == 0:
             mean, std, _ = stats(X, float(ddof), omit, _COL_GROUPS if parallel else 1)
         else:
@@ -127,7 +127,8 @@ def zscore(a, axis=0, ddof=0, nan_policy="propagate"):
         with np.errstate(invalid="ignore"):
             zero = std <= np.abs(eps * mean)
         z = np.empty(X.shape, dtype=np.float64)
-        (K.standardize if parallel else K.standardize_serial)(X, mean, std, zero, ax, z)
+        standardize = kernels.standardize if parallel else kernels.standardize_serial
+        standardize(X, mean, std, zero, ax, z)
     if transposed:
         z = z.T
     if out_dtype != np.float64:
@@ -333,7 +334,7 @@ class ZScoreDetector(BaseDetector):
         """(mean, sum of squared deviations) of each column of X (two-pass)."""
         parallel = X.size >= _PARALLEL_MIN and effective_n_jobs(self.n_jobs) > 1
         with num_threads(self.n_jobs):
-            mean, _, _ = (K.col_stats if parallel else K.col_stats_serial)(
+            mean, _, _ = (kernels.col_stats if parallel else kernels.col_stats_serial)(
                 X, 0.0, False, _COL_GROUPS if parallel else 1)
         d = X - mean
         return mean, np.einsum("ij,ij->j", d, d)
@@ -357,8 +358,8 @@ class ZScoreDetector(BaseDetector):
         if not hasattr(self, "_m2"):
             n, mean_s, m2 = n_b, mean_b, m2_b
         else:
-            n, mean_s, m2 = K.chan_merge(float(self.n_samples_seen_), self._mean_shifted,
-                                         self._m2, n_b, mean_b, m2_b)
+            n, mean_s, m2 = kernels.chan_merge(float(self.n_samples_seen_), self._mean_shifted,
+                                               self._m2, n_b, mean_b, m2_b)
         self.n_samples_seen_ = int(n)
         self._mean_shifted = mean_s
         self._m2 = m2
@@ -390,7 +391,8 @@ class ZScoreDetector(BaseDetector):
         out = np.empty(X.shape[0])
         parallel = X.size >= _PARALLEL_MIN and effective_n_jobs(self.n_jobs) > 1
         with num_threads(self.n_jobs):
-            (K.abs_z_max if parallel else K.abs_z_max_serial)(X, self.center_, self.scale_, out)
+            abs_z_max = kernels.abs_z_max if parallel else kernels.abs_z_max_serial
+            abs_z_max(X, self.center_, self.scale_, out)
         np.negative(out, out=out)
         return out
 
