@@ -233,6 +233,18 @@ def _check_min_shape(shape, estimator_name):
         )
 
 
+def check_n_features(estimator, n_features, *, reset):
+    """Set ``n_features_in_`` (``reset``) or check X's width against it, in
+    scikit-learn's words."""
+    if reset:
+        estimator.n_features_in_ = n_features
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {estimator.__class__.__name__} "
+            f"is expecting {estimator.n_features_in_} features as input."
+        )
+
+
 def check_finite(X, *, allow_nan, input_name="X", estimator_name=None):
     """Raise scikit-learn's ValueError when X holds NaN (unless allowed) or inf, in
     its words (``_assert_all_finite``): the advice on missing values follows only
@@ -331,14 +343,7 @@ def validate_data(estimator, X, *, reset, accept_sparse=True, dtype="float"):
         accept_sparse=accept_sparse,
         dtype=dtype,
     )
-    n_features = X.shape[1]
-    if reset:
-        estimator.n_features_in_ = n_features
-    elif n_features != estimator.n_features_in_:
-        raise ValueError(
-            f"X has {n_features} features, but {estimator.__class__.__name__} "
-            f"is expecting {estimator.n_features_in_} features as input."
-        )
+    check_n_features(estimator, X.shape[1], reset=reset)
     return X
 
 

@@ -232,18 +232,12 @@ def fit_forest(est, X, sample_weight=None, source=None):
     row to the caller. ``sample_weight`` (any array-like or dask array) is brought to
     the caller: ``n_samples`` floats, as scikit-learn's weighted draw needs them all.
     """
-    from .forest._source import source_feature_names, source_shape
+    from .forest._source import bind_source
 
     est._validate_params()
     if source is None:
         source = DaskSource(X)
-    n_samples, n_features = source_shape(source, type(est).__name__)
-    names = source_feature_names(source, n_features)
-    if names is not None:
-        est.feature_names_in_ = names
-    elif hasattr(est, "feature_names_in_"):
-        del est.feature_names_in_
-    est.n_features_in_ = n_features
+    n_samples, n_features = bind_source(est, source)
     if sample_weight is not None and is_dask_collection(sample_weight):
         sample_weight = np.asarray(sample_weight.compute())
     _warn_full_permutation(est, n_samples)
@@ -530,7 +524,7 @@ def fit_zscore(est, X, partial):
     """``ZScoreDetector.fit`` / ``partial_fit`` on a dask collection ('standard'):
     per-partition moments merged by a tree of Chan et al. updates."""
     dask, da = _import_dask()
-    from ._validation import _check_feature_names
+    from ._validation import _check_feature_names, check_n_features
 
     est._validate_params()
     if est.method == "robust":
@@ -547,12 +541,7 @@ def fit_zscore(est, X, partial):
     twin = _one_row_twin(X)
     _check_feature_names(est, twin, reset=first)
     n_features = twin.shape[1]
-    if first:
-        est.n_features_in_ = n_features
-    elif n_features != est.n_features_in_:
-        raise ValueError(
-            f"X has {n_features} features, but {type(est).__name__} "
-            f"is expecting {est.n_features_in_} features as input.")
+    check_n_features(est, n_features, reset=first)
     blocks = _frame_to_blocks(X)
     if first:
         # The first pass finds the mean that later serves as the shift (in memory the

@@ -18,7 +18,7 @@ from ._common import (
     resolve_max_samples,
 )
 from ._sampling import bagging_indices, draw_tree
-from ._source import RowSource, checked_block, source_feature_names, source_shape
+from ._source import RowSource, bind_source, checked_block, source_shape
 from .._validation import (
     check_is_fitted,
     check_random_state,
@@ -227,13 +227,7 @@ class IsolationForest(BaseIsolationForest, BaseDetector):
         self : IsolationForest
         """
         self._validate_params()
-        n_samples, n_features = source_shape(source, type(self).__name__)
-        names = source_feature_names(source, n_features)
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self.n_features_in_ = n_features
+        n_samples, n_features = bind_source(self, source)
         self._fit_forest(None, source, n_samples, n_features, sample_weight)
         if self.contamination == "auto":
             self.offset_ = -0.5

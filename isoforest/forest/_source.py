@@ -175,6 +175,20 @@ def source_feature_names(source, n_features):
     return names
 
 
+def bind_source(est, source):
+    """What ``fit`` records of its data, taken from a row source: ``n_features_in_``
+    and ``feature_names_in_`` (removed when the source names no columns). Returns
+    ``(n_samples, n_features)``."""
+    n_samples, n_features = source_shape(source, type(est).__name__)
+    names = source_feature_names(source, n_features)
+    if names is not None:
+        est.feature_names_in_ = names
+    elif hasattr(est, "feature_names_in_"):
+        del est.feature_names_in_
+    est.n_features_in_ = n_features
+    return n_samples, n_features
+
+
 def checked_block(block, n_features, n_rows=None, what="take"):
     """A block from a row source as the kernels read it: 2-D float32/float64,
     C-contiguous, ``n_features`` columns (and ``n_rows`` rows when given)."""
