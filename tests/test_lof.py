@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 from isoforest.neighbors import _kernels as NK
+from isoforest.neighbors import _gemm
 from isoforest.neighbors._lof import LocalOutlierFactor
 from isoforest._validation import InvalidParameterError, NotFittedError
 from reference import lof_naive as naive
@@ -190,7 +191,7 @@ def test_kd_tree_and_brute_force_identical(name):
 @pytest.mark.parametrize("algorithm", ["kd_tree", "brute"])
 def test_n_jobs_does_not_change_results(algorithm, monkeypatch):
     # small blocks: the brute force then runs its threads (one product each)
-    monkeypatch.setattr(NK, "_BLOCK_ELEMENTS", 400 * 16)
+    monkeypatch.setattr(_gemm, "_BLOCK_ELEMENTS", 400 * 16)
     X, Q = tie_free(8, 400, 4), tie_free(9, 100, 4)
     X[::10] = X[1::10]  # some duplicates
     runs = []
@@ -295,7 +296,7 @@ def test_gemm_switches_to_float64_when_float32_is_too_coarse(monkeypatch, n_thre
     """Two tight clusters far apart: float32 products cannot tell the points of a
     cluster apart, so every one is a candidate; the search notices and finishes in
     float64. Either way the neighbours are exact."""
-    monkeypatch.setattr(NK, "_BLOCK_ELEMENTS", 300 * 10)
+    monkeypatch.setattr(_gemm, "_BLOCK_ELEMENTS", 300 * 10)
     rng = np.random.RandomState(12)
     X = np.r_[1000 + 1e-4 * rng.randn(150, 30), -1000 + 1e-4 * rng.randn(150, 30)]
     index = NK.build_brute_index(X)
@@ -304,7 +305,7 @@ def test_gemm_switches_to_float64_when_float32_is_too_coarse(monkeypatch, n_thre
                               exclude_self=True, n_threads=n_threads)
     assert_array_equal(got[1], expected[1])
     assert_array_equal(got[0], expected[0])
-    search = NK._GemmSearch(X, X, 8, index, True, *map(np.empty_like, expected))
+    search = _gemm._GemmSearch(X, X, 8, index, True, *map(np.empty_like, expected))
     for start in search.starts():
         search.run_block(start, parallel=False)
     assert search.dtype == np.float64

@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from isoforest import config_context
 from isoforest.neighbors import _gemm_simd
 from isoforest.neighbors import _kernels as NK
+from isoforest.neighbors import _scoring, _symmetric
 from isoforest.neighbors._lof import LocalOutlierFactor
 from reference import lof_naive as naive
 
@@ -50,10 +51,10 @@ def _search(X, K, n_threads=1):
 
 
 def _small_pieces(monkeypatch, block=16, per_k=3, extra=32):
-    monkeypatch.setattr(NK, "_SYM_BLOCK", block)
-    monkeypatch.setattr(NK, "_SYM_BLOCK_TILES", block)  # 8 x 16 tiles where 16 | block
-    monkeypatch.setattr(NK, "_SYM_CAP_PER_K", per_k)
-    monkeypatch.setattr(NK, "_SYM_CAP_EXTRA", extra)
+    monkeypatch.setattr(_symmetric, "_SYM_BLOCK", block)
+    monkeypatch.setattr(_symmetric, "_SYM_BLOCK_TILES", block)  # 8 x 16 tiles where 16 | block
+    monkeypatch.setattr(_symmetric, "_SYM_CAP_PER_K", per_k)
+    monkeypatch.setattr(_symmetric, "_SYM_CAP_EXTRA", extra)
 
 
 @pytest.mark.parametrize("name", list(PROBLEMS))
@@ -339,7 +340,7 @@ def test_estimator_scores_unchanged(monkeypatch):
 
 def test_round_robin_pairs_each_block_pair_once():
     for n_blocks in (1, 2, 5, 8):
-        rounds = NK._round_robin(n_blocks)
+        rounds = _symmetric._round_robin(n_blocks)
         pairs = [p for r in rounds for p in r]
         assert sorted(pairs) == sorted((i, j) for i in range(n_blocks)
                                        for j in range(i + 1))
@@ -350,7 +351,7 @@ def test_round_robin_pairs_each_block_pair_once():
 
 def test_group_rounds_pair_each_block_pair_once():
     for n_blocks, n_groups in [(1, 8), (2, 8), (5, 2), (8, 3), (42, 8), (9, 9)]:
-        rounds = NK._group_rounds(n_blocks, n_groups)
+        rounds = _symmetric._group_rounds(n_blocks, n_groups)
         pairs = [p for r in rounds for task in r for p in task]
         assert sorted(pairs) == sorted((i, j) for i in range(n_blocks)
                                        for j in range(i + 1))
@@ -366,7 +367,7 @@ def test_group_rounds_pair_each_block_pair_once():
 def test_symmetric_search_equals_naive_in_any_grouping(monkeypatch, groups):
     X = np.r_[PROBLEMS["tie_free"], PROBLEMS["tie_free"] * 1.5]
     _small_pieces(monkeypatch, block=32)
-    monkeypatch.setattr(NK, "_SYM_GROUPS_PER_THREAD", groups)
+    monkeypatch.setattr(_symmetric, "_SYM_GROUPS_PER_THREAD", groups)
     _, parts = naive.lof_training_scores(X, 9)
     for n_threads in (1, 2):
         dist, ind = _search(X, 10, n_threads)
@@ -382,17 +383,17 @@ def test_scan_first_pass_in_float32_marks_every_row_the_float64_test_passes():
         X = rng.randn(300, n_features) * rng.choice([1e-3, 1.0, 1e3], size=n_features)
         index = NK.build_brute_index(X)
         _, _, up_norms, lo_norms = index.bounds["float32"]
-        lo32, margin = NK._sym_margin(lo_norms, up_norms, n_features)
+        lo32, margin = _symmetric._sym_margin(lo_norms, up_norms, n_features)
         assert np.all(lo32 <= lo_norms)
         G = index.centered32 @ index.centered32[:40].T  # (300, 40)
         g2 = 2.0 * G.astype(np.float64)
         lim = lo_norms[:, None] - g2  # the boundary of each float64 test
         f32 = np.float32(2.0) * G
-        lims = np.vectorize(lambda v: NK._lim32(v, margin), otypes=[np.float32])(lim)
+        lims = np.vectorize(lambda v: _symmetric._lim32(v, margin), otypes=[np.float32])(lim)
         assert np.all(lo32[:, None] - f32 <= lims)
         bare = lim.astype(np.float32)
         assert not np.all(lo_norms.astype(np.float32)[:, None] - f32 <= bare)
-    assert NK._lim32(np.inf, 1.0) == np.inf and NK._lim32(-np.inf, 1.0) == -np.inf
+    assert _symmetric._lim32(np.inf, 1.0) == np.inf and _symmetric._lim32(-np.inf, 1.0) == -np.inf
 
 
 # ------------------------------------------------------------- one-row path
@@ -446,7 +447,7 @@ def test_one_row_codes_bound_the_products():
     for q in queries:
         qs = (q - index.mean) * index.scale
         out = np.empty(X.shape[0], dtype=np.float32)
-        NK._one_row_products((qs * codes.step).astype(np.float32), codes.codes, out)
+        _scoring._one_row_products((qs * codes.step).astype(np.float32), codes.codes, out)
         err = np.abs(index.centered @ qs - out)
         bound = np.abs(qs) @ codes.qerr
         assert err.max() <= bound
@@ -501,10 +502,10 @@ import numpy as np
 import numba
 from isoforest import config_context
 from isoforest.neighbors import _gemm_simd
-from isoforest.neighbors import _kernels as NK
+from isoforest.neighbors import _kernels as NK, _symmetric
 from isoforest.neighbors._lof import LocalOutlierFactor
 assert numba.config.DISABLE_JIT
-NK._SYM_BLOCK = 32
+_symmetric._SYM_BLOCK = 32
 X = np.load(sys.argv[1])["X"]
 dist, ind = NK.kneighbors_brute(X, None, 6, metric=NK.EUCLIDEAN,
                                 index=NK.build_brute_index(X), exclude_self=True)
@@ -536,8 +537,8 @@ def test_pure_python_equals_compiled(tmp_path, monkeypatch):
         cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     got = np.load(tmp_path / "out.npz")
-    monkeypatch.setattr(NK, "_SYM_BLOCK", 32)
-    monkeypatch.setattr(NK, "_SYM_BLOCK_TILES", 32)
+    monkeypatch.setattr(_symmetric, "_SYM_BLOCK", 32)
+    monkeypatch.setattr(_symmetric, "_SYM_BLOCK_TILES", 32)
     dist, ind = _search(X, 6)
     assert_array_equal(got["ind"], ind)
     assert_array_equal(got["dist"], dist)
