@@ -17,7 +17,7 @@ dummy random target, so reproducing its trees *bit for bit* means replaying its 
 streams and a few of its bookkeeping habits exactly. This module does that in plain
 Python, one small function per step, so that anyone can read why a tree looks the way
 it does. It is deliberately slow; the tests compare isoforest's Numba kernels against
-it. Step-by-step notes: ``shared/design/iforest-sklearn-parity.md``.
+it. What is identical and where the tests check it: docs/parity.md.
 
 Scope: dense X (NaN and inf allowed), integer ``random_state``, no ``sample_weight``.
 

@@ -2,8 +2,13 @@
 
 This module imports NumPy and Numba only and takes plain arrays and scalars. Every
 arithmetic step that decides a split is written in the order scikit-learn 1.9.1's
-Cython performs it (see ``shared/design/iforest-sklearn-parity.md`` and
-``reference/iforest_naive.py``, the readable twin), so the trees come out identical.
+Cython performs it (``reference/iforest_naive.py`` is the readable twin, step by
+step; docs/parity.md states what is identical), so the trees come out identical.
+
+Why one module of about a thousand lines: building and scoring share the flat
+layout below, the split rules and the bagging draws, and the scoring kernels are
+specialised per tree depth and layout in the same place as the walks they compile,
+so the parity argument reads in one file.
 
 Layout of a fitted forest (all arrays flat, trees concatenated; ``tree_offsets[t]``
 is the first node of tree ``t``, node ids inside a tree are local):

@@ -1,6 +1,6 @@
 """AVX-512 tree walk for Isolation Forest scoring, written in LLVM IR.
 
-Why IR: the scalar kernel (``_iforest_kernels._score_block``) walks eight rows in
+Why IR: the scalar kernel (``_kernels._score_block``) walks eight rows in
 lockstep and is bound by its chain of dependent loads (node -> feature -> value).
 LLVM does not vectorise that walk, and AVX-512 gathers measured here cost about as
 much as the scalar walk itself. This kernel walks 16 rows per vector and gathers
