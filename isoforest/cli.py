@@ -119,7 +119,7 @@ def _contamination(text):
 
 
 def _model_options(p):
-    p.add_argument("--method", choices=["iforest", "eif", "lof", "zscore"],
+    p.add_argument("--method", choices=list(jobs.METHODS),
                    default="iforest",
                    help="detector (default: iforest)")
     p.add_argument("--contamination", type=_contamination, default=None,

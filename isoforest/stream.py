@@ -562,6 +562,14 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
         except (OSError, ValueError):
             return unselectable
 
+    def refused(at, exc):
+        """Line ``at`` is skipped: counted, labelled, and said on standard error."""
+        nonlocal n_bad
+        n_bad += 1
+        if metrics is not None:
+            metrics.malformed(exc.reason)
+        print(f"isoforest stream: line {at}: {exc}; skipped", file=sys.stderr, flush=True)
+
     # Two stages: ``compute`` (split, parse, score, the output lines and the
     # alerts' top features: NumPy, pyarrow and nogil kernels, mostly without the
     # GIL) and ``emit`` (the write and the alert log lines: Python). A large read
@@ -573,7 +581,7 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
     kernels = threading.Lock()
 
     def compute(data):
-        nonlocal lineno, first, n_bad
+        nonlocal lineno, first
         if first:
             # the optional header: the first line that is not blank
             while data:
@@ -608,11 +616,7 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
                     values.append(_parse(line, n_cols, allow_missing))
                     good.append(lineno + 1 + k)
                 except Malformed as exc:
-                    n_bad += 1
-                    if metrics is not None:
-                        metrics.malformed(exc.reason)
-                    print(f"isoforest stream: line {lineno + 1 + k}: {exc}; skipped",
-                          file=sys.stderr, flush=True)
+                    refused(lineno + 1 + k, exc)
             X = np.asarray(values, dtype=np.float64).reshape(-1, n_cols)
             linenos = np.asarray(good, dtype=np.int64)
         lineno += n
@@ -656,17 +660,13 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
     def end_skip():
         """The over-long line has ended: report it as the next line, once every line
         before it is answered (so its number is known)."""
-        nonlocal inflight, lineno, n_bad, skipping, first
+        nonlocal inflight, lineno, skipping, first
         if inflight is not None:
             emit(inflight[0].result(), inflight[1])
             inflight = None
         skipping = first = False
         lineno += 1
-        n_bad += 1
-        if metrics is not None:
-            metrics.malformed("oversized")
-        print(f"isoforest stream: line {lineno}: {too_long_words}; skipped",
-              file=sys.stderr, flush=True)
+        refused(lineno, Malformed("oversized", too_long_words))
 
     try:
         if b"\n" in pending:  # lines read before the loop are answered at once

@@ -179,17 +179,22 @@ class Chunk:
             setattr(self, k, v)
 
 
-def _scan(data, final, delim, block_size):
-    """Scan ``data`` (see ``scan_csv``). A record ends at a line break (or the end)
-    and a field at a delimiter or a line break, so the arrays are sized from those
-    counts; but never past what a block of ``block_size`` bytes can hold, so that a
-    buffer grown for one long record (an unclosed quote over megabytes of line
-    breaks, say) costs no more: the kernel then stops when they are full (error 3)
-    and the caller scans on from there."""
+def _scan(data, final, delim, block_size, width=None):
+    """Scan ``data`` (see ``scan_csv``). A record ends at a line break (or the end),
+    so the record arrays are sized from the line breaks; the field arrays hold
+    ``width`` fields a record once the header is read (a wider record stops the scan:
+    error 2), and before it as many fields as delimiters and line breaks allow. Never
+    past what a block of ``block_size`` bytes needs, so that a buffer grown for one
+    long record (an unclosed quote over megabytes of line breaks, say) costs no
+    more: the kernel then stops when they are full (error 3) and the caller scans on
+    from there."""
     arr = np.frombuffer(data, dtype=np.uint8)
     n_nl = data.count(b"\n") + data.count(b"\r")  # at most this many line breaks
     n_rmax = min(n_nl + 1, block_size // 2 + 1)
-    n_fmax = min(data.count(delim) + n_nl + 1, block_size + 1)
+    if width is None:
+        n_fmax = min(data.count(delim) + n_nl + 1, block_size + 1)
+    else:  # at least one whole record of the header's width
+        n_fmax = min((n_nl + 1) * width, max(block_size, width)) + 1
     rec_lo = np.empty(n_rmax, np.int64)
     rec_hi = np.empty(n_rmax, np.int64)
     rec_line = np.empty(n_rmax, np.int64)
@@ -270,14 +275,16 @@ class CsvReader:
             read = True
             if not buf:
                 return
-            res = _scan(buf, eof, self.delim, self.block_size)
+            width = getattr(self, "width", None)
+            res = _scan(buf, eof, self.delim, self.block_size, width)
             error = res[10]
             if error == 1:
                 raise DataError(f"{self.name}, line {line + res[11]}: a quoted field "
                                 "never closes (is the file cut short?)")
             if error == 2:
-                raise DataError(f"{self.name}, line {line + res[11]}: more fields in one "
-                                f"record than {self.block_size + 1}")
+                raise DataError(f"{self.name}, line {line + res[11]}: " + (
+                    f"more fields than the header's {width}" if width is not None else
+                    f"a header of more than {self.block_size + 1} fields"))
             n_rec, consumed, newlines = res[1].shape[0], res[8], res[9]
             if n_rec == 0 and not eof:
                 if len(buf) > self.max_record:
@@ -285,9 +292,9 @@ class CsvReader:
                 pending = buf  # one record longer than a block: read on
                 size *= 2
                 continue
-            if n_rec and int((res[2] - res[1]).max()) > self.max_record:
-                at = int(np.argmax(res[2] - res[1] > self.max_record))
-                raise DataError(self._too_long(line + int(res[3][at])))
+            long = (res[2] - res[1]) > self.max_record if n_rec else None
+            if long is not None and long.any():
+                raise DataError(self._too_long(line + int(res[3][np.argmax(long)])))
             size = self.block_size
             self._check_utf8(buf, consumed, line)
             yield buf, res, line

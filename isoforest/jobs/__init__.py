@@ -11,14 +11,15 @@ command line only parses its arguments, calls these and prints their summaries.
 
 Tables are CSV (``"-"``: standard input/output), TSV, Parquet or Arrow/Feather,
 chosen by their names (:mod:`isoforest.io._tabular`); files go through in chunks.
-The table jobs live in ``_tables.py``, the streams' set-up in ``_stream.py``.
+The table jobs live in ``_tables.py``, the streams' set-up in ``_stream.py``, and
+the learning stream (forest, online scaling, checkpoints) in ``_learner.py``.
 Bad data (an unreadable table, no usable column, an invalid model file) raises
 :class:`DataError`; options out of range raise ``ValueError``.
 """
 
 from ..io._tabular import DataError
 from ._stream import StreamOptions, stream
-from ._tables import ModelOptions, detect, fit, load_cli_model, score
+from ._tables import METHODS, ModelOptions, detect, fit, load_cli_model, score
 
 __all__ = ["detect", "fit", "score", "stream", "ModelOptions", "StreamOptions",
-           "DataError", "load_cli_model"]
+           "DataError", "load_cli_model", "METHODS"]

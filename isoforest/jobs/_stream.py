@@ -82,7 +82,8 @@ class StreamOptions:
     key: bytes = None
 
     def __post_init__(self):
-        for problem in self._problems():
+        problem = next(self._problems(), None)
+        if problem is not None:
             raise ValueError(problem)
 
     def _problems(self):

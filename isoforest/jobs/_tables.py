@@ -16,6 +16,7 @@ from ..io._tabular import DataError, open_table, open_writer
 __all__ = ["detect", "fit", "score", "ModelOptions", "load_cli_model"]
 
 ADDED = ["anomaly_score", "is_anomaly"]
+#: The detectors the table jobs fit (the command line's ``--method``).
 METHODS = ("iforest", "eif", "lof", "zscore")
 
 
