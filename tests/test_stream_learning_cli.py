@@ -2,6 +2,8 @@
 the real program in a subprocess and real pipes."""
 
 import ctypes
+import json
+import math
 import os
 import signal
 import subprocess
@@ -44,12 +46,28 @@ def as_csv(values, header="value"):
     return (header + "\n" if header else "") + body
 
 
-def scaled(raw, X, by_max=True):
-    """The command's score: raw (rcf: over its running maximum), 1 where a value
+def likelihood(raw, history=8640, short=10, probation=300, min_sd=1e-3):
+    """Numenta's anomaly likelihood, written record by record: the mean of the last
+    ``short`` raw scores as a z-score against the ``history`` raw scores before the
+    record, through the normal tail, as -log10(tail + 1e-10) / 10."""
+    raw = np.asarray(raw, dtype=float)
+    out = np.zeros(len(raw))
+    for i in range(probation, len(raw)):
+        past = raw[max(0, i - history):i]
+        mean = math.fsum(past) / len(past)
+        sd = max(math.sqrt(max(math.fsum(past * past) / len(past) - mean * mean, 0.0)),
+                 min_sd)
+        recent = raw[max(0, i - short + 1):i + 1].mean()
+        tail = 0.5 * math.erfc((recent - mean) / sd / math.sqrt(2))
+        out[i] = min(max(-math.log10(tail + 1e-10) / 10, 0.0), 1.0)
+    return out
+
+
+def scaled(raw, X, by_likelihood=True):
+    """The command's score: raw (rcf: its anomaly likelihood), 1 where a value
     leaves the range of the records before it by more than 2% of its width (after
     100 records)."""
-    top = np.maximum.accumulate(raw)
-    out = np.where(top > 0, raw / np.where(top > 0, top, 1), 0.0) if by_max else raw.copy()
+    out = likelihood(raw) if by_likelihood else np.asarray(raw, dtype=float).copy()
     X = np.asarray(X, dtype=float).reshape(len(raw), -1)
     for i in range(100, len(raw)):
         lo, hi = X[:i].min(axis=0), X[:i].max(axis=0)
@@ -66,6 +84,28 @@ def expected_rcf(values, trees=6, window=32, shingle=4):
     return scaled(raw, values)
 
 
+def test_likelihood_is_the_same_however_the_stream_is_cut():
+    from isoforest.jobs._scaling import AnomalyLikelihood
+
+    raw = np.random.RandomState(0).exponential(size=3000)
+    raw[2000:2010] += 20.0  # a burst the likelihood must see
+    settings = dict(history=500, short=10, probation=50)
+    whole = AnomalyLikelihood(**settings).update(raw)
+    np.testing.assert_allclose(whole, likelihood(raw, **settings), rtol=1e-9, atol=1e-12)
+    assert whole[:50].max() == 0 and whole[2000:2010].max() > 0.95
+    cut = AnomalyLikelihood(**settings)
+    parts = []
+    for lo, hi in [(0, 1), (1, 7), (7, 600), (600, 601), (601, 3000)]:
+        parts.append(cut.update(raw[lo:hi]))
+        # through its checkpoint form at every cut, as a restarted stream
+        cut = AnomalyLikelihood.from_dict(json.loads(json.dumps(cut.to_dict())))
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    bad = cut.to_dict()
+    bad["sums"] = bad["sums"][:-1]
+    with pytest.raises(ValueError, match="does not fit"):
+        AnomalyLikelihood.from_dict(bad)
+
+
 def test_rcf_learns_from_the_stream_and_flags_the_spike():
     v = series()
     res = stream(["--method", "rcf", *SMALL_RCF], as_csv(v))
@@ -73,8 +113,9 @@ def test_rcf_learns_from_the_stream_and_flags_the_spike():
     s, flag = scores(res)
     assert s.shape == (len(v),)
     assert np.all((s >= 0) & (s <= 1))
-    # the command's scores are the library's: score_learn, over the running maximum
-    np.testing.assert_array_equal(s, expected_rcf(v))
+    # the command's scores are the library's: score_learn, through the likelihood
+    # (the command sums in another order: round-off apart)
+    np.testing.assert_allclose(s, expected_rcf(v), rtol=1e-9, atol=1e-12)
     assert flag[450:454].any()
     assert b"anomaly at line" in res.stderr and b"top_features=value" in res.stderr
 
@@ -101,7 +142,7 @@ def test_hst_two_columns_scaled_online():
     Z = np.where(w > 0, (X - lo) / np.where(w > 0, w, 1), 0.0)
     raw = HalfSpaceTrees(n_estimators=5, height=5, window_size=40,
                          random_state=0).score_learn(Z)
-    np.testing.assert_array_equal(s, scaled(raw, X, by_max=False))
+    np.testing.assert_array_equal(s, scaled(raw, X, by_likelihood=False))
     assert s[400] > 0.95
 
 
@@ -114,7 +155,7 @@ def test_hst_with_limits_is_not_scaled():
     s, _ = scores(res)
     raw = HalfSpaceTrees(n_estimators=5, height=5, window_size=40,
                          limits=[[0, 1], [100, 200]], random_state=0).score_learn(X)
-    np.testing.assert_array_equal(s, scaled(raw, X, by_max=False))
+    np.testing.assert_array_equal(s, scaled(raw, X, by_likelihood=False))
     wrong = stream(["--method", "hst", "--limits", "0:1"], as_csv(X, header="a,b"))
     assert wrong.returncode == 1 and "1 ranges for 2 columns" in wrong.stderr.decode()
 

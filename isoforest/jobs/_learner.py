@@ -5,8 +5,10 @@ Per batch, in stream order: the records are scaled online (Half-Space Trees
 only: its splits live in [0, 1]; Random Cut Forest cuts in proportion to each
 dimension's span and needs no scaling), scored and learned by the forest
 (``score_learn``). Half-Space Trees' score is in [0, 1] as it is; Random Cut
-Forest's is divided by the stream's running maximum of it. A record with a value outside the stream's range so far (widened by 2%)
-scores 1 (``_scaling``).
+Forest's displacement goes through Numenta's anomaly likelihood (how unusual the
+recent displacements are against the stream's history), in [0, 1] and comparable
+from one series to the next. A record with a value outside the stream's range so
+far (widened by 2%) scores 1 (``_scaling``).
 """
 
 import os
@@ -15,7 +17,7 @@ import time
 import numpy as np
 
 from ..streaming import HalfSpaceTrees, RandomCutForest
-from ._scaling import OnlineMinMax, RangeGuard, RunningMax
+from ._scaling import AnomalyLikelihood, OnlineMinMax, RangeGuard
 
 __all__ = ["StreamLearner", "DEFAULTS"]
 
@@ -81,7 +83,7 @@ class StreamLearner:
                                          shingle_size=self.shingle,
                                          random_state=self.random_state)
             self.scaler = None
-        self.score_scale = RunningMax()
+        self.likelihood = AnomalyLikelihood()
         self.guard = RangeGuard(d)
         self.n_features_in_ = d
         self.offset_ = -self.threshold
@@ -100,8 +102,9 @@ class StreamLearner:
         raw = self.model.score_learn(Z)
         self._last = (Z, before)
         # Half-Space Trees' score is already in [0, 1] (a share of the mass it
-        # could have); a CoDisp is not, and is scaled by its running maximum
-        score = raw.copy() if self.method == "hst" else self.score_scale.update(raw)
+        # could have); a displacement's scale depends on the series, and its
+        # likelihood does not
+        score = raw.copy() if self.method == "hst" else self.likelihood.update(raw)
         score[self.guard.update(X)] = 1.0
         return -score
 
@@ -137,7 +140,7 @@ class StreamLearner:
         """Write the whole state to ``path`` atomically (a model file)."""
         from ..io import save_model
 
-        extra = {"stream": self.settings(), "score_scale": self.score_scale.to_dict(),
+        extra = {"stream": self.settings(), "likelihood": self.likelihood.to_dict(),
                  "guard": self.guard.to_dict(),
                  "scaler": None if self.scaler is None else self.scaler.to_dict(),
                  "columns": self.columns, "method": self.method}
@@ -168,7 +171,7 @@ class StreamLearner:
             if not isinstance(model, expected) or model.n_features_in_ != len(obj.columns):
                 raise ValueError("the stored model does not match its settings")
             obj.model = model
-            obj.score_scale = RunningMax.from_dict(extra["score_scale"])
+            obj.likelihood = AnomalyLikelihood.from_dict(extra["likelihood"])
             obj.guard = RangeGuard.from_dict(extra["guard"], len(obj.columns))
             if obj.scaler is not None:
                 obj.scaler = OnlineMinMax.from_dict(extra["scaler"], len(obj.columns))
