@@ -13,6 +13,7 @@ from .forest import IsolationForest
 from .forest import ExtendedIsolationForest
 from .forest._export import export_graphviz
 from .forest._export import export_text
+from .forest._export import tree_structure
 from .explain import Explanation, explain, feature_importances
 from .io import ModelFileError, load_model, save_model
 from .neighbors import LocalOutlierFactor
@@ -29,6 +30,7 @@ __all__ = [
     "ExtendedIsolationForest",
     "export_text",
     "export_graphviz",
+    "tree_structure",
     "LocalOutlierFactor",
     "ZScoreDetector",
     "zscore",

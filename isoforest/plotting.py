@@ -116,27 +116,15 @@ def plot_tree(model, tree=0, X=None, ax=None, max_depth=None, feature_names=None
     >>> model = IsolationForest(n_estimators=3, max_samples=16, random_state=0).fit(X)
     >>> ax = plot_tree(model, tree=0, X=X[:1])
     """
-    from .forest._export import _check_model, _check_tree, resolve_feature_names
-    from .forest._export import tree_rows_paths
+    from . import tree_structure
 
-    forest = _check_model(model)
-    tree = _check_tree(forest, tree)
-    names = resolve_feature_names(model, feature_names)
-    lo = int(forest.tree_offsets[tree])
-    n = int(forest.tree_offsets[tree + 1]) - lo
-    cl = forest.children_left[lo:lo + n]
-    cr = forest.children_right[lo:lo + n]
-    feat = forest.global_feature[lo:lo + n]
-    thr = forest.threshold[lo:lo + n]
-    depth = forest.depth[lo:lo + n] - 1
-    n_node = forest.n_node_samples[lo:lo + n]
-    h = forest.leaf_value[lo:lo + n]
+    t = tree_structure(model, tree, None if X is None else _as_rows(model, X),
+                       feature_names)
+    names, on_path, leaves = t.feature_names, t.on_path, t.leaves
+    cl, cr, feat, thr = t.children_left, t.children_right, t.feature, t.threshold
+    depth, n_node, h = t.depth, t.n_node_samples, t.leaf_value
     if max_depth is None:
         max_depth = int(depth.max())
-    on_path, leaves = set(), None
-    if X is not None:
-        X = _as_rows(model, X)
-        on_path, leaves = tree_rows_paths(model, tree, X)
 
     # Layout: visible leaves (real leaves, or nodes cut at max_depth) get x = 0, 1,
     # ... from left to right; a parent sits above the middle of its children.
@@ -222,7 +210,7 @@ def plot_tree(model, tree=0, X=None, ax=None, max_depth=None, feature_names=None
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"tree {tree}: {n} nodes, max_samples_={model.max_samples_}"
+    ax.set_title(f"tree {tree}: {cl.shape[0]} nodes, max_samples_={model.max_samples_}"
                  + (f" (drawn to depth {max_depth})" if max_depth < depth.max() else ""))
     return ax
 
@@ -473,9 +461,11 @@ def plot_score_map(model, X, explanation=None, ax=None, resolution=200, max_anno
     >>> model = IsolationForest(n_estimators=10, random_state=0).fit(X)
     >>> ax = plot_score_map(model, X, resolution=20)
     """
-    from .forest._export import _check_model, resolve_feature_names
+    from . import tree_structure
 
-    _check_model(model)
+    # a fitted IsolationForest (TypeError / NotFittedError otherwise), and its
+    # columns' names
+    names = tree_structure(model).feature_names
     if model.n_features_in_ != 2:
         raise ValueError("plot_score_map needs a model fitted on 2 features, got "
                          f"{model.n_features_in_}.")
@@ -485,7 +475,6 @@ def plot_score_map(model, X, explanation=None, ax=None, resolution=200, max_anno
             "The 'resolution' parameter of plot_score_map must be an int in the range "
             f"[2, inf). Got {resolution!r} instead."
         )
-    names = resolve_feature_names(model)
     finite = X[np.all(np.isfinite(X), axis=1)]
     lo, hi = finite.min(axis=0), finite.max(axis=0)
     pad = 0.1 * np.where(hi > lo, hi - lo, 1.0)

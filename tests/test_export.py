@@ -1,4 +1,4 @@
-"""Export: to_sklearn, decision_path, export_text and export_graphviz.
+"""Export: to_sklearn, decision_path, tree_structure, export_text and export_graphviz.
 
 Every comparison is against live scikit-learn (its own fitted trees where possible,
 or its real ``Tree``/``export_text``/``decision_path`` code run on the exported
@@ -252,6 +252,37 @@ def test_decision_path_equals_sklearn_trees(params):
         np.testing.assert_array_equal(block[np.arange(len(X_test)), leaves[:, t]], 1)
 
 
+def test_tree_structure_is_sklearns_tree_and_paths():
+    pytest.importorskip("scipy")
+    X, X_test = _data(3)
+    sk = SkIsolationForest(n_estimators=4, max_features=0.5, random_state=2).fit(X)
+    ours = IsolationForest(n_estimators=4, max_features=0.5, random_state=2).fit(X)
+    indicator, ptr = ours.decision_path(X_test[:7])
+    for t in range(4):
+        got = isoforest.tree_structure(ours, t, X_test[:7])
+        tree = sk.estimators_[t].tree_
+        cols = sk.estimators_features_[t]
+        np.testing.assert_array_equal(got.children_left, tree.children_left)
+        np.testing.assert_array_equal(got.children_right, tree.children_right)
+        leaf = tree.children_left == -1
+        np.testing.assert_array_equal(got.feature[leaf], -2)
+        np.testing.assert_array_equal(got.feature[~leaf], cols[tree.feature[~leaf]])
+        np.testing.assert_array_equal(got.threshold[~leaf], tree.threshold[~leaf])
+        np.testing.assert_array_equal(got.n_node_samples, tree.n_node_samples)
+        np.testing.assert_allclose(got.depth[leaf] + average_path_length(
+            got.n_node_samples[leaf]), got.leaf_value[leaf], rtol=1e-14)
+        assert got.depth[0] == 0 and got.feature_names == ["x0", "x1", "x2", "x3"]
+        # the rows' paths are decision_path's columns of this tree
+        block = indicator[:, ptr[t]:ptr[t + 1]].toarray()
+        assert got.on_path == frozenset(np.flatnonzero(block.any(axis=0)).tolist())
+        np.testing.assert_array_equal(got.leaves, ours.apply(X_test[:7])[:, t])
+    bare = isoforest.tree_structure(ours, 1, feature_names=list("abcd"))
+    assert bare.on_path == frozenset() and bare.leaves is None
+    assert bare.feature_names == list("abcd")
+    with pytest.raises(ValueError, match="tree must be in"):
+        isoforest.tree_structure(ours, 4)
+
+
 def test_decision_path_in_chunks(monkeypatch):
     """Rows gathered a few at a time give the same matrix."""
     import isoforest.forest._export as export
@@ -410,6 +441,7 @@ def test_import_isoforest_stays_light():
 ])
 def test_exporters_refuse_what_is_not_an_isolation_forest(make):
     X = np.random.RandomState(0).randn(50, 2)
-    for export in (isoforest.export_text, isoforest.export_graphviz):
+    for export in (isoforest.export_text, isoforest.export_graphviz,
+                   isoforest.tree_structure):
         with pytest.raises(TypeError, match="Expected an isoforest.IsolationForest"):
             export(make(X))

@@ -4,13 +4,15 @@ Nothing here imports scikit-learn or SciPy at module level: ``to_sklearn`` and
 ``decision_path`` import them when called, with an ImportError naming the package.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._arrays import average_path_length
-from ._kernels import TREE_LEAF, TREE_UNDEFINED
+from ._kernels import TREE_LEAF
 
 __all__ = ["to_sklearn", "decision_path", "export_text", "export_graphviz",
-           "node_path_values"]
+           "node_path_values", "tree_structure", "TreeStructure"]
 
 #: decision_path gathers at most about this many ancestor ids at a time
 DECISION_PATH_CHUNK = 2**22
@@ -51,6 +53,91 @@ def resolve_feature_names(model, feature_names=None):
     if getattr(model, "feature_names_in_", None) is not None:
         return [str(v) for v in model.feature_names_in_]
     return [f"x{j}" for j in range(n)]
+
+
+class TreeStructure(NamedTuple):
+    """One tree of a fitted forest, as :func:`tree_structure` returns it.
+
+    Node ids are the tree's own (the root is 0); each array has one entry per node.
+    """
+
+    #: left child of each node (-1 at a leaf); the left side is ``x <= threshold``
+    children_left: np.ndarray
+    #: right child of each node (-1 at a leaf)
+    children_right: np.ndarray
+    #: the column a split tests (-2 at a leaf)
+    feature: np.ndarray
+    #: the split's threshold (-2.0 at a leaf)
+    threshold: np.ndarray
+    #: edges from the root
+    depth: np.ndarray
+    #: training rows that reached the node
+    n_node_samples: np.ndarray
+    #: at a leaf, the path length ``h = depth + c(n_node_samples)`` a row ending
+    #: there adds to its total
+    leaf_value: np.ndarray
+    #: the columns' names (``feature_names_in_`` or ``x{j}`` unless given)
+    feature_names: list
+    #: nodes on the paths of the rows given (empty without rows)
+    on_path: frozenset
+    #: the leaf each row given ends in (None without rows)
+    leaves: object
+
+
+def tree_structure(model, tree=0, X=None, feature_names=None):
+    """One tree of a fitted Isolation Forest as plain arrays, with rows' paths.
+
+    What :func:`export_text`, :func:`export_graphviz` and
+    :func:`isoforest.plotting.plot_tree` draw, for anyone drawing it another way.
+
+    Parameters
+    ----------
+    model : isoforest.IsolationForest
+        A fitted forest.
+    tree : int, default=0
+        Index of the tree in ``model.estimators_``.
+    X : array-like of shape (n_samples, n_features), default=None
+        Rows whose paths are wanted (``on_path``, ``leaves``).
+    feature_names : list of str, default=None
+        Names of the columns of X; defaults to ``feature_names_in_`` or ``x{j}``.
+
+    Returns
+    -------
+    structure : TreeStructure
+        The tree's arrays, the names, and the rows' paths.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from isoforest import IsolationForest, tree_structure
+    >>> X = np.random.RandomState(0).randn(64, 2)
+    >>> model = IsolationForest(n_estimators=3, max_samples=16, random_state=0).fit(X)
+    >>> t = tree_structure(model, tree=0, X=X[:1])
+    >>> int(t.depth[0]), 0 in t.on_path
+    (0, True)
+    """
+    forest = _check_model(model)
+    tree = _check_tree(forest, tree)
+    names = resolve_feature_names(model, feature_names)
+    lo, n = int(forest.tree_offsets[tree]), _count(forest, tree)
+    on_path, leaves = frozenset(), None
+    if X is not None:
+        leaves = model.apply(X)[:, tree]
+        anc = _ancestors(forest)
+        path = set()
+        for leaf in np.unique(leaves):
+            chain = anc[lo + leaf]
+            path.update(int(g) - lo for g in chain[chain >= 0])
+        on_path = frozenset(path)
+    return TreeStructure(
+        children_left=forest.children_left[lo:lo + n].copy(),
+        children_right=forest.children_right[lo:lo + n].copy(),
+        feature=forest.global_feature[lo:lo + n].copy(),
+        threshold=forest.threshold[lo:lo + n].copy(),
+        depth=forest.depth[lo:lo + n] - 1,
+        n_node_samples=forest.n_node_samples[lo:lo + n].copy(),
+        leaf_value=forest.leaf_value[lo:lo + n].copy(),
+        feature_names=names, on_path=on_path, leaves=leaves)
 
 
 def node_path_values(forest):
@@ -282,13 +369,10 @@ def export_text(model, tree=0, feature_names=None, decimals=3, max_depth=10,
     _check_int("spacing", spacing, 1)
     _check_int("decimals", decimals, 0)
     _check_int("max_depth", max_depth, 0)
-    names = resolve_feature_names(model, feature_names)
-    lo = int(forest.tree_offsets[tree])
-    cl = forest.children_left[lo:lo + _count(forest, tree)]
-    cr = forest.children_right[lo:lo + cl.shape[0]]
-    feat = forest.global_feature[lo:lo + cl.shape[0]]
-    thr = forest.threshold[lo:lo + cl.shape[0]]
-    leaf_value = forest.leaf_value[lo:lo + cl.shape[0]]
+    t = tree_structure(model, tree, feature_names=feature_names)
+    names = t.feature_names
+    cl, cr, feat, thr = t.children_left, t.children_right, t.feature, t.threshold
+    leaf_value = t.leaf_value
 
     def subtree_depth(node):
         # levels below and including node (scikit-learn's _compute_depth)
@@ -346,19 +430,6 @@ def _dot_escape(text):
     return str(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
-def tree_rows_paths(model, tree, X):
-    """For rows X: tree-local ids of the nodes on their paths, and each row's leaf."""
-    forest = model._forest
-    leaves = model.apply(X)[:, tree]
-    lo = int(forest.tree_offsets[tree])
-    anc = _ancestors(forest)
-    on_path = set()
-    for leaf in np.unique(leaves):
-        chain = anc[lo + leaf]
-        on_path.update(int(g) - lo for g in chain[chain >= 0])
-    return on_path, leaves
-
-
 def export_graphviz(model, tree=0, X=None, feature_names=None, decimals=3,
                     highlight_color="#d6604d", max_rows_listed=5):
     """One tree of a fitted Isolation Forest in the DOT language.
@@ -411,20 +482,12 @@ def export_graphviz(model, tree=0, X=None, feature_names=None, decimals=3,
     >>> dot.splitlines()[0]
     'digraph Tree {'
     """
-    forest = _check_model(model)
-    tree = _check_tree(forest, tree)
-    names = resolve_feature_names(model, feature_names)
-    lo, n = int(forest.tree_offsets[tree]), _count(forest, tree)
-    cl = forest.children_left[lo:lo + n]
-    cr = forest.children_right[lo:lo + n]
-    feat = forest.global_feature[lo:lo + n]
-    thr = forest.threshold[lo:lo + n]
-    n_samples = forest.n_node_samples[lo:lo + n]
-    depth = forest.depth[lo:lo + n] - 1
-    leaf_value = forest.leaf_value[lo:lo + n]
+    t = tree_structure(model, tree, X, feature_names)
+    names, on_path, leaves = t.feature_names, t.on_path, t.leaves
+    cl, cr, feat, thr = t.children_left, t.children_right, t.feature, t.threshold
+    n_samples, depth, leaf_value = t.n_node_samples, t.depth, t.leaf_value
+    n = cl.shape[0]
     c_of = average_path_length(n_samples)
-
-    on_path, leaves = (set(), None) if X is None else tree_rows_paths(model, tree, X)
     out = [
         "digraph Tree {",
         'node [shape=box, style="rounded", fontname="helvetica"] ;',
