@@ -4,7 +4,7 @@ Both must give what the one-block GEMM search and the naive twin give, to the la
 bit: neighbour indices, distances, and the scores built on them. The cases are the
 ones where a candidate filter could lose a neighbour: ties and duplicates (more of
 them than K), K close to n, one feature, and rows that float32 products cannot tell
-apart. Small blocks and small candidate lists (monkeypatched) make a few hundred
+apart. Small blocks and small candidate lists (a ``SymmetricParams`` passed in) make a few hundred
 rows exercise every path: several rounds of block pairs, the sample-seeded
 threshold, list compaction, and the rows handed back to the one-block search.
 """
@@ -44,54 +44,51 @@ def _problems():
 PROBLEMS = _problems()
 
 
-def _search(X, K, n_threads=1):
+def _search(X, K, n_threads=1, params=_symmetric.DEFAULT_PARAMS):
     index = NK.build_brute_index(X)
     return NK.kneighbors_brute(X, None, K, metric=NK.EUCLIDEAN, index=index,
-                               exclude_self=True, n_threads=n_threads)
+                               exclude_self=True, n_threads=n_threads, sym_params=params)
 
 
-def _small_pieces(monkeypatch, block=16, per_k=3, extra=32):
-    monkeypatch.setattr(_symmetric, "_SYM_BLOCK", block)
-    monkeypatch.setattr(_symmetric, "_SYM_BLOCK_TILES", block)  # 8 x 16 tiles where 16 | block
-    monkeypatch.setattr(_symmetric, "_SYM_CAP_PER_K", per_k)
-    monkeypatch.setattr(_symmetric, "_SYM_CAP_EXTRA", extra)
+def _small(block=16, per_k=3, extra=32, **more):
+    """Small pieces: blocks of ``block`` rows (8 x 16 tiles where 16 | block) and
+    lists of ``per_k * K + extra`` entries."""
+    return _symmetric.SymmetricParams(block=block, block_tiles=block, cap_per_k=per_k,
+                                      cap_extra=extra, **more)
 
 
 @pytest.mark.parametrize("name", list(PROBLEMS))
 @pytest.mark.parametrize("k", [1, 4, 12])
-def test_symmetric_search_equals_naive(monkeypatch, name, k):
+def test_symmetric_search_equals_naive(name, k):
     X = PROBLEMS[name]
-    _small_pieces(monkeypatch)
     _, parts = naive.lof_training_scores(X, k)
     for n_threads in (1, 2):
-        dist, ind = _search(X, k + 1, n_threads)
+        dist, ind = _search(X, k + 1, n_threads, _small())
         assert_array_equal(ind, parts["indices"])
         assert_array_equal(dist, parts["distances"])
 
 
 @pytest.mark.parametrize("name", ["tie_free", "duplicates", "float32_near_ties"])
-def test_k_near_n(monkeypatch, name):
+def test_k_near_n(name):
     X = PROBLEMS[name][:40]
-    _small_pieces(monkeypatch, block=8)
     for k in (37, 38, 39):
         _, parts = naive.lof_training_scores(X, k)
-        dist, ind = _search(X, k + 1)
+        dist, ind = _search(X, k + 1, params=_small(block=8))
         assert_array_equal(ind, parts["indices"])
         assert_array_equal(dist, parts["distances"])
 
 
 @pytest.mark.parametrize("per_k, extra", [(1, 2), (3, 32)])
 @pytest.mark.parametrize("block", [7, 64, 96, 256])
-def test_symmetric_equals_one_block_search(monkeypatch, block, per_k, extra):
+def test_symmetric_equals_one_block_search(block, per_k, extra):
     """Against the one-block search on more rows (seeded thresholds from n >= 32 K),
     with lists so short that many queries are handed back to it."""
     rng = np.random.RandomState(5)
     X = np.r_[rng.randn(1500, 20), np.repeat(rng.randn(10, 20), 30, axis=0)]
     with config_context(lof_symmetric=False):
         expected = _search(X, 11, 2)
-    _small_pieces(monkeypatch, block, per_k, extra)
     for n_threads in (1, 2):
-        got = _search(X, 11, n_threads)
+        got = _search(X, 11, n_threads, _small(block, per_k, extra))
         assert_array_equal(got[1], expected[1])
         assert_array_equal(got[0], expected[0])
 
@@ -123,12 +120,11 @@ def test_vectors_for_blocks():
 
 @needs_tiles
 @pytest.mark.parametrize("name", ["tie_free", "duplicates", "float32_near_ties", "offset"])
-def test_tiles_give_the_blas_path_neighbours(monkeypatch, name):
+def test_tiles_give_the_blas_path_neighbours(name):
     X = np.r_[PROBLEMS[name], PROBLEMS[name] + 0.5]  # more than a block
-    _small_pieces(monkeypatch, block=48)
     with config_context(lof_tiles=False):
-        expected = _search(X, 9, 2)
-    got = _search(X, 9, 2)
+        expected = _search(X, 9, 2, _small(block=48))
+    got = _search(X, 9, 2, _small(block=48))
     assert_array_equal(got[1], expected[1])
     assert_array_equal(got[0], expected[0])
 
@@ -298,32 +294,30 @@ def test_amx_products_check_their_shapes():
 @needs_amx
 @pytest.mark.parametrize("name", ["tie_free", "duplicates", "float32_near_ties", "offset",
                                   "binary_high_dim"])
-def test_amx_tiles_give_the_blas_path_neighbours(monkeypatch, name):
+def test_amx_tiles_give_the_blas_path_neighbours(name):
     X = np.r_[PROBLEMS[name], PROBLEMS[name] + 0.5, PROBLEMS[name] - 0.25]
     with config_context(lof_tiles=False):
         expected = _search(X, 9, 2)
     for block in (32, 64, 192):  # 192: the seed's products in 96-row pieces
-        _small_pieces(monkeypatch, block=block)
         for n_threads in (1, 2):
-            got = _search(X, 9, n_threads)
+            got = _search(X, 9, n_threads, _small(block=block))
             assert_array_equal(got[1], expected[1])
             assert_array_equal(got[0], expected[0])
 
 
 @needs_amx
-def test_amx_path_needs_its_bfloat16_bound(monkeypatch):
+def test_amx_path_needs_its_bfloat16_bound():
     """Exact with bfloat16's bound, not with float32's (the test can fail): rows
     closer together than bfloat16 resolves."""
     X, _ = _clustered()
     X = np.r_[X, X[:200] + 1e-4]
     with config_context(lof_tiles=False):
         expected = _search(X, 9)
-    _small_pieces(monkeypatch, block=64)
-    assert_array_equal(_search(X, 9)[1], expected[1])
+    assert_array_equal(_search(X, 9, params=_small(block=64))[1], expected[1])
     index = NK.build_brute_index(X)
     index.bounds["bfloat16"] = index.bounds["float32"]
     got = NK.kneighbors_brute(X, None, 9, metric=NK.EUCLIDEAN, index=index,
-                              exclude_self=True)
+                              exclude_self=True, sym_params=_small(block=64))
     assert not np.array_equal(got[1], expected[1])
 
 
@@ -364,13 +358,11 @@ def test_group_rounds_pair_each_block_pair_once():
 
 
 @pytest.mark.parametrize("groups", [1, 3])
-def test_symmetric_search_equals_naive_in_any_grouping(monkeypatch, groups):
+def test_symmetric_search_equals_naive_in_any_grouping(groups):
     X = np.r_[PROBLEMS["tie_free"], PROBLEMS["tie_free"] * 1.5]
-    _small_pieces(monkeypatch, block=32)
-    monkeypatch.setattr(_symmetric, "_SYM_GROUPS_PER_THREAD", groups)
     _, parts = naive.lof_training_scores(X, 9)
     for n_threads in (1, 2):
-        dist, ind = _search(X, 10, n_threads)
+        dist, ind = _search(X, 10, n_threads, _small(block=32, groups_per_thread=groups))
         assert_array_equal(ind, parts["indices"])
         assert_array_equal(dist, parts["distances"])
 
@@ -496,27 +488,8 @@ def test_one_row_path_declines_what_it_cannot_serve():
     assert model._brute_T is None
 
 
-_SUBPROCESS = """
-import sys
-import numpy as np
-import numba
-from isoforest import config_context
-from isoforest.neighbors import _gemm_simd
-from isoforest.neighbors import _kernels as NK, _symmetric
-from isoforest.neighbors._lof import LocalOutlierFactor
-assert numba.config.DISABLE_JIT
-_symmetric._SYM_BLOCK = 32
-X = np.load(sys.argv[1])["X"]
-dist, ind = NK.kneighbors_brute(X, None, 6, metric=NK.EUCLIDEAN,
-                                index=NK.build_brute_index(X), exclude_self=True)
-model = LocalOutlierFactor(n_neighbors=5, novelty=True).fit(X)
-score = model.score_samples(np.ascontiguousarray(X[3:4] + 0.25))
-np.savez(sys.argv[2], dist=dist, ind=ind, score=score)
-"""
-
-
 @pytest.mark.slow  # ~20 s: Numba's pure-Python mode
-def test_pure_python_equals_compiled(tmp_path, monkeypatch):
+def test_pure_python_equals_compiled(tmp_path):
     """NUMBA_DISABLE_JIT=1: the symmetric search (several blocks, seeded) and the
     one-row path run as plain Python, with the compiled kernels' results."""
     import os
@@ -532,14 +505,12 @@ def test_pure_python_equals_compiled(tmp_path, monkeypatch):
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH"))
                                         if p)
     result = subprocess.run(
-        [sys.executable, "-c", _SUBPROCESS, str(tmp_path / "data.npz"),
-         str(tmp_path / "out.npz")],
+        [sys.executable, str(root / "tests" / "_pure_python_lof.py"),
+         str(tmp_path / "data.npz"), str(tmp_path / "out.npz")],
         cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     got = np.load(tmp_path / "out.npz")
-    monkeypatch.setattr(_symmetric, "_SYM_BLOCK", 32)
-    monkeypatch.setattr(_symmetric, "_SYM_BLOCK_TILES", 32)
-    dist, ind = _search(X, 6)
+    dist, ind = _search(X, 6, params=_small(block=32))
     assert_array_equal(got["ind"], ind)
     assert_array_equal(got["dist"], dist)
     model = LocalOutlierFactor(n_neighbors=5, novelty=True).fit(X)

@@ -15,7 +15,7 @@ from ._distances import (CHEBYSHEV, EUCLIDEAN, MANHATTAN, MINKOWSKI, PRECOMPUTED
                          _KernelPair, _MAX_TASKS, _heap_arrays, _heap_offer, _heap_reset,
                          _heap_sort, _name_kernels, _rdist_bounded, _weights, _write_row)
 from ._gemm import _GemmSearch, _gemm_safe, _gemm_safe_max, _max_abs, _threadpool_limits
-from ._symmetric import _kneighbors_sym
+from ._symmetric import DEFAULT_PARAMS, kneighbors_symmetric
 
 
 # ---------------------------------------------------------------------------
@@ -73,13 +73,14 @@ _BRUTE_KERNELS = {m: _specialize_brute(m)
 #: metrics (a power or a max per feature) keep one kernel for every count.
 
 def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self=False,
-                     n_threads=1):
+                     n_threads=1, sym_params=DEFAULT_PARAMS):
     """Exact K nearest rows of ``Y`` for each row of ``Q`` by brute force.
 
     Euclidean with an ``index`` (``build_brute_index(Y)``) takes the GEMM path
     (``Q=None`` with ``exclude_self``: its symmetric search over the lower
-    triangle, ``_kneighbors_sym``); anything else the direct one. ``Q=None``
-    queries ``Y`` itself with ``exclude_self``. Blocks of queries bound the memory: never an (m, n) matrix.
+    triangle, ``_symmetric.SymmetricSearch``, sized by ``sym_params``); anything
+    else the direct one. ``Q=None`` queries ``Y`` itself with ``exclude_self``.
+    Blocks of queries bound the memory: never an (m, n) matrix.
     ``n_threads > 1`` runs on that many threads (Numba's, set by the caller, and,
     on the GEMM path, Python threads with the BLAS limited to one thread when
     threadpoolctl is installed).
@@ -113,7 +114,8 @@ def kneighbors_brute(Y, Q, K, *, metric, p=2.0, w=None, index=None, exclude_self
         return out_dist, out_ind
 
     if Q is Y and exclude_self and setting("lof_symmetric"):
-        if _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, kneighbors_brute):
+        if kneighbors_symmetric(Y, K, index, out_dist, out_ind, n_threads, kneighbors_brute,
+                                sym_params):
             return out_dist, out_ind
     search = _GemmSearch(Y, Q, K, index, bool(exclude_self), out_dist, out_ind,
                          Q_scaled, q_max_abs)

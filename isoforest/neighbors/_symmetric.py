@@ -8,6 +8,7 @@ NumPy and Numba only, plus the IR kernels of ``_gemm_simd``."""
 import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from numba import prange
@@ -52,29 +53,43 @@ from ._gemm import _threadpool_limits
 # Pairs run in rounds of tasks over disjoint groups of blocks (``_group_rounds``),
 # a round's tasks on Python threads at once: no two threads touch the same
 # query's state. A task's pairs go row block by row block, its queries' state
-# staying in cache (on 20,000 x 50: 180 -> 163 ms for fit_predict, against 43
+# staying in cache (on 20,000 x 50, fit_predict 163 ms, against 180 ms with 43
 # rounds of single pairs).
 
-#: Rows per block of the symmetric search (a float32 block pair: 1 MiB; 256 and
-#: 384 measured 18% and 8% slower on 20,000 x 50, 768 no faster).
-_SYM_BLOCK = 512
-#: The training rows take the symmetric search unless the ``lof_symmetric`` setting
-#: is off; its block products use the AVX-512 tiles (``_gemm_simd``) where available
-#: unless ``lof_tiles`` is off, on blocks of a multiple of 48 for 8 x 48 tiles
-#: (480 and 512 measured alike with BLAS here, 640-768 4% faster, within the noise);
-#: and AMX bfloat16 tiles instead where available unless ``amx`` is off (blocks a
-#: multiple of 32; ``_gemm_margins`` widens the bound to bfloat16's), computing and
-#: scanning ``_SYM_STRIP`` rows of a pair at a time (a multiple of 32).
-_SYM_BLOCK_TILES = 480
-_SYM_STRIP = 96
-#: A query's list holds up to this many entries per neighbour, plus the extra.
-_SYM_CAP_PER_K = 3
-_SYM_CAP_EXTRA = 32
-#: Every this many rows form the sample that seeds each query's tau.
-_SYM_STRIDE = 16
-#: Queries per product of the seed on the AMX tiles (where it divides the block;
-#: else the block).
-_SEED_ROWS = 96
+@dataclass(frozen=True)
+class SymmetricParams:
+    """The symmetric search's sizes. LOF runs ``DEFAULT_PARAMS``; tests pass small
+    ones to reach many blocks, full lists and odd groupings on small data."""
+
+    #: Rows per block (a float32 block pair: 1 MiB; 256 and 384 measured 18% and
+    #: 8% slower on 20,000 x 50, 768 no faster).
+    block: int = 512
+    #: Rows per block on the AVX-512 tiles (``_gemm_simd``), a multiple of 48 for
+    #: 8 x 48 tiles (480 and 512 measured alike with BLAS here, 640-768 4% faster,
+    #: within the noise); on the AMX bfloat16 tiles a multiple of 32
+    #: (``_gemm_margins`` widens the bound to bfloat16's).
+    block_tiles: int = 480
+    #: On the AMX tiles, rows of a pair computed and scanned at a time (a multiple
+    #: of 32).
+    strip: int = 96
+    #: A query's list holds up to ``cap_per_k`` entries per neighbour, plus
+    #: ``cap_extra``.
+    cap_per_k: int = 3
+    cap_extra: int = 32
+    #: Every ``stride``-th row is in the sample that seeds each query's tau.
+    stride: int = 16
+    #: Queries per product of the seed on the AMX tiles (where it divides the
+    #: block; else the block).
+    seed_rows: int = 96
+    #: Groups of blocks per thread for ``_group_rounds`` (more: better balance,
+    #: less reuse of a row block's queries).
+    groups_per_thread: int = 4
+    #: Above this fraction of overflowed lists the symmetric search gives way to
+    #: the one-block search (which moves on to float64 products).
+    max_overflow: float = 1 / 32
+
+
+DEFAULT_PARAMS = SymmetricParams()
 
 
 @jit
@@ -474,171 +489,213 @@ def _group_rounds(n_blocks, n_groups):
     return rounds
 
 
-#: Groups of blocks per thread for ``_group_rounds`` (more: better balance, less
-#: reuse of a row block's queries).
-_SYM_GROUPS_PER_THREAD = 4
+class SymmetricSearch:
+    """The training rows' K nearest (self dropped) over the lower triangle of
+    block products, in three steps: ``seed`` (each query's tau from a sample),
+    ``pair`` (a block pair's products scanned for both sides), ``finish`` (the
+    candidate lists ranked by exact distances). ``run`` does all three.
 
-#: Above this fraction of overflowed lists the symmetric search gives way to the
-#: one-block search (which moves on to float64 products).
-_SYM_MAX_OVERFLOW = 1 / 32
+    The training rows take this search unless the ``lof_symmetric`` setting is off.
+    Its block products use the AVX-512 tiles (``_gemm_simd``) where available
+    unless ``lof_tiles`` is off, and the AMX bfloat16 tiles instead where available
+    unless ``amx`` is off (the block a multiple of 32); BLAS otherwise.
 
+    Parameters
+    ----------
+    Y : ndarray of shape (n, n_features)
+        The training rows.
+    K : int
+        Neighbours per row, the row itself included.
+    index : BruteIndex
+        ``Y``'s index (centred float32 rows and the products' error bounds).
+    n_threads : int
+    params : SymmetricParams, default=DEFAULT_PARAMS
+    """
 
-def _kneighbors_sym(Y, K, index, out_dist, out_ind, n_threads, requery, block=None):
-    """The training rows' K nearest (self dropped) by the symmetric GEMM search;
-    returns False (outputs untouched) when the float32 products are too coarse for
-    the data. ``requery`` is ``kneighbors_brute``: the rows whose candidate lists
-    overflowed are asked again as new queries (passed in, so that this module and
-    the brute force's do not import each other)."""
-    n = Y.shape[0]
-    tiles = _gemm_simd.available() and setting("lof_tiles")
-    block = block or (_SYM_BLOCK_TILES if tiles else _SYM_BLOCK)
-    amx = tiles and block % 32 == 0 and _gemm_simd.amx_available()
-    vectors = _gemm_simd.vectors_for(block) if tiles and not amx else 0
-    C32 = index.centered32
-    # the tiles read whole blocks: rows padded with zeros to a multiple of the
-    # block (their products are computed and never read)
-    n_pad = -(-n // block) * block
-    if amx:
-        A16, B16 = _gemm_simd.bf16_tiles(C32, n_pad)
-    elif vectors:
-        A_pad = np.zeros((n_pad, C32.shape[1]), dtype=np.float32)
-        A_pad[:n] = C32
-        BT_pad = np.zeros((C32.shape[1], n_pad), dtype=np.float32)
-        BT_pad[:, :n] = C32.T
-    # the products' own bound (bfloat16's on the AMX tiles) for the scan and
-    # the lists; the seed's float32 products are bounded within it
-    c, c_abs, up_norms, lo_norms = index.bounds["bfloat16" if amx else "float32"]
-    slack = 2.0 * c * index.sq_norms + 2.0 * c_abs
-    uheap = np.full((n, K), np.inf)
-    lim = np.full(n, np.inf)
-    cap = _SYM_CAP_PER_K * K + _SYM_CAP_EXTRA
-    cand = np.empty((n, cap, 2), dtype=np.uint32)  # (row, float32 product bits)
-    candf = cand.view(np.float32)
-    ncand = np.zeros(n, dtype=np.int64)
-    overflow = np.zeros(n, dtype=np.bool_)
-    starts = list(range(0, n, block))
-    lo32, margin = _sym_margin(lo_norms, up_norms, Y.shape[1])
-    if amx or vectors:
-        # the marks' kernel reads whole 16-column chunks of the padded blocks
-        lo32 = np.r_[lo32, np.full(n_pad - n, np.inf, dtype=np.float32)]
-    no_marks = np.zeros((0, 0), dtype=np.uint16)
-    state = (up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand, candf, ncand,
-             overflow, K)
-    buffers = threading.local()
+    def __init__(self, Y, K, index, n_threads, params=DEFAULT_PARAMS):
+        self.Y, self.K, self.index, self.n_threads, self.params = Y, K, index, n_threads, params
+        n = self.n = Y.shape[0]
+        tiles = _gemm_simd.available() and setting("lof_tiles")
+        block = self.block = params.block_tiles if tiles else params.block
+        amx = self.amx = tiles and block % 32 == 0 and _gemm_simd.amx_available()
+        self.vectors = _gemm_simd.vectors_for(block) if tiles and not amx else 0
+        C32 = self.C32 = index.centered32
+        # the tiles read whole blocks: rows padded with zeros to a multiple of the
+        # block (their products are computed and never read)
+        n_pad = -(-n // block) * block
+        if amx:
+            self.A16, self.B16 = _gemm_simd.bf16_tiles(C32, n_pad)
+        elif self.vectors:
+            self.A_pad = np.zeros((n_pad, C32.shape[1]), dtype=np.float32)
+            self.A_pad[:n] = C32
+            self.BT_pad = np.zeros((C32.shape[1], n_pad), dtype=np.float32)
+            self.BT_pad[:, :n] = C32.T
+        # the products' own bound (bfloat16's on the AMX tiles) for the scan and
+        # the lists; the seed's float32 products are bounded within it
+        c, c_abs, up_norms, lo_norms = index.bounds["bfloat16" if amx else "float32"]
+        self.slack = 2.0 * c * index.sq_norms + 2.0 * c_abs
+        self.lo_norms = lo_norms
+        self.uheap = np.full((n, K), np.inf)
+        self.lim = np.full(n, np.inf)
+        cap = params.cap_per_k * K + params.cap_extra
+        self.cand = np.empty((n, cap, 2), dtype=np.uint32)  # (row, float32 product bits)
+        self.candf = self.cand.view(np.float32)
+        self.ncand = np.zeros(n, dtype=np.int64)
+        self.overflow = np.zeros(n, dtype=np.bool_)
+        self.starts = list(range(0, n, block))
+        lo32, margin = _sym_margin(lo_norms, up_norms, Y.shape[1])
+        if amx or self.vectors:
+            # the marks' kernel reads whole 16-column chunks of the padded blocks
+            lo32 = np.r_[lo32, np.full(n_pad - n, np.inf, dtype=np.float32)]
+        self.no_marks = np.zeros((0, 0), dtype=np.uint16)
+        self.state = (up_norms, lo_norms, lo32, margin, self.slack, self.uheap, self.lim,
+                      self.cand, self.candf, self.ncand, self.overflow, K)
+        self.buffers = threading.local()
+        self.tau = np.full(n, np.inf)
+        self.seeded = n >= 32 * K  # else too few sample rows: every row is kept at first
+        if self.seeded:
+            self.sample = np.ascontiguousarray(C32[::params.stride])
+            self.sample_up = np.ascontiguousarray(up_norms[::params.stride])
+            # about 16 r rows below tau, each one a hit of the scan until the heap
+            # is full. The count of rows below the r-th sample is about
+            # Gamma(r, 16): fewer than K (the row then goes to the one-block
+            # search) with the probability that Poisson(K / 16) >= r: 4.4% for
+            # K // 8 + 2 (the one-block search's first guess), 0.3% for K // 8 + 4
+            # (K = 21), 5e-5 for K // 4 + 4, which was 7-11% slower on 20,000 x 50
+            # here (two threads, fewer hits)
+            self.r = K // 8 + 4
+            if amx:
+                # the sample on the tiles too, its columns padded to 32 with upper
+                # bounds of +inf (never below a heap's top)
+                n_s = self.sample.shape[0]
+                self.n_s_pad = -(-n_s // 32) * 32
+                self.S16 = _gemm_simd.bf16_tiles(self.sample, self.n_s_pad)[1]
+                self.sample_up = np.r_[self.sample_up,
+                                       np.full(self.n_s_pad - n_s, np.inf)]
+        self.strip = params.strip if block % params.strip == 0 else block
 
-    def run_pair(pair):
+    def rounds(self):
+        """Tasks in rounds: the seed's blocks first (when seeded), then the pairs'
+        groups; a round's tasks touch disjoint queries and run at once."""
+        seeds = [[((start,),) for start in self.starts]] if self.seeded else []
+        return seeds + _group_rounds(
+            len(self.starts), self.params.groups_per_thread * max(self.n_threads, 1))
+
+    def seed(self, start):
+        """Each query of the block at ``start``: tau from its products with the sample."""
+        stop = min(start + self.block, self.n)
+        if not self.amx:
+            P = np.dot(self.C32[start:stop], self.sample.T)
+            _sym_seed(P, start, self.sample_up, self.r, self.slack, self.tau, self.lim)
+            return
+        # a buffer per thread, as for the pairs, of 96 rows: written and read
+        # in L2 (a block's 2.4 MB on 20,000 rows went out to L3, and fresh pages
+        # cost more than the products)
+        seed_rows = self.params.seed_rows
+        rows = seed_rows if self.block % seed_rows == 0 else self.block
+        P = getattr(self.buffers, "P", None)
+        if P is None:
+            P = self.buffers.P = np.empty((rows, self.n_s_pad), dtype=np.float32)
+        for s0 in range(start, stop, rows):
+            _gemm_simd.amx_products(self.A16[s0:s0 + rows], self.S16, P)
+            _sym_seed(P[:min(rows, stop - s0)], s0, self.sample_up, self.r, self.slack,
+                      self.tau, self.lim)
+
+    def pair(self, pair):
+        """The block pair ``(bi, bj)``, ``bi >= bj``: its products, scanned for the
+        queries of both blocks."""
         bi, bj = pair
-        i0, j0 = starts[bi], starts[bj]
+        block, n, buffers = self.block, self.n, self.buffers
+        i0, j0 = self.starts[bi], self.starts[bj]
         i1, j1 = min(i0 + block, n), min(j0 + block, n)
         buf = getattr(buffers, "G", None)
         if buf is None:
             buf = buffers.G = np.empty(block * block, dtype=np.float32)
-        if vectors:
+        if self.vectors:
             # the whole padded block, its first pass as bits (as on the AMX tiles:
-            # 20,000 x 50 on these tiles, fit_predict 209 -> 188 ms)
+            # 20,000 x 50 on these tiles, fit_predict 188 ms, against 209 ms
+            # scanning the products as floats)
             G = buf.reshape(block, block)
-            _gemm_simd.block_products(A_pad[i0:i0 + block], BT_pad[:, j0:j0 + block], G,
-                                      vectors)
+            _gemm_simd.block_products(self.A_pad[i0:i0 + block],
+                                      self.BT_pad[:, j0:j0 + block], G, self.vectors)
             marks = getattr(buffers, "marks", None)
             if marks is None:
                 marks = buffers.marks = np.zeros((block, -(-block // 64) * 4),
                                                  dtype=np.uint16)
             _sym_scan(buf, buf.view(np.uint32), *_gemm_simd.row_major_layout(block),
-                      i1 - i0, j1 - j0, i0, j0, i0 == j0, marks, *state)
+                      i1 - i0, j1 - j0, i0, j0, i0 == j0, marks, *self.state)
             return
         G = buf[:(i1 - i0) * (j1 - j0)]
-        np.dot(C32[i0:i1], C32[j0:j1].T, out=G.reshape(i1 - i0, j1 - j0))
+        np.dot(self.C32[i0:i1], self.C32[j0:j1].T, out=G.reshape(i1 - i0, j1 - j0))
         _sym_scan(G, G.view(np.uint32), *_gemm_simd.row_major_layout(j1 - j0), i1 - i0,
-                  j1 - j0, i0, j0, i0 == j0, no_marks, *state)
+                  j1 - j0, i0, j0, i0 == j0, self.no_marks, *self.state)
 
-    tau = np.full(n, np.inf)
-    seeded = n >= 32 * K  # else too few sample rows: every row is kept at first
-    if seeded:
-        sample = np.ascontiguousarray(C32[::_SYM_STRIDE])
-        sample_up = np.ascontiguousarray(up_norms[::_SYM_STRIDE])
-        # about 16 r rows below tau, each one a hit of the scan until the heap
-        # is full. The count of rows below the r-th sample is about Gamma(r, 16):
-        # fewer than K (the row then goes to the one-block search) with the
-        # probability that Poisson(K / 16) >= r: 4.4% for K // 8 + 2 (the one-block
-        # search's first guess), 0.3% for K // 8 + 4 (K = 21), 5e-5 for K // 4 + 4,
-        # which was 7-11% slower on 20,000 x 50 here (two threads, fewer hits)
-        r = K // 8 + 4
-        if amx:
-            # the sample on the tiles too, its columns padded to 32 with upper
-            # bounds of +inf (never below a heap's top)
-            n_s = sample.shape[0]
-            n_s_pad = -(-n_s // 32) * 32
-            S16 = _gemm_simd.bf16_tiles(sample, n_s_pad)[1]
-            sample_up = np.r_[sample_up, np.full(n_s_pad - n_s, np.inf)]
-
-    def seed(start):
-        stop = min(start + block, n)
-        if not amx:
-            P = np.dot(C32[start:stop], sample.T)
-            _sym_seed(P, start, sample_up, r, slack, tau, lim)
-            return
-        # a buffer per thread, as for the pairs, of 96 rows: written and read
-        # in L2 (a block's 2.4 MB on 20,000 rows went out to L3, and fresh pages
-        # cost more than the products)
-        rows = _SEED_ROWS if block % _SEED_ROWS == 0 else block
-        P = getattr(buffers, "P", None)
-        if P is None:
-            P = buffers.P = np.empty((rows, n_s_pad), dtype=np.float32)
-        for s0 in range(start, stop, rows):
-            _gemm_simd.amx_products(A16[s0:s0 + rows], S16, P)
-            _sym_seed(P[:min(rows, stop - s0)], s0, sample_up, r, slack, tau, lim)
-
-    rounds = ([[((start,),) for start in starts]] if seeded else []) + _group_rounds(
-        len(starts), _SYM_GROUPS_PER_THREAD * max(n_threads, 1))
-
-    strip = _SYM_STRIP if block % _SYM_STRIP == 0 else block
-
-    def run(task):
+    def task(self, task):
+        """One task of :meth:`rounds`: a seed block, or a group's pairs."""
         if len(task) == 1 and len(task[0]) == 1:
-            seed(task[0][0])
-        elif amx:
+            self.seed(task[0][0])
+        elif self.amx:
             # the task's pairs in one call, a strip of products at a time
-            G = getattr(buffers, "strip", None)
+            G = getattr(self.buffers, "strip", None)
             if G is None:
-                G = buffers.strip = np.empty(strip * block, dtype=np.float32)
-            _sym_task_amx(np.array(task, dtype=np.int64).reshape(-1, 2), block, strip, n,
-                          A16, B16, G, *state)
+                G = self.buffers.strip = np.empty(self.strip * self.block,
+                                                  dtype=np.float32)
+            _sym_task_amx(np.array(task, dtype=np.int64).reshape(-1, 2), self.block,
+                          self.strip, self.n, self.A16, self.B16, G, *self.state)
         else:
             for pair in task:
-                run_pair(pair)
+                self.pair(pair)
 
-    limits = _threadpool_limits()
-    # a one-thread BLAS on every path, the rows left over included: threads of
-    # its own spin after each product (~0.1 s of a core after the last one,
-    # measured) and take the cores from the scans, or from whatever runs next
-    # (without threadpoolctl, the pairs run on the calling thread and the BLAS
-    # keeps its threads)
-    with limits(limits=1, user_api="blas") if limits else contextlib.nullcontext():
-        if n_threads > 1 and len(starts) > 1 and limits is not None:
-            with ThreadPoolExecutor(n_threads) as pool:
-                for tasks in rounds:
-                    for _ in pool.map(run, tasks):
-                        pass
-        else:
-            for tasks in rounds:
-                for task in tasks:
-                    run(task)
-        if overflow.sum() > max(64, n * _SYM_MAX_OVERFLOW):
+    def finish(self, out_dist, out_ind, requery):
+        """The neighbours from the lists; False (outputs untouched) when too many
+        lists overflowed. ``requery`` (``kneighbors_brute``) asks the overflowed
+        rows again as new queries."""
+        n, K, n_threads = self.n, self.K, self.n_threads
+        if self.overflow.sum() > max(64, n * self.params.max_overflow):
             return False
         kernels = SYM_FINISH.parallel if n_threads > 1 else SYM_FINISH.serial
-        kernels(Y, K, lo_norms, uheap, tau, lim, cand, candf, ncand, overflow, out_dist,
-                out_ind)
-        rest = np.flatnonzero(overflow)
+        kernels(self.Y, K, self.lo_norms, self.uheap, self.tau, self.lim, self.cand,
+                self.candf, self.ncand, self.overflow, out_dist, out_ind)
+        rest = np.flatnonzero(self.overflow)
         if rest.size:
             # as new queries (the one-block search: the same distances, bit for
             # bit), then scikit-learn's rule: drop the row itself, or the first
             # neighbour when K duplicates with smaller indices crowd it out
-            dist, ind = requery(Y, np.ascontiguousarray(Y[rest]), K,
-                                metric=EUCLIDEAN, index=index, n_threads=n_threads)
+            dist, ind = requery(self.Y, np.ascontiguousarray(self.Y[rest]), K,
+                                metric=EUCLIDEAN, index=self.index, n_threads=n_threads)
             for t, i in enumerate(rest):
                 hit = np.flatnonzero(ind[t] == i)
                 keep = np.ones(K, dtype=bool)
                 keep[hit[0] if hit.size else 0] = False
                 out_dist[i] = dist[t, keep]
                 out_ind[i] = ind[t, keep]
-    return True
+        return True
+
+    def run(self, out_dist, out_ind, requery):
+        """Seed, pairs and finish; the return value of :meth:`finish`."""
+        limits = _threadpool_limits()
+        # a one-thread BLAS on every path, the rows left over included: threads of
+        # its own spin after each product (~0.1 s of a core after the last one,
+        # measured) and take the cores from the scans, or from whatever runs next
+        # (without threadpoolctl, the pairs run on the calling thread and the BLAS
+        # keeps its threads)
+        with limits(limits=1, user_api="blas") if limits else contextlib.nullcontext():
+            if self.n_threads > 1 and len(self.starts) > 1 and limits is not None:
+                with ThreadPoolExecutor(self.n_threads) as pool:
+                    for tasks in self.rounds():
+                        for _ in pool.map(self.task, tasks):
+                            pass
+            else:
+                for tasks in self.rounds():
+                    for task in tasks:
+                        self.task(task)
+            return self.finish(out_dist, out_ind, requery)
+
+
+def kneighbors_symmetric(Y, K, index, out_dist, out_ind, n_threads, requery,
+                         params=DEFAULT_PARAMS):
+    """The training rows' K nearest (self dropped) by :class:`SymmetricSearch`;
+    False (outputs untouched) when the float32 products are too coarse for the
+    data. ``requery`` is ``kneighbors_brute`` (passed in, so that this module and
+    the brute force's do not import each other)."""
+    return SymmetricSearch(Y, K, index, n_threads, params).run(out_dist, out_ind, requery)

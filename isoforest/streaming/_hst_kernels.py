@@ -168,10 +168,10 @@ def _walk_window(feature_u, threshold, table, l_leaf, X, t, lo, hi, height, fw, 
     Eight walks are interleaved: one walk is a chain of dependent loads, eight keep
     the core busy (the isolation forest's scoring kernel in ``forest/_kernels.py``
     walks its child arrays the same way; here children are heap positions, so the
-    two loops share a shape, not code). Indices are unsigned (``feature_u`` is the feature array viewed
-    as uint64, X is read flat): Numba then emits no negative-index wraparound, a
-    third of the walk's instructions (measured: 108 -> 67 ns a row, 10 trees of
-    height 8)."""
+    two loops share a shape, not code). Indices are unsigned (``feature_u`` is the
+    feature array viewed as uint64, X is read flat): Numba then emits no
+    negative-index wraparound, a third of the walk's instructions (measured, 10
+    trees of height 8: 67 ns a row, against 108 ns with signed indices)."""
     n_inner_u = np.uint64(feature_u.shape[1])
     n, d = X.shape
     Xf = X.reshape(n * d)
