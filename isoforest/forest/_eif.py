@@ -87,6 +87,7 @@ class EIFArrays(FlatForest):
             table[:, nf + 1] = self.next_left * w
             table[:, nf + 2] = self.next_right * w
             table[:, nf + 3] = self.leaf_value
+            eif_kernels.check_simd_table(table, nf)
             self._simd_table = table
         return self._simd_table
 

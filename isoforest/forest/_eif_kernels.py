@@ -296,6 +296,37 @@ SIMD_TILE = 128
 _EIF_WALK = _EIF_WIDTH = None
 
 
+@jit
+def check_simd_table(table, n_features):
+    """Raise ValueError unless every offset of the vector walk's node rows
+    (``EIFArrays.simd_table``, slots ``n_features + 1`` and ``+ 2``) is a whole row
+    of ``table``: the walk follows them without a check of its own (bounds
+    checking cannot reach into IR). Run once, when the table is made."""
+    n_nodes, width = table.shape
+    if n_features < 1 or n_features + 4 > width:
+        raise ValueError("the vector walk's table is narrower than its features")
+    end = float(n_nodes * width)
+    for i in range(n_nodes):
+        for slot in range(n_features + 1, n_features + 3):
+            v = table[i, slot]
+            if not (v >= 0.0 and v < end) or v % width != 0.0:
+                raise ValueError("an offset of the vector walk's table is not a row of it")
+
+
+@jit
+def check_simd_walk(X, table, tree_offsets, n_levels, out, width):
+    """Raise ValueError unless the walk over ``table`` (rows of ``width`` slots,
+    checked by ``check_simd_table``) starts every tree inside it and fits X's
+    features and ``out``: the constant-time half of the checks, on every call."""
+    n_trees = tree_offsets.shape[0] - 1
+    if (table.shape[1] != width or X.shape[1] + 4 > width or n_levels < 0
+            or out.shape[0] < X.shape[0] or n_trees < 0):
+        raise ValueError("the vector walk's arrays do not fit")
+    for t in range(n_trees):
+        if tree_offsets[t] < 0 or tree_offsets[t] >= table.shape[0]:
+            raise ValueError("a tree of the vector walk starts outside its table")
+
+
 def _path_length_sum_simd_impl(X, table, tree_offsets, n_levels, out):
     """``path_length_sum`` on the vector walk of ``isoforest.forest._eif_simd``; a
     template compiled per feature count with ``_EIF_WALK`` and ``_EIF_WIDTH`` bound.
@@ -304,6 +335,7 @@ def _path_length_sum_simd_impl(X, table, tree_offsets, n_levels, out):
     copied into rows of ``_EIF_WIDTH`` slots, 1.0 past the features (padded with its
     last row), and visits every tree in order: same bits as the plain walk.
     """
+    check_simd_walk(X, table, tree_offsets, n_levels, out, _EIF_WIDTH)
     n = X.shape[0]
     n_features = X.shape[1]
     width = _EIF_WIDTH

@@ -24,7 +24,8 @@ Leaves point to themselves, so ``n_levels`` steps end every walk at its leaf
 whatever the leaf's normal holds. The result is the scalar kernel's to the last
 bit. The IR is plain LLVM (no target intrinsics): it compiles for any CPU, and
 uses AVX-512 where the host has it. The walk indexes raw memory and checks
-nothing: callers pass a table whose offsets stay inside it.
+nothing itself: ``_eif_kernels.check_simd_table`` checks every offset of a table
+when it is made, and ``check_simd_walk`` the shapes on every call.
 """
 
 from numba.core import types

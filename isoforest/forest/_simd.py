@@ -24,8 +24,9 @@ functions that compile in well under a second) and linked into the Numba functio
 that calls the intrinsic ``walk_intrinsic(depth, n_select)`` returns. It is used
 only where the host CPU has AVX-512F and Numba compiles (not under
 ``NUMBA_DISABLE_JIT``); the ``simd`` setting turns it off. The kernel indexes raw
-memory and checks nothing: callers pass arrays padded as ``PAD`` says and node
-features below the data's feature count.
+memory and checks nothing itself: the scoring kernels that call it first run
+``_kernels.check_complete_walk`` (arrays padded as ``PAD`` says, node features
+below the data's feature count), since bounds checking cannot reach into IR.
 """
 
 from numba.core import types

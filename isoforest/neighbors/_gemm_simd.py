@@ -37,9 +37,10 @@ from .._config import jit, jit_inline, setting
 from .._ir import (host_has_amx_bf16, host_has_avx512, ir_codegen, parse_module,
                    request_amx, simd_allowed)
 
-__all__ = ["available", "ROWS", "vectors_for", "block_products", "amx_available",
-           "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "bf16_tiles", "amx_products",
-           "amx_products_tiled", "tiled_layout", "row_major_layout", "sym_marks"]
+__all__ = ["available", "ROWS", "vectors_for", "block_products", "check_block_products",
+           "amx_available", "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "bf16_tiles",
+           "amx_products", "amx_products_tiled", "tiled_layout", "row_major_layout",
+           "sym_marks"]
 
 #: Rows per tile.
 ROWS = 8
@@ -173,10 +174,26 @@ _products_3 = _intrinsic(3)
 
 
 @jit
+def check_block_products(A, BT, G, vectors):
+    """Raise ValueError unless ``block_products(A, BT, G, vectors)`` stays inside
+    its arrays: the IR reads ``A[i * d + k]`` for i < m, k < d, ``BT[k * ldb + j]``
+    for j < n and writes ``G[i * n + j]``, with ``(m, n) = G.shape``."""
+    m, n = G.shape
+    d = A.shape[1]
+    if ((vectors != 1 and vectors != 3) or m % ROWS != 0 or n % (16 * vectors) != 0
+            or A.shape[0] < m or BT.shape[0] < d or BT.shape[1] < n
+            or A.strides[1] != 4 or A.strides[0] != 4 * d or BT.strides[1] != 4
+            or BT.strides[0] % 4 != 0 or G.strides[1] != 4 or G.strides[0] != 4 * n):
+        raise ValueError("block_products: shapes do not fit")
+
+
+@jit
 def block_products(A, BT, G, vectors):
     """``G[:] = A @ BT`` (float32; A (m, d) C-contiguous, BT (d, >= n) a view whose
     rows are contiguous, G (m, n) C-contiguous) by tiles: m a multiple of ``ROWS``,
-    n of 16 * vectors. The caller checks the shapes: the kernel indexes raw memory."""
+    n of 16 * vectors. The shapes are checked here (``check_block_products``): the
+    kernel indexes raw memory."""
+    check_block_products(A, BT, G, vectors)
     m, n = G.shape
     d = A.shape[1]
     ldb = BT.strides[0] // 4
