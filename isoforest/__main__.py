@@ -2,7 +2,7 @@
 
 import sys
 
-from .cli import main, run  # noqa: F401  (main: the entry point of old installs)
+from .cli import run
 
 if __name__ == "__main__":
     sys.exit(run())

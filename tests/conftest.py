@@ -8,10 +8,11 @@ Under CI (``CI`` set) a skipped test fails, unless its reason is one of
 not exist (a parameter combination the reference refuses). A missing package,
 service or data set is then a failure, not a silent pass.
 
-The property tests (hypothesis) are derandomized, so CI sees the same examples every
-run. ``make fuzz`` sets ``ISOFOREST_FUZZ=K``: only the property tests run, each with
-K times its examples and fresh random ones (failures are kept in ``.hypothesis/``
-and printed with the example that fails).
+The property tests (hypothesis) run under the profile ``isoforest``, derandomized, so
+CI sees the same examples every run. ``make fuzz`` sets ``ISOFOREST_FUZZ=K``: the
+profile is then ``isoforest-fuzz`` (fresh random examples), each test draws K times
+its examples (``_fuzz.examples``), and only the property tests run (failures are
+kept in ``.hypothesis/`` and printed with the example that fails).
 """
 
 import os
@@ -19,12 +20,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import is_hypothesis_test, settings
+
+from _fuzz import FUZZING
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 pytest_plugins = ["pytester"]
+
+# loaded before the test modules are imported, so every @settings inherits it
+settings.register_profile("isoforest", derandomize=True, deadline=None)
+settings.register_profile("isoforest-fuzz", derandomize=False, deadline=None)
+settings.load_profile("isoforest-fuzz" if FUZZING else "isoforest")
 
 EXPECTED_SKIPS = (
     "AVX-512",  # the vector kernels on a CPU without AVX-512F
@@ -68,21 +77,10 @@ def pytest_make_collect_report(collector):
 
 
 def pytest_collection_modifyitems(config, items):
-    scale = os.environ.get("ISOFOREST_FUZZ")
-    if not scale:
+    if not FUZZING:
         return
-    from hypothesis import settings
-
     keep, drop = [], []
     for item in items:
-        fn = getattr(item, "obj", None)
-        current = getattr(fn, "_hypothesis_internal_use_settings", None)
-        if current is None:
-            drop.append(item)
-            continue
-        fn._hypothesis_internal_use_settings = settings(
-            current, derandomize=False, deadline=None,
-            max_examples=current.max_examples * int(scale))
-        keep.append(item)
+        (keep if is_hypothesis_test(getattr(item, "obj", None)) else drop).append(item)
     config.hook.pytest_deselected(items=drop)
     items[:] = keep

@@ -3,7 +3,6 @@ here), the real program in a subprocess, real kills; metrics scraped by a real
 Prometheus."""
 
 import json
-import os
 import random
 import signal
 import subprocess

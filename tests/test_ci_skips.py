@@ -1,10 +1,12 @@
-"""Under CI a skip is a failure unless the host lacks a CPU feature (conftest.py)."""
+"""Under CI a skip is a failure unless the host lacks a CPU feature (conftest.py);
+the property tests are derandomized except under ``make fuzz``."""
 
 from pathlib import Path
 
 import pytest
 
 CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
+FUZZ = (Path(__file__).parent / "_fuzz.py").read_text()
 SOURCE = """
 import pytest
 
@@ -27,6 +29,7 @@ def test_skips_fail_under_ci(pytester, monkeypatch, ci, failed, skipped):
     else:
         monkeypatch.setenv("CI", ci)
     pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(_fuzz=FUZZ)
     pytester.makepyfile(SOURCE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=failed, skipped=skipped, xfailed=1)
@@ -35,8 +38,46 @@ def test_skips_fail_under_ci(pytester, monkeypatch, ci, failed, skipped):
 def test_a_module_skipped_at_collection_fails_under_ci(pytester, monkeypatch):
     monkeypatch.setenv("CI", "true")
     pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(_fuzz=FUZZ)
     pytester.makepyfile('import pytest\npytest.importorskip("not_installed_here")\n'
                         'def test_x():\n    pass\n')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*module skipped under CI*not_installed_here*"])
+
+
+PROPERTY = """
+from hypothesis import given, settings, strategies as st
+from _fuzz import examples
+
+@given(st.just(0))
+def test_profile(_):
+    assert settings.default.derandomize is {derandomize}
+    assert settings.default.deadline is None
+    assert examples(10) == {scaled}
+
+@settings(max_examples=examples(3))
+@given(st.integers())
+def test_property(x):
+    pass
+
+def test_plain():
+    pass
+"""
+
+
+@pytest.mark.parametrize("fuzz, derandomize, scaled, passed, deselected",
+                         [(None, True, 10, 3, 0), ("4", False, 40, 2, 1)])
+def test_property_tests_derandomized_unless_fuzzing(pytester, monkeypatch, fuzz,
+                                                    derandomize, scaled, passed,
+                                                    deselected):
+    if fuzz is None:
+        monkeypatch.delenv("ISOFOREST_FUZZ", raising=False)
+    else:
+        monkeypatch.setenv("ISOFOREST_FUZZ", fuzz)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(_fuzz=FUZZ)
+    pytester.makepyfile(PROPERTY.format(derandomize=derandomize, scaled=scaled))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    # under make fuzz only the property tests run
+    result.assert_outcomes(passed=passed, deselected=deselected)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from _fuzz import examples
 
 from isoforest import IsolationForest, save_model
 from isoforest.io._tabular import CsvReader, DataError
@@ -47,7 +48,7 @@ nasty = st.tuples(st.sampled_from([b"", b"a,b\n", b"\xef\xbb\xbfa,b\n", b"a,b\r\
 
 
 @pytest.mark.kernels
-@settings(max_examples=400, deadline=None, derandomize=True)
+@settings(max_examples=examples(400))
 @given(data=st.one_of(st.binary(max_size=120), nasty), block=st.integers(3, 64))
 def test_any_bytes_give_the_csv_modules_rows_or_a_clear_refusal(data, block,
                                                                 tmp_path_factory):

@@ -10,7 +10,6 @@ import signal
 import sys
 import time
 import tracemalloc
-import warnings
 
 import numpy as np
 import pytest

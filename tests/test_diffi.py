@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from _fuzz import examples
 
 from isoforest import IsolationForest, NotFittedError
 from isoforest.explain import _diffi_kernels as K
@@ -155,8 +156,7 @@ def problems(draw):
     return X, params
 
 
-@settings(derandomize=True, max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_nasty_data_matches_twin(problem):
     X, params = problem

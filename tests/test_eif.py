@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from _fuzz import examples
 
 from isoforest import ExtendedIsolationForest, IsolationForest, NotFittedError
 from isoforest._validation import InvalidParameterError
@@ -122,8 +123,7 @@ def test_vector_walk_same_bits(d, extension_level, n):
     np.testing.assert_array_equal(bits(model._path_length_sum(Xs)), bits(plain))
 
 
-@settings(max_examples=15, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(15), suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 30), d=st.integers(1, 4), seed=st.integers(0, 2**31 - 2),
        scale=st.sampled_from([1e-300, 1.0, 1e300]), levels=st.integers(1, 4))
 def test_twin_nasty_data(n, d, seed, scale, levels):
@@ -263,7 +263,7 @@ def test_pickle_clone_warm_start():
 
 
 def test_model_file_round_trip(tmp_path):
-    from isoforest import ModelFileError, load_model, save_model
+    from isoforest import load_model, save_model
     X = np.random.RandomState(3).normal(size=(200, 3))
     m = ExtendedIsolationForest(n_estimators=5, random_state=1, contamination=0.05).fit(X)
     path = tmp_path / "eif.npz"

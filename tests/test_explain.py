@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from _fuzz import examples
 from numpy.testing import assert_allclose, assert_array_equal
 
 import isoforest
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.kernels
 
 ROOT = Path(__file__).resolve().parent.parent
 ATOL = 1e-9
-HYPOTHESIS = settings(derandomize=True, deadline=None, max_examples=20,
+HYPOTHESIS = settings(max_examples=examples(20),
                       suppress_health_check=[HealthCheck.too_slow])
 
 

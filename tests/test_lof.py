@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from _fuzz import examples
 from numpy.testing import assert_allclose, assert_array_equal
 
 from isoforest.neighbors import _kernels as NK
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.kernels
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "reference" / "data" / "lof_golden.npz"
 RTOL = 1e-9
-HYPOTHESIS = settings(derandomize=True, deadline=None, max_examples=25,
+HYPOTHESIS = settings(max_examples=examples(25),
                       suppress_health_check=[HealthCheck.too_slow])
 
 #: (estimator parameters, naive twin parameters) for each metric.

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from _fuzz import examples
 
 from isoforest import IsolationForest
 
@@ -206,8 +207,7 @@ def nasty_arrays(draw):
     return X
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), suppress_health_check=[HealthCheck.too_slow])
 @given(X=nasty_arrays(), seed=st.integers(0, 2**31 - 2),
        bootstrap=st.booleans(), max_features=st.sampled_from([1.0, 0.5, 1]))
 def test_hypothesis_identical(X, seed, bootstrap, max_features):

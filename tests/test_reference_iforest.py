@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from _fuzz import examples
 
 from isoforest import IsolationForest
 from isoforest.forest._sampling import sample_without_replacement as kernel_swr
@@ -344,8 +345,7 @@ def nasty_problems(draw):
     return X, params, random_state
 
 
-@settings(derandomize=True, max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=examples(150), suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(nasty_problems())
 def test_nasty_arrays_match_twin(problem):
     X, params, random_state = problem

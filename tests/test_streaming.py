@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from _fuzz import examples
 from numpy.testing import assert_allclose, assert_array_equal
 
 from isoforest import (HalfSpaceTrees, ModelFileError, RandomCutForest, explain, load_model,
@@ -51,7 +52,7 @@ needs_river = pytest.mark.skipif(anomaly is None, reason="needs river")
 needs_rrcf = pytest.mark.skipif(rrcf is None, reason="needs rrcf")
 
 ATOL = 1e-12
-HYPOTHESIS = settings(derandomize=True, deadline=None, max_examples=30,
+HYPOTHESIS = settings(max_examples=examples(30),
                       suppress_health_check=[HealthCheck.too_slow,
                                              HealthCheck.data_too_large])
 SEEDS = st.integers(0, 2**32 - 1)

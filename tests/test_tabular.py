@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from _fuzz import examples
 
 from isoforest import IsolationForest, ZScoreDetector, load_model
 from isoforest.io._tabular import CsvReader, float_lines, format_floats
@@ -85,7 +86,7 @@ field = st.one_of(
 
 
 @pytest.mark.kernels
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=examples(150))
 @given(table=st.integers(1, 4).flatmap(lambda w: st.lists(
            st.lists(field, min_size=w, max_size=w), max_size=6).map(lambda r: (w, r))),
        crlf=st.booleans(), final_newline=st.booleans(), block=st.integers(3, 40))
@@ -127,7 +128,7 @@ def test_scan_ragged_and_unclosed_quote(tmp_path):
 
 
 @pytest.mark.kernels
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=examples(60))
 @given(n=st.integers(0, 12), seed=st.integers(0, 1000))
 def test_join_scored_matches_twin(n, seed):
     rng = np.random.RandomState(seed)
@@ -161,7 +162,7 @@ def _kernel_lines(values, **kw):
 
 
 @pytest.mark.kernels
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300))
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True),
                 max_size=40),
        st.booleans())

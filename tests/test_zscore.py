@@ -42,6 +42,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from _fuzz import examples
 
 from isoforest import NotFittedError, ZScoreDetector, zscore
 from isoforest.stats import _kernels as K
@@ -58,7 +59,7 @@ F32_TOL = 2e-5
 #: to a constant column's centre. Silenced here, narrowly, so the rest stays readable.
 pytestmark = [pytest.mark.kernels, pytest.mark.filterwarnings(
     "ignore:invalid value encountered in multiply:RuntimeWarning:isoforest.stats._zscore")]
-HYPOTHESIS = settings(derandomize=True, deadline=None, max_examples=120,
+HYPOTHESIS = settings(max_examples=examples(120),
                       suppress_health_check=[HealthCheck.too_slow])
 
 
