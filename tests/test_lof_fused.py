@@ -132,6 +132,17 @@ def test_tiles_give_the_blas_path_neighbours(name):
 needs_amx = pytest.mark.skipif(not _gemm_simd.amx_available(),
                                reason="the bfloat16 tiles need AMX-BF16, Linux's grant "
                                       "and the JIT")
+#: The AMX tiles where the host has them, and everywhere their plain twin (bfloat16
+#: products summed in float32), so that the AMX branch's bound and bookkeeping are
+#: tested on every host.
+AMX_KINDS = [pytest.param("amx", marks=needs_amx), "emulated"]
+
+
+def _amx(kind):
+    """(row-major products, tiled products) of the kind."""
+    if kind == "amx":
+        return _gemm_simd.amx_products, _gemm_simd.amx_products_tiled
+    return _gemm_simd.emulated_amx_products, _gemm_simd.emulated_amx_products_tiled
 
 
 def _bf16_reference(A32):
@@ -240,10 +251,10 @@ def test_bf16_tiles_are_the_rows_and_their_layout():
         _gemm_simd.bf16_tiles(A, 20)
 
 
-@needs_amx
+@pytest.mark.parametrize("kind", AMX_KINDS)
 @pytest.mark.parametrize("block", [32, 96, 480])
 @pytest.mark.parametrize("n_features", [1, 33, 50])
-def test_amx_products_within_the_bfloat16_bound(block, n_features):
+def test_amx_products_within_the_bfloat16_bound(block, n_features, kind):
     """The tiles' products against the exact ones of the float64 rows: within
     ``_gemm_margins``' bfloat16 bound, every entry written, and the bound not
     vacuous (the float32 one is exceeded)."""
@@ -253,7 +264,7 @@ def test_amx_products_within_the_bfloat16_bound(block, n_features):
     A16 = _gemm_simd.bf16_rows(index.centered32, 3 * block)
     B16 = _gemm_simd.amx_layout(A16)
     G = np.full((block, block), np.nan, dtype=np.float32)
-    _gemm_simd.amx_products(A16[block:], B16[2 * block // 16:], G)
+    _amx(kind)[0](A16[block:], B16[2 * block // 16:], G)
     C = index.centered
     exact = C[block:2 * block] @ C[2 * block:].T
     sq = index.sq_norms
@@ -265,63 +276,75 @@ def test_amx_products_within_the_bfloat16_bound(block, n_features):
     assert np.any(err > c32 * pair + c_abs32)
 
 
-@needs_amx
+@pytest.mark.parametrize("kind", AMX_KINDS)
 @pytest.mark.parametrize("m, n", [(32, 64), (96, 480)])
-def test_amx_tiled_products_are_the_row_major_ones_as_tiles(m, n):
+def test_amx_tiled_products_are_the_row_major_ones_as_tiles(m, n, kind):
+    products, tiled = _amx(kind)
     rng = np.random.RandomState(13)
     A16 = _gemm_simd.bf16_rows(rng.randn(m + n, 50).astype(np.float32), m + n)
     B16 = _gemm_simd.amx_layout(A16)
     G = np.full((m, n), np.nan, dtype=np.float32)
-    _gemm_simd.amx_products(A16, B16[m // 16:], G)
+    products(A16, B16[m // 16:], G)
     G1 = np.full(m * n + 7, np.nan, dtype=np.float32)
-    _gemm_simd.amx_products_tiled(A16, B16[m // 16:], G1, m, n)
+    tiled(A16, B16[m // 16:], G1, m, n)
     assert_array_equal(G1[:m * n], _tiled(G))
     assert np.isnan(G1[m * n:]).all()  # nothing written past the product
     with pytest.raises(ValueError, match="shapes"):
-        _gemm_simd.amx_products_tiled(A16, B16[m // 16:], G1[:m * n - 1], m, n)
+        tiled(A16, B16[m // 16:], G1[:m * n - 1], m, n)
 
 
-@needs_amx
-def test_amx_products_check_their_shapes():
+@pytest.mark.parametrize("kind", AMX_KINDS)
+def test_amx_products_check_their_shapes(kind):
+    """The same checks on both kinds (the IR reads raw memory)."""
+    products = _amx(kind)[0]
     A16 = np.zeros((64, 32), dtype=np.uint16)
     B16 = _gemm_simd.amx_layout(A16)
     with pytest.raises(ValueError, match="shapes"):
-        _gemm_simd.amx_products(A16, B16, np.empty((48, 64), dtype=np.float32))
+        products(A16, B16, np.empty((48, 64), dtype=np.float32))
     with pytest.raises(ValueError, match="shapes"):
-        _gemm_simd.amx_products(A16[:32], B16, np.empty((64, 64), dtype=np.float32))
+        products(A16[:32], B16, np.empty((64, 64), dtype=np.float32))
 
 
-@needs_amx
+@pytest.mark.parametrize("kind", AMX_KINDS)
 @pytest.mark.parametrize("name", ["tie_free", "duplicates", "float32_near_ties", "offset",
                                   "binary_high_dim"])
-def test_amx_tiles_give_the_blas_path_neighbours(name):
+def test_amx_tiles_give_the_blas_path_neighbours(name, kind):
     X = np.r_[PROBLEMS[name], PROBLEMS[name] + 0.5, PROBLEMS[name] - 0.25]
     with config_context(lof_tiles=False):
         expected = _search(X, 9, 2)
     for block in (32, 64, 192):  # 192: the seed's products in 96-row pieces
+        params = _small(block=block, amx_emulation=kind == "emulated")
+        assert _symmetric.SymmetricSearch(X, 9, NK.build_brute_index(X), 1, params).amx
         for n_threads in (1, 2):
-            got = _search(X, 9, n_threads, _small(block=block))
+            got = _search(X, 9, n_threads, params)
             assert_array_equal(got[1], expected[1])
             assert_array_equal(got[0], expected[0])
 
 
-@needs_amx
-def test_amx_path_needs_its_bfloat16_bound():
+@pytest.mark.parametrize("kind", AMX_KINDS)
+def test_amx_path_needs_its_bfloat16_bound(kind):
     """Exact with bfloat16's bound, not with float32's (the test can fail): rows
     closer together than bfloat16 resolves."""
     X, _ = _clustered()
     X = np.r_[X, X[:200] + 1e-4]
+    params = _small(block=64, amx_emulation=kind == "emulated")
     with config_context(lof_tiles=False):
         expected = _search(X, 9)
-    assert_array_equal(_search(X, 9, params=_small(block=64))[1], expected[1])
+    assert_array_equal(_search(X, 9, params=params)[1], expected[1])
     index = NK.build_brute_index(X)
     index.bounds["bfloat16"] = index.bounds["float32"]
     got = NK.kneighbors_brute(X, None, 9, metric=NK.EUCLIDEAN, index=index,
-                              exclude_self=True, sym_params=_small(block=64))
+                              exclude_self=True, sym_params=params)
     assert not np.array_equal(got[1], expected[1])
 
 
-def test_estimator_scores_unchanged(monkeypatch):
+def test_amx_emulation_needs_blocks_of_32():
+    X = PROBLEMS["tie_free"]
+    with pytest.raises(ValueError, match="multiple of 32"):
+        _search(X, 5, params=_small(block=48, amx_emulation=True))
+
+
+def test_estimator_scores_unchanged():
     rng = np.random.RandomState(8)
     X = rng.randn(700, 30)
     new = LocalOutlierFactor(n_neighbors=15, n_jobs=2).fit(X)

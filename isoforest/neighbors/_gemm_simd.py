@@ -39,8 +39,8 @@ from .._ir import (host_has_amx_bf16, host_has_avx512, ir_codegen, parse_module,
 
 __all__ = ["available", "ROWS", "vectors_for", "block_products", "check_block_products",
            "amx_available", "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "bf16_tiles",
-           "amx_products", "amx_products_tiled", "tiled_layout", "row_major_layout",
-           "sym_marks"]
+           "amx_products", "amx_products_tiled", "emulated_amx_products",
+           "emulated_amx_products_tiled", "tiled_layout", "row_major_layout", "sym_marks"]
 
 #: Rows per tile.
 ROWS = 8
@@ -397,6 +397,71 @@ def amx_products_tiled(A16, B16, G1, m, n):
             or G1.shape[0] < m * n or G1.strides[0] != 4 or A16.strides[1] != 2):
         raise ValueError("amx_products_tiled: shapes do not fit")
     _amx_products(A16, A16.strides[0], B16, G1, n * 64, 1024, 64, m // 32, n // 32, steps)
+
+
+@jit_inline
+def _bf16_value(h):
+    """The float32 a bfloat16 (uint16 bits) stands for: its bits are the top half."""
+    w = np.empty(1, dtype=np.uint32)
+    w[0] = np.uint32(h) << np.uint32(16)
+    return w.view(np.float32)[0]
+
+
+@jit_inline
+def _emulated_row(A16, i, a):
+    """Row ``i`` of ``A16`` as float32 values, into ``a``."""
+    for f in range(a.shape[0]):
+        a[f] = _bf16_value(A16[i, f])
+
+
+@jit_inline
+def _emulated_entry(a, B16, j):
+    """The product of a row (float32 values of bfloat16s) with row ``j`` of the B
+    side (``amx_layout``): bfloat16 products (exact in float32: 8-bit
+    significands) summed in float32 in feature order."""
+    u = j // AMX_TILE
+    jj = j % AMX_TILE
+    acc = np.float32(0.0)
+    for f in range(a.shape[0]):
+        b = _bf16_value(B16[u, f // AMX_STEP, (f % AMX_STEP) // 2, jj, f % 2])
+        acc = np.float32(acc + a[f] * b)
+    return acc
+
+
+@jit
+def emulated_amx_products(A16, B16, G):
+    """``amx_products`` without AMX: the same arguments, the same checks, products
+    summed in float32 in feature order (``_emulated_entry``: a legitimate order
+    within bfloat16's bound, not the hardware's bit for bit). Runs on any host, so the
+    AMX branch of the symmetric search is tested everywhere."""
+    m, n = G.shape
+    steps = A16.shape[1] // AMX_STEP
+    if (m % 32 or n % 32 or A16.shape[0] < m or B16.shape[0] * AMX_TILE < n
+            or B16.shape[1] != steps or B16.strides[0] != steps * 1024
+            or G.strides[1] != 4 or A16.strides[1] != 2):
+        raise ValueError("amx_products: shapes do not fit")
+    a = np.empty(steps * AMX_STEP, dtype=np.float32)
+    for i in range(m):
+        _emulated_row(A16, i, a)
+        for j in range(n):
+            G[i, j] = _emulated_entry(a, B16, j)
+
+
+@jit
+def emulated_amx_products_tiled(A16, B16, G1, m, n):
+    """``amx_products_tiled`` without AMX (see ``emulated_amx_products``)."""
+    steps = A16.shape[1] // AMX_STEP
+    if (m % 32 or n % 32 or m < 0 or A16.shape[0] < m or B16.shape[0] * AMX_TILE < n
+            or B16.shape[1] != steps or B16.strides[0] != steps * 1024
+            or G1.shape[0] < m * n or G1.strides[0] != 4 or A16.strides[1] != 2):
+        raise ValueError("amx_products_tiled: shapes do not fit")
+    a = np.empty(steps * AMX_STEP, dtype=np.float32)
+    tiles = n // AMX_TILE
+    for i in range(m):
+        _emulated_row(A16, i, a)
+        base = (i // AMX_TILE) * tiles * 256 + (i % AMX_TILE) * AMX_TILE
+        for j in range(n):
+            G1[base + (j // AMX_TILE) * 256 + j % AMX_TILE] = _emulated_entry(a, B16, j)
 
 
 @jit

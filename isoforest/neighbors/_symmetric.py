@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import prange
 
-from .._config import jit, jit_inline, jit_parallel, setting
+from .._config import _variant, jit, jit_inline, jit_parallel, setting
 from . import _gemm_simd
 from ._distances import EUCLIDEAN, _KernelPair, _MAX_TASKS, _trailing_zeros
 from ._gemm import _threadpool_limits
@@ -87,6 +87,11 @@ class SymmetricParams:
     #: Above this fraction of overflowed lists the symmetric search gives way to
     #: the one-block search (which moves on to float64 products).
     max_overflow: float = 1 / 32
+    #: Take the AMX branch whatever the host, its tile products replaced by their
+    #: plain twin (``_gemm_simd.emulated_amx_products``: bfloat16 products summed
+    #: in float32), so that its bound and bookkeeping are tested everywhere.
+    #: ``block_tiles`` must then be a multiple of 32.
+    amx_emulation: bool = False
 
 
 DEFAULT_PARAMS = SymmetricParams()
@@ -313,9 +318,13 @@ def _sym_scan(G, Gu, P, Q, R, n_a, n_b, i0, j0, diagonal, marks, up_norms, lo_no
                         _sym_compact(q, lo_norms, lim, cand, candf, ncand, overflow)
 
 
-@jit
-def _sym_task_amx(pairs, block, strip, n, A16, B16, G, up_norms, lo_norms, lo32, margin,
-                  slack, uheap, lim, cand, candf, ncand, overflow, K):
+# Bound per variant below: the AMX products, or their plain twin.
+_AMX_TILED = None
+
+
+def _sym_task_amx_template(pairs, block, strip, n, A16, B16, G, up_norms, lo_norms,
+                           lo32, margin, slack, uheap, lim, cand, candf, ncand,
+                           overflow, K):
     """The block pairs ``pairs`` ((i, j) block numbers) on the AMX tiles, in one
     call: each pair's products ``strip`` rows at a time into ``G`` (strip *
     block float32, whole tiles: ``_gemm_simd.amx_products_tiled``), each strip
@@ -334,11 +343,18 @@ def _sym_task_amx(pairs, block, strip, n, A16, B16, G, up_norms, lo_norms, lo32,
         n_b = min(block, n - j0)
         B = B16[j0 // _gemm_simd.AMX_TILE:j0 // _gemm_simd.AMX_TILE + tiles]
         for a0 in range(0, n_a, strip):
-            _gemm_simd.amx_products_tiled(A16[i0 + a0:i0 + a0 + strip], B, G, strip,
-                                          block)
+            _AMX_TILED(A16[i0 + a0:i0 + a0 + strip], B, G, strip, block)
             _sym_scan(G, Gu, P, Q, R, min(strip, n_a - a0), n_b, i0 + a0, j0, i0 == j0,
                       marks, up_norms, lo_norms, lo32, margin, slack, uheap, lim, cand,
                       candf, ncand, overflow, K)
+
+
+#: The task on the AMX tiles, and on their plain twin (``SymmetricParams.amx_emulation``:
+#: the AMX branch on any host).
+_sym_task_amx = jit(_variant(_sym_task_amx_template, "__amx", dict(
+    globals(), _AMX_TILED=_gemm_simd.amx_products_tiled)))
+_sym_task_amx_emulated = jit(_variant(_sym_task_amx_template, "__amx_emulated", dict(
+    globals(), _AMX_TILED=_gemm_simd.emulated_amx_products_tiled)))
 
 
 @jit_inline
@@ -515,9 +531,16 @@ class SymmetricSearch:
     def __init__(self, Y, K, index, n_threads, params=DEFAULT_PARAMS):
         self.Y, self.K, self.index, self.n_threads, self.params = Y, K, index, n_threads, params
         n = self.n = Y.shape[0]
-        tiles = _gemm_simd.available() and setting("lof_tiles")
+        emulated = params.amx_emulation
+        tiles = emulated or (_gemm_simd.available() and setting("lof_tiles"))
         block = self.block = params.block_tiles if tiles else params.block
-        amx = self.amx = tiles and block % 32 == 0 and _gemm_simd.amx_available()
+        if emulated and block % 32:
+            raise ValueError(f"amx_emulation needs block_tiles a multiple of 32, got {block}")
+        amx = self.amx = emulated or (tiles and block % 32 == 0
+                                      and _gemm_simd.amx_available())
+        self.amx_products = (_gemm_simd.emulated_amx_products if emulated
+                             else _gemm_simd.amx_products)
+        self.task_amx = _sym_task_amx_emulated if emulated else _sym_task_amx
         self.vectors = _gemm_simd.vectors_for(block) if tiles and not amx else 0
         C32 = self.C32 = index.centered32
         # the tiles read whole blocks: rows padded with zeros to a multiple of the
@@ -597,7 +620,7 @@ class SymmetricSearch:
         if P is None:
             P = self.buffers.P = np.empty((rows, self.n_s_pad), dtype=np.float32)
         for s0 in range(start, stop, rows):
-            _gemm_simd.amx_products(self.A16[s0:s0 + rows], self.S16, P)
+            self.amx_products(self.A16[s0:s0 + rows], self.S16, P)
             _sym_seed(P[:min(rows, stop - s0)], s0, self.sample_up, self.r, self.slack,
                       self.tau, self.lim)
 
@@ -640,7 +663,7 @@ class SymmetricSearch:
             if G is None:
                 G = self.buffers.strip = np.empty(self.strip * self.block,
                                                   dtype=np.float32)
-            _sym_task_amx(np.array(task, dtype=np.int64).reshape(-1, 2), self.block,
+            self.task_amx(np.array(task, dtype=np.int64).reshape(-1, 2), self.block,
                           self.strip, self.n, self.A16, self.B16, G, *self.state)
         else:
             for pair in task:
