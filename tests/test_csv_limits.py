@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,21 +118,14 @@ def run_cli(*args, input_path=None, cwd=None):
                               stdin=fin, capture_output=True, timeout=TIMEOUT, cwd=cwd)
 
 
-PEAK = """
-import resource, sys
-from isoforest.cli import main
-code = main(sys.argv[1:])
-sys.stderr.write(f"\\npeak_kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n")
-sys.exit(code)
-"""
-
-
 def peak_run(args, input_path):
     """The command line's ``main`` in a subprocess fed ``input_path`` on standard
     input: (exit code, standard error, the process's peak resident memory in MiB)."""
     with open(input_path, "rb") as fin:
-        res = subprocess.run([sys.executable, "-c", PEAK, *map(str, args)], stdin=fin,
-                             capture_output=True, timeout=TIMEOUT)
+        res = subprocess.run([sys.executable, str(Path(__file__).with_name("_peak_memory.py")),
+                              *map(str, args)], stdin=fin, capture_output=True,
+                             timeout=TIMEOUT,
+                             env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent)))
     err = res.stderr.decode()
     return res.returncode, err, int(err.rsplit("peak_kib=", 1)[1]) / 1024
 

@@ -498,20 +498,6 @@ def test_import_isoforest_stays_light():
 
 
 # ------------------------------------------------------- kernels as Python
-_SUBPROCESS = r"""
-import sys
-import numba
-import numpy as np
-from isoforest import IsolationForest, explain
-data = np.load(sys.argv[1])
-X = data["X"]
-model = IsolationForest(random_state=0, n_estimators=4, max_samples=64).fit(X)
-e = explain(model, data["rows"], n_jobs=2)
-np.savez(sys.argv[2], values=e.values, base=e.base_values,
-         jit_disabled=np.array(bool(numba.config.DISABLE_JIT)))
-"""
-
-
 def test_pure_python_kernels_equal_compiled(tmp_path):
     """With NUMBA_DISABLE_JIT=1 the TreeSHAP kernels run as plain Python: the same
     values and base value, bit for bit."""
@@ -520,8 +506,7 @@ def test_pure_python_kernels_equal_compiled(tmp_path):
     X[::9, 2] = np.nan
     rows = np.r_[X[:40], 4.0 * rng.randn(10, 5)]
     np.savez(tmp_path / "data.npz", X=X, rows=rows)
-    script = tmp_path / "explain.py"
-    script.write_text(_SUBPROCESS)
+    script = ROOT / "tests" / "_pure_python_explain.py"
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     result = subprocess.run([sys.executable, str(script), str(tmp_path / "data.npz"),

@@ -782,28 +782,6 @@ def test_sklearn_estimator_checks(estimator, check):
 
 
 # ------------------------------------------------------- pure-Python kernel path
-_SUBPROCESS_LOF = """
-import json
-import sys
-
-import numba
-import numpy as np
-
-from isoforest.neighbors._lof import LocalOutlierFactor
-
-data = np.load(sys.argv[1])
-out = {"jit_disabled": np.array(bool(numba.config.DISABLE_JIT))}
-for c, params in enumerate(json.loads(sys.argv[3])):
-    X = data[f"X{c}"]
-    est = LocalOutlierFactor(**params).fit(X)
-    dist, ind = est.kneighbors()
-    novelty = LocalOutlierFactor(novelty=True, **params).fit(X)
-    out[f"{c}/dist"], out[f"{c}/ind"] = dist, ind
-    out[f"{c}/nof"] = est.negative_outlier_factor_
-    out[f"{c}/score"] = novelty.score_samples(X[:7] + 0.25)
-np.savez(sys.argv[2], **out)
-"""
-
 #: kd-tree with a fixed feature count (euclidean, manhattan) and any count
 #: (chebyshev), small leaves grouped; the GEMM brute force (20 features).
 JIT_DISABLED_LOF = [
@@ -827,8 +805,7 @@ def test_pure_python_kernels_equal_compiled(tmp_path):
         X[10:12] = X[20]  # duplicates: ties broken by index
         arrays[f"X{c}"] = X
     np.savez(tmp_path / "data.npz", **arrays)
-    script = tmp_path / "lof.py"
-    script.write_text(_SUBPROCESS_LOF)
+    script = ROOT / "tests" / "_pure_python_neighbors.py"
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
