@@ -16,7 +16,7 @@ flag is off for ``0``, ``false``, ``no``, ``off`` and on for ``1``, ``true``,
     skips compilation. Read when the kernels are defined, at import: it can only be
     set through the environment.
 ``simd`` (``ISOFOREST_SIMD``, on)
-    The hand-written vector kernels (``isoforest._ir``): Isolation Forest scoring on
+    The hand-written vector kernels (``isoforest._simd``): Isolation Forest scoring on
     AVX-512, Extended Isolation Forest's lock-step walk, LOF's AVX-512 block
     products. The answers are the same either way.
 ``amx`` (``ISOFOREST_AMX``, on)

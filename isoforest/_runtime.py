@@ -10,7 +10,7 @@ import sys
 from importlib import metadata
 
 from ._config import get_config
-from ._ir import host_has_amx_bf16, host_has_avx512
+from ._simd._ir import host_has_amx_bf16, host_has_avx512
 
 __all__ = ["show_config", "runtime_report", "kernel_paths"]
 

@@ -121,7 +121,7 @@ def test_bad_settings_refused(changes, error, match):
 def test_the_simd_setting_is_read_at_each_call():
     """Scores are the same bits on either path; where the CPU has the vector
     kernel, the setting switches it off and on without a restart."""
-    from isoforest.forest import _simd
+    from isoforest._simd import forest_walk as _simd
 
     X = np.random.RandomState(0).randn(2000, 5)
     model = isoforest.IsolationForest(n_estimators=20, random_state=0).fit(X)
@@ -159,7 +159,7 @@ def test_show_config_names_versions_cpu_settings_and_paths():
 def test_show_config_changes_nothing():
     code = ("import sys, io, numba, isoforest; isoforest.show_config(file=io.StringIO()); "
             "from numba.np.ufunc import parallel; "
-            "import isoforest._ir as ir; "
+            "import isoforest._simd._ir as ir; "
             "print(getattr(parallel, '_is_initialized', False), ir._AMX_GRANTED, "
             "'pyarrow' in sys.modules, 'pika' in sys.modules)")
     res = in_fresh_process(code)

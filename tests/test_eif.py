@@ -96,7 +96,7 @@ def test_vector_walk_same_bits(d, extension_level, n):
     """The vector walk (``_eif_simd``) against the lock-step and plain kernels: every
     feature count's slot layout, tiles and sets cut short, far-apart scales."""
     from isoforest.forest import _eif_kernels as K
-    from isoforest.forest import _eif_simd
+    from isoforest._simd import eif_walk as _eif_simd
 
     if not _eif_simd.available():
         pytest.skip("vector walk off (NUMBA_DISABLE_JIT or the simd setting)")

@@ -5,7 +5,7 @@ IR kernel's wrapper checks what the IR relies on before calling it: the forest's
 vector walk (``forest._kernels.check_complete_walk``), the Extended Isolation
 Forest's (``forest._eif_kernels.check_simd_table`` when the table is made,
 ``check_simd_walk`` on every call) and the LOF block products
-(``neighbors._gemm_simd.check_block_products``). The checks are plain Numba
+(``_simd.gemm.check_block_products``). The checks are plain Numba
 functions: they are tested here whatever the CPU, each with arrays that fit and
 with every way of not fitting.
 """
@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 from isoforest import ExtendedIsolationForest
-from isoforest.forest import _eif_kernels, _eif_simd, _simd
+from isoforest._simd import eif_walk as _eif_simd
+from isoforest._simd import forest_walk as _simd
+from isoforest._simd import gemm as _gemm_simd
+from isoforest.forest import _eif_kernels
 from isoforest.forest import _kernels as forest_kernels
-from isoforest.neighbors import _gemm_simd
 
 pytestmark = pytest.mark.kernels
 

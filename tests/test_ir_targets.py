@@ -14,8 +14,9 @@ import pytest
 from llvmlite import binding as ll
 
 import isoforest  # noqa: F401  (Numba initialises LLVM's native x86 target)
-from isoforest.forest import _eif_simd, _simd
-from isoforest.neighbors import _gemm_simd
+from isoforest._simd import eif_walk as _eif_simd
+from isoforest._simd import forest_walk as _simd
+from isoforest._simd import gemm as _gemm_simd
 
 pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
                                 reason="the IR is written for x86-64 CPUs")

@@ -14,7 +14,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from isoforest import config_context
-from isoforest.neighbors import _gemm_simd
+from isoforest._simd import gemm as _gemm_simd
 from isoforest.neighbors import _kernels as NK
 from isoforest.neighbors import _scoring, _symmetric
 from isoforest.neighbors._lof import LocalOutlierFactor

@@ -1,4 +1,4 @@
-"""The AVX-512 walk (``isoforest.forest._simd``) against the scalar complete-tree kernel.
+"""The AVX-512 walk (``isoforest._simd.forest_walk``) against the scalar complete-tree kernel.
 
 Both score the same padded complete trees; the sums must agree bit for bit, for
 every depth, for feature counts held in registers and gathered, partial groups of
@@ -11,7 +11,7 @@ import pytest
 
 from isoforest import config_context
 from isoforest.forest import _kernels as K
-from isoforest.forest import _simd as _simd
+from isoforest._simd import forest_walk as _simd
 
 pytestmark = [pytest.mark.kernels,
               pytest.mark.skipif(not _simd.available(),

@@ -13,7 +13,7 @@ from ._kernels import (
     node_depths,
     to_complete_layout,
 )
-from ._simd import PAD
+from .._simd.forest_walk import PAD
 
 __all__ = ["FlatForest", "ForestArrays", "TreeView", "IsolationTree", "average_path_length",
            "leaf_values"]

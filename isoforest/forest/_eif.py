@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from . import _eif_kernels as eif_kernels
-from . import _eif_simd
+from .._simd import eif_walk as _eif_simd
 from . import _kernels as forest_kernels
 from .._base import BaseDetector, InstanceOf, NoneConstraint
 from .._config import effective_n_jobs, num_threads
@@ -74,7 +74,7 @@ class EIFArrays(FlatForest):
         self._simd_table = None
 
     def simd_table(self):
-        """The node rows the vector walk reads (``isoforest.forest._eif_simd``), made
+        """The node rows the vector walk reads (``isoforest._simd.eif_walk``), made
         on first use: per node the normal, the intercept, ``next_left * W``,
         ``next_right * W`` (exact in float64) and the leaf value, in rows of
         ``W = _eif_simd.width(n_features)`` slots."""

@@ -24,7 +24,7 @@ import math
 import numba
 import numpy as np
 
-from . import _eif_simd
+from .._simd import eif_walk as _eif_simd
 from .._config import _variant, jit, jit_parallel, njit_options
 from ._mt19937 import STATE_SIZE, legacy_permutation_prefix, mt_double, mt_seed
 
@@ -328,7 +328,7 @@ def check_simd_walk(X, table, tree_offsets, n_levels, out, width):
 
 
 def _path_length_sum_simd_impl(X, table, tree_offsets, n_levels, out):
-    """``path_length_sum`` on the vector walk of ``isoforest.forest._eif_simd``; a
+    """``path_length_sum`` on the vector walk of ``isoforest._simd.eif_walk``; a
     template compiled per feature count with ``_EIF_WALK`` and ``_EIF_WIDTH`` bound.
 
     ``table`` holds the node rows (``EIFArrays.simd_table``). Each tile of rows is

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from . import _kernels as kernels
-from . import _simd
+from .._simd import forest_walk as _simd
 from .._base import BaseDetector, InstanceOf, Interval, dask_hook
 from .._config import effective_n_jobs, num_threads
 from ._arrays import ForestArrays, IsolationTree, average_path_length

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from . import _simd
+from .._simd import forest_walk as _simd
 from .._config import _variant, jit, jit_inline, jit_parallel, njit_options
 from ._mt19937 import (
     STATE_SIZE,
@@ -769,7 +769,7 @@ _WALK = _DEPTH = _N_VEC = _ROWS = None
 
 
 def _score_rows_simd(X, lo, hi, feat, thr, nan_right, leaf, n_trees, out):
-    """``_score_rows`` on the AVX-512 walk of ``isoforest.forest._simd``; a template,
+    """``_score_rows`` on the AVX-512 walk of ``isoforest._simd.forest_walk``; a template,
     compiled per (depth, feature count) by ``simd_score_kernels`` with the globals
     ``_WALK``, ``_DEPTH`` and ``_N_VEC`` bound.
 

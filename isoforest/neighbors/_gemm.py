@@ -304,7 +304,7 @@ def _gemm_margins(n_features, scale, dtype):
     every distance may then be a tie at 0)."""
     exponent = -1074 + 2 * int(np.frexp(scale)[1]) + int(np.ceil(np.log2(4 * n_features)))
     if isinstance(dtype, str) and dtype == "bfloat16":
-        # float32 rows rounded to bfloat16 (AMX tiles, ``_gemm_simd``), float32
+        # float32 rows rounded to bfloat16 (AMX tiles, ``_simd.gemm``), float32
         # sums: each input off by e <= 2**-9 + 2**-24 (two roundings), each product
         # by (2 e + e**2) |q_f y_f|, the sum of |q_f y_f| at most (|q|^2 + |y|^2) / 2;
         # twice that, and the float32 sums' share as for float32 products. Tiny

@@ -11,7 +11,7 @@ plain arrays and scalars):
 - ``_gemm``: the one-block GEMM search and ``BruteIndex``, with the argument that
   its candidates hold every true neighbour;
 - ``_symmetric``: the training rows against themselves over the lower triangle of
-  block products (``_gemm_simd``'s AVX-512 and AMX tiles where the CPU has them),
+  block products (``_simd.gemm``'s AVX-512 and AMX tiles where the CPU has them),
   with the argument that it finds the same neighbours;
 - ``_scoring``: LOF from the neighbours (NumPy's arithmetic) and the one-row path.
 

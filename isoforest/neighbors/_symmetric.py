@@ -3,7 +3,7 @@ lower triangle of block products (each pair of row blocks computed once, with
 AVX-512 or AMX tiles where the CPU has them), the same neighbours as the
 one-block search to the last bit (the argument below).
 
-NumPy and Numba only, plus the IR kernels of ``_gemm_simd``."""
+NumPy and Numba only, plus the IR kernels of ``_simd.gemm``."""
 
 import contextlib
 import threading
@@ -14,7 +14,7 @@ import numpy as np
 from numba import prange
 
 from .._config import _variant, jit, jit_inline, jit_parallel, setting
-from . import _gemm_simd
+from .._simd import gemm as _gemm_simd
 from ._distances import EUCLIDEAN, _KernelPair, _MAX_TASKS, _trailing_zeros
 from ._gemm import _threadpool_limits
 
@@ -64,7 +64,7 @@ class SymmetricParams:
     #: Rows per block (a float32 block pair: 1 MiB; 256 and 384 measured 18% and
     #: 8% slower on 20,000 x 50, 768 no faster).
     block: int = 512
-    #: Rows per block on the AVX-512 tiles (``_gemm_simd``), a multiple of 48 for
+    #: Rows per block on the AVX-512 tiles (``_simd.gemm``), a multiple of 48 for
     #: 8 x 48 tiles (480 and 512 measured alike with BLAS here, 640-768 4% faster,
     #: within the noise); on the AMX bfloat16 tiles a multiple of 32
     #: (``_gemm_margins`` widens the bound to bfloat16's).
@@ -512,7 +512,7 @@ class SymmetricSearch:
     candidate lists ranked by exact distances). ``run`` does all three.
 
     The training rows take this search unless the ``lof_symmetric`` setting is off.
-    Its block products use the AVX-512 tiles (``_gemm_simd``) where available
+    Its block products use the AVX-512 tiles (``_simd.gemm``) where available
     unless ``lof_tiles`` is off, and the AMX bfloat16 tiles instead where available
     unless ``amx`` is off (the block a multiple of 32); BLAS otherwise.
 

@@ -2,7 +2,8 @@
 walks, the neighbours' block products): parse a module for this process, link it
 into a Numba function through an intrinsic, and decide whether such kernels run.
 
-Imports Numba and llvmlite only; each kernel module writes its own IR text.
+Imports Numba and llvmlite only; each kernel module writes its own IR text with an
+``Emitter``.
 """
 
 import ctypes
@@ -15,10 +16,30 @@ from llvmlite import binding as ll
 from llvmlite import ir
 from numba.core import cgutils, types
 
-from ._config import setting
+from .._config import setting
 
-__all__ = ["host_has_avx512", "host_has_amx_bf16", "request_amx", "simd_allowed",
-           "parse_module", "ir_codegen"]
+__all__ = ["Emitter", "host_has_avx512", "host_has_amx_bf16", "request_amx",
+           "simd_allowed", "parse_module", "ir_codegen"]
+
+
+class Emitter:
+    """How every IR kernel here is written: lines collected by calling the emitter,
+    value names handed out by ``new`` (unique within the function), the text by
+    ``text``."""
+
+    def __init__(self):
+        self.lines = []
+        self.n = 0
+
+    def new(self, stem):
+        self.n += 1
+        return f"%{stem}.{self.n}"
+
+    def __call__(self, line):
+        self.lines.append(line)
+
+    def text(self):
+        return "\n".join(self.lines)
 
 
 @functools.lru_cache(maxsize=None)

@@ -32,7 +32,7 @@ below the data's feature count), since bounds checking cannot reach into IR.
 from numba.core import types
 from numba.extending import intrinsic
 
-from .._ir import host_has_avx512, ir_codegen, parse_module, simd_allowed
+from ._ir import Emitter, host_has_avx512, ir_codegen, parse_module, simd_allowed
 
 __all__ = ["available", "LANES", "MAX_DEPTH", "MAX_SELECT_FEATURES", "PAD", "walk_intrinsic"]
 
@@ -59,6 +59,7 @@ def available():
     ``simd`` setting on)."""
     return simd_allowed() and host_has_avx512()
 
+
 _V = f"<{LANES} x i32>"
 _F = f"<{LANES} x float>"
 _M = f"<{LANES} x i1>"
@@ -82,19 +83,8 @@ def _const(value):
     return "<" + ", ".join([f"i32 {value}"] * LANES) + ">"
 
 
-class _Emitter:
-    """Collects IR lines and hands out unique value names."""
-
-    def __init__(self):
-        self.lines = []
-        self.n = 0
-
-    def new(self, stem):
-        self.n += 1
-        return f"%{stem}.{self.n}"
-
-    def __call__(self, line):
-        self.lines.append(line)
+class _WalkEmitter(Emitter):
+    """The emitter with the walk's two vector idioms."""
 
     def bit_mask(self, vec, bit):
         """The lanes of ``vec`` whose bit ``bit`` is set."""
@@ -271,7 +261,7 @@ def ir_text(depth, n_select):
         raise ValueError(f"depth must be in [1, {MAX_DEPTH}], got {depth}")
     if not 0 <= n_select <= MAX_SELECT_FEATURES:
         raise ValueError(f"n_select must be in [0, {MAX_SELECT_FEATURES}], got {n_select}")
-    e = _Emitter()
+    e = _WalkEmitter()
     for line in _DECLARATIONS:
         e(line)
     e(f"define weak_odr void @{function_name(depth, n_select)}(ptr %xt, i64 %ngroups, "
@@ -301,7 +291,7 @@ def ir_text(depth, n_select):
     e("done:")
     e("  ret void")
     e("}")
-    return "\n".join(e.lines)
+    return e.text()
 
 
 def _module(depth, n_select, data_layout):

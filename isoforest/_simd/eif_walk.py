@@ -31,8 +31,7 @@ when it is made, and ``check_simd_walk`` the shapes on every call.
 from numba.core import types
 from numba.extending import intrinsic
 
-from .._ir import ir_codegen, parse_module, simd_allowed
-from ._simd import _Emitter
+from ._ir import Emitter, ir_codegen, parse_module, simd_allowed
 
 __all__ = ["available", "GROUPS", "LANES", "MAX_FEATURES", "ROWS", "width", "ir_text",
            "walk_intrinsic"]
@@ -123,7 +122,7 @@ def ir_text(n_features):
         raise ValueError(f"n_features must be in [1, {MAX_FEATURES}], got {n_features}")
     W = width(n_features)
     nf = n_features
-    e = _Emitter()
+    e = Emitter()
     e(f"define weak_odr void @{function_name(nf)}(ptr %xr, i64 %nsets, ptr %table, "
       f"i64 %root, i64 %nlevels, ptr %total) {{")
     e("entry:")
@@ -138,7 +137,7 @@ def ir_text(n_features):
     lanes = [(g, k) for g in range(GROUPS) for k in range(LANES)]
     node = {gk: f"%node.{gk[0]}.{gk[1]}" for gk in lanes}
     nxt = {}
-    body = _Emitter()
+    body = Emitter()
     body.n = 1000
     # row base pointers (loop-invariant; LLVM hoists them)
     xrow = {}
@@ -221,7 +220,7 @@ def ir_text(n_features):
     e("done:")
     e("  ret void")
     e("}")
-    return "\n".join(e.lines)
+    return e.text()
 
 
 _INTRINSICS = {}

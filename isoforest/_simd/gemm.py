@@ -14,7 +14,7 @@ products' error bound (``_gemm_margins``, any order), so the candidates, and the
 neighbours the exact recheck picks from them, are those of the BLAS path to the
 last bit. Full tiles only: callers pad the rows to a multiple of the block and the
 block to a multiple of ``ROWS`` and 16. Used where the host has AVX-512F and Numba
-compiles (``isoforest._ir.simd_allowed``); elsewhere the BLAS path runs.
+compiles (``_ir.simd_allowed``); elsewhere the BLAS path runs.
 
 Where the host has AMX with bfloat16 products (Sapphire Rapids on), the block
 products run on the tiles instead (``amx_products``): the rows rounded to bfloat16
@@ -34,8 +34,8 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from .._config import jit, jit_inline, setting
-from .._ir import (host_has_amx_bf16, host_has_avx512, ir_codegen, parse_module,
-                   request_amx, simd_allowed)
+from ._ir import (Emitter, host_has_amx_bf16, host_has_avx512, ir_codegen,
+                  parse_module, request_amx, simd_allowed)
 
 __all__ = ["available", "ROWS", "vectors_for", "block_products", "check_block_products",
            "amx_available", "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "bf16_tiles",
@@ -105,8 +105,7 @@ def ir_text(vectors):
     if vectors not in (1, 2, 3):
         raise ValueError(f"vectors must be 1, 2 or 3, got {vectors}")
     R, V = ROWS, vectors
-    L = []
-    e = L.append
+    e = Emitter()
     e(f"declare {_F} @llvm.fma.v16f32({_F}, {_F}, {_F})")
     e(f"define weak_odr void @{function_name(V)}(ptr %A, i64 %lda, ptr %BT, i64 %ldb, "
       "ptr %G, i64 %ldg, i64 %ntr, i64 %ntc, i64 %d) {")
@@ -154,7 +153,7 @@ def ir_text(vectors):
             e(f"  %gp_{r}_{c} = getelementptr float, ptr %G, i64 %gi_{r}_{c}")
             e(f"  store {_F} %acc_{r}_{c}, ptr %gp_{r}_{c}, align 4")
     _tile_loops_close(e)
-    return "\n".join(L)
+    return e.text()
 
 
 def _intrinsic(vectors):
@@ -236,8 +235,7 @@ def amx_ir_text():
     16 columns and step). The compiler configures the tiles (``ldtilecfg``) on
     entry; they are released on exit."""
     T = "x86_amx"
-    L = []
-    e = L.append
+    e = Emitter()
     e(f"declare {T} @llvm.x86.tileloadd64.internal(i16, i16, ptr, i64)")
     e(f"declare {T} @llvm.x86.tilezero.internal(i16, i16)")
     e(f"declare {T} @llvm.x86.tdpbf16ps.internal(i16, i16, i16, {T}, {T}, {T})")
@@ -296,7 +294,7 @@ def amx_ir_text():
           f"i64 %ldg, {T} %acc{c})")
     _tile_loops_close(e, "  call void @llvm.x86.tilerelease()")
     e('attributes #0 = { "target-features"="+amx-tile,+amx-bf16" }')
-    return "\n".join(L)
+    return e.text()
 
 
 @intrinsic
@@ -495,8 +493,7 @@ def marks_ir_text():
     subtraction, an ordered compare: no contraction). Chunks past n_b are
     zero; G, loJ and limJ are read up to the chunk holding column n_b - 1."""
     F = "<16 x float>"
-    L = []
-    e = L.append
+    e = Emitter()
     e(f"define weak_odr void @{_MARKS_NAME}(ptr %G, i64 %P, i64 %Q, i64 %R, i64 %na, "
       "i64 %nb, "
       "ptr %loJ, ptr %limJ, ptr %loI, ptr %limI, i64 %one, ptr %out, i64 %ldo) {")
@@ -579,7 +576,7 @@ def marks_ir_text():
     e("exit:")
     e("  ret void")
     e("}")
-    return "\n".join(L)
+    return e.text()
 
 
 @intrinsic
