@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import prange
 
-from .._config import jit, jit_inline, jit_parallel, setting
+from .._config import _variant, jit, jit_inline, jit_parallel, setting
 from ._distances import (CHEBYSHEV, EUCLIDEAN, MANHATTAN, MINKOWSKI, PRECOMPUTED,
                          _KernelPair, _MAX_TASKS, _heap_arrays, _heap_offer, _heap_reset,
-                         _heap_sort, _name_kernels, _rdist_bounded, _weights, _write_row)
+                         _heap_sort, _rdist_bounded, _weights, _write_row)
 from ._gemm import _GemmSearch, _gemm_safe, _gemm_safe_max, _max_abs, _threadpool_limits
 from ._symmetric import DEFAULT_PARAMS, kneighbors_symmetric
 
@@ -36,33 +36,39 @@ def _brute_rows(Q, exclude_self, start, stop, Y, metric, p, w, K, out_dist, out_
         _write_row(heaps, heaps_ind, 0, K, t if exclude_self else -1,
                    out_dist, out_ind, t, metric, p)
 
+# Bound per variant by ``_specialize_brute``; the templates below are never compiled
+# as they stand.
+_METRIC = 0
+
+
+def _brute_parallel(Q, exclude_self, Y, p, w, K, out_dist, out_ind):
+    n = Q.shape[0]
+    n_tasks = min(n, _MAX_TASKS)
+    for c in prange(n_tasks):
+        _brute_rows(Q, exclude_self, c * n // n_tasks, (c + 1) * n // n_tasks, Y,
+                    _METRIC, p, w, K, out_dist, out_ind)
+
+
+def _brute_serial(Q, exclude_self, Y, p, w, K, out_dist, out_ind):
+    """A separate serial kernel: a prange loop costs tens of microseconds per call
+    even on one thread, which would dominate one-row queries."""
+    _brute_rows(Q, exclude_self, 0, Q.shape[0], Y, _METRIC, p, w, K, out_dist, out_ind)
+
+
 def _specialize_brute(metric):
-    """The direct brute-force kernels with ``metric`` fixed at compile time.
+    """The direct brute-force kernels with ``metric`` fixed at compile time
+    (``_config._variant`` with it bound).
 
-    ``metric`` is a closure constant and the row loops are inlined, so every
-    ``if metric == ...`` folds away: about twice as fast as a runtime argument
-    (measured on the kd-tree). Each kernel compiles on first use only.
+    The row loops are inlined, so every ``if metric == ...`` folds away: about
+    twice as fast as a runtime argument (measured on the kd-tree). Each kernel
+    compiles on first use only.
     """
-
-    @jit_parallel
-    def parallel(Q, exclude_self, Y, p, w, K, out_dist, out_ind):
-        n = Q.shape[0]
-        n_tasks = min(n, _MAX_TASKS)
-        for c in prange(n_tasks):
-            _brute_rows(Q, exclude_self, c * n // n_tasks, (c + 1) * n // n_tasks, Y,
-                        metric, p, w, K, out_dist, out_ind)
-
-    # A separate serial kernel: a prange loop costs tens of microseconds per call
-    # even on one thread, which would dominate one-row queries.
-    @jit
-    def serial(Q, exclude_self, Y, p, w, K, out_dist, out_ind):
-        _brute_rows(Q, exclude_self, 0, Q.shape[0], Y, metric, p, w, K, out_dist,
-                    out_ind)
-
-    return _name_kernels(_KernelPair(parallel, serial), f"brute_metric{metric}")
+    bound = dict(globals(), _METRIC=metric)
+    suffix = f"__brute_metric{metric}"
+    return _KernelPair(jit_parallel(_variant(_brute_parallel, suffix, bound)),
+                       jit(_variant(_brute_serial, suffix, bound)))
 
 
-#: Direct brute-force kernels by metric code (PRECOMPUTED has its own).
 _BRUTE_KERNELS = {m: _specialize_brute(m)
                   for m in (EUCLIDEAN, MANHATTAN, CHEBYSHEV, MINKOWSKI)}
 

@@ -190,18 +190,13 @@ def _heap_arrays(K):
     heaps_ind = np.empty((1, K), dtype=np.int64)
     return heaps, heaps_ind, heaps[0], heaps_ind[0]
 
+
 class _KernelPair(NamedTuple):
     """A kernel compiled twice: on Numba's threads, and on the calling thread."""
 
     parallel: object
     serial: object
 
-def _name_kernels(kernels, suffix):
-    for name, kernel in kernels._asdict().items():
-        # distinct names for profiles and for Numba's on-disk cache files
-        py_func = getattr(kernel, "py_func", kernel)
-        py_func.__qualname__ = py_func.__name__ = f"_{suffix}_{name}"
-    return kernels
 
 def _weights(w, n_features):
     if w is None:

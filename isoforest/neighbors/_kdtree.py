@@ -10,9 +10,9 @@ from typing import NamedTuple
 import numpy as np
 from numba import prange
 
-from .._config import jit, jit_inline, jit_parallel
+from .._config import _variant, jit, jit_inline, jit_parallel
 from ._distances import (CHEBYSHEV, EUCLIDEAN, MANHATTAN, _MAX_TASKS, _NO_INDEX,
-                         _name_kernels, _trailing_zeros, _weights, _write_row)
+                         _trailing_zeros, _weights, _write_row)
 
 
 #: The own leaf of a group of training rows is ranked in one go (every pair of its
@@ -466,50 +466,61 @@ _FIXED_FEATURES_MAX = 8
 _TREE_KERNELS = {}
 
 
+# Bound per variant by ``_specialize_tree`` (each compiled copy of the templates
+# below sees its own values): the metric, the fixed feature count (0: any, read
+# from the tree) and the variant's serial kernel. The templates are never compiled
+# as they stand.
+_METRIC = _N_FIXED = 0
+_SERIAL = None
+
+
+def _tree_serial(Q, group_first, own, start, stop, src_T, src_idx, src_start, src_end,
+                 src_lo, src_hi, data_T, idx, node_start, node_end, bound_lo, bound_hi, p,
+                 w, K, out_dist, out_ind):
+    """The tasks ``start:stop`` (groups of training rows, or query rows)."""
+    n_features = _N_FIXED if _N_FIXED > 0 else data_T.shape[0]
+    _kdtree_rows(Q, group_first, own, start, stop, src_T, src_idx, src_start,
+                 src_end, src_lo, src_hi, data_T, idx, node_start, node_end,
+                 bound_lo, bound_hi, n_features, _N_FIXED > 0, _METRIC, p, w, K,
+                 out_dist, out_ind)
+
+
+def _tree_parallel(Q, group_first, own, n, src_T, src_idx, src_start, src_end, src_lo,
+                   src_hi, data_T, idx, node_start, node_end, bound_lo, bound_hi, p, w, K,
+                   out_dist, out_ind):
+    n_tasks = min(n, _MAX_TASKS)
+    for c in prange(n_tasks):
+        _SERIAL(Q, group_first, own, c * n // n_tasks, (c + 1) * n // n_tasks, src_T,
+                src_idx, src_start, src_end, src_lo, src_hi, data_T, idx, node_start,
+                node_end, bound_lo, bound_hi, p, w, K, out_dist, out_ind)
+
+
+def _tree_rows(Q, data_T, idx, node_start, node_end, bound_lo, bound_hi, p, w, K,
+               out_dist, out_ind):
+    """One-row queries: six arrays fewer to unbox per call (a few microseconds). The
+    scalars passed on are runtime values: literals would compile the walk again."""
+    n = Q.shape[0]
+    zero = n - n
+    _SERIAL(Q, zero - 1, zero != 0, zero, n, data_T, idx, node_start, node_end,
+            bound_lo, bound_hi, data_T, idx, node_start, node_end, bound_lo,
+            bound_hi, p, w, K, out_dist, out_ind)
+
+
 def _specialize_tree(metric, n_fixed):
     """kd-tree query kernels for ``metric``, and for exactly ``n_fixed`` features
-    (0: any count, read from the tree), both compile-time constants.
+    (0: any count, read from the tree), both compile-time constants (the package's
+    one way of specialising: ``_config._variant`` with the values bound).
 
-    ``serial`` answers the tasks ``start:stop`` (groups of training rows, or query
-    rows); the parallel kernel calls it per chunk of tasks rather than inlining the
+    The parallel kernel calls ``serial`` per chunk of tasks rather than inlining the
     walk, so each variant compiles the walk once (a second inlined copy in the
     parallel kernel doubled the compile time, ~20 s per variant).
     """
-    by_point = n_fixed > 0
-
-    @jit
-    def serial(Q, group_first, own, start, stop, src_T, src_idx, src_start, src_end,
-               src_lo, src_hi, data_T, idx, node_start, node_end, bound_lo, bound_hi, p,
-               w, K, out_dist, out_ind):
-        n_features = n_fixed if by_point else data_T.shape[0]
-        _kdtree_rows(Q, group_first, own, start, stop, src_T, src_idx, src_start,
-                     src_end, src_lo, src_hi, data_T, idx, node_start, node_end,
-                     bound_lo, bound_hi, n_features, by_point, metric, p, w, K,
-                     out_dist, out_ind)
-
-    @jit_parallel
-    def parallel(Q, group_first, own, n, src_T, src_idx, src_start, src_end, src_lo,
-                 src_hi, data_T, idx, node_start, node_end, bound_lo, bound_hi, p, w, K,
-                 out_dist, out_ind):
-        n_tasks = min(n, _MAX_TASKS)
-        for c in prange(n_tasks):
-            serial(Q, group_first, own, c * n // n_tasks, (c + 1) * n // n_tasks, src_T,
-                   src_idx, src_start, src_end, src_lo, src_hi, data_T, idx, node_start,
-                   node_end, bound_lo, bound_hi, p, w, K, out_dist, out_ind)
-
-    # One-row queries: six arrays fewer to unbox per call (a few microseconds). The
-    # scalars passed on are runtime values: literals would compile the walk again.
-    @jit
-    def rows(Q, data_T, idx, node_start, node_end, bound_lo, bound_hi, p, w, K,
-             out_dist, out_ind):
-        n = Q.shape[0]
-        zero = n - n
-        serial(Q, zero - 1, zero != 0, zero, n, data_T, idx, node_start, node_end,
-               bound_lo, bound_hi, data_T, idx, node_start, node_end, bound_lo,
-               bound_hi, p, w, K, out_dist, out_ind)
-
-    return _name_kernels(_TreeKernels(parallel, serial, rows),
-                         f"kdtree_metric{metric}_features{n_fixed}")
+    suffix = f"__kdtree_metric{metric}_features{n_fixed}"
+    bound = dict(globals(), _METRIC=metric, _N_FIXED=n_fixed)
+    serial = jit(_variant(_tree_serial, suffix, bound))
+    calls = dict(bound, _SERIAL=serial)
+    return _TreeKernels(jit_parallel(_variant(_tree_parallel, suffix, calls)), serial,
+                        jit(_variant(_tree_rows, suffix, calls)))
 
 
 def _tree_kernels(metric, n_features):
