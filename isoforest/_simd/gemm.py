@@ -39,7 +39,8 @@ from ._ir import (Emitter, host_has_amx_bf16, host_has_avx512, ir_codegen,
 
 __all__ = ["available", "ROWS", "vectors_for", "block_products", "check_block_products",
            "amx_available", "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "bf16_tiles",
-           "amx_products", "amx_products_tiled", "emulated_amx_products",
+           "amx_products", "amx_products_tiled", "check_amx_products",
+           "check_amx_products_tiled", "emulated_amx_products",
            "emulated_amx_products_tiled", "tiled_layout", "row_major_layout", "sym_marks"]
 
 #: Rows per tile.
@@ -366,6 +367,29 @@ def bf16_tiles(A32, n_rows):
 
 
 @jit
+def check_amx_products(A16, B16, G):
+    """Raise ValueError unless ``amx_products(A16, B16, G)`` (or its twin) stays
+    inside its arrays."""
+    m, n = G.shape
+    steps = A16.shape[1] // AMX_STEP
+    if (m % 32 or n % 32 or A16.shape[0] < m or B16.shape[0] * AMX_TILE < n
+            or B16.shape[1] != steps or B16.strides[0] != steps * 1024
+            or G.strides[1] != 4 or A16.strides[1] != 2):
+        raise ValueError("amx_products: shapes do not fit")
+
+
+@jit
+def check_amx_products_tiled(A16, B16, G1, m, n):
+    """Raise ValueError unless ``amx_products_tiled(A16, B16, G1, m, n)`` (or its
+    twin) stays inside its arrays."""
+    steps = A16.shape[1] // AMX_STEP
+    if (m % 32 or n % 32 or m < 0 or A16.shape[0] < m or B16.shape[0] * AMX_TILE < n
+            or B16.shape[1] != steps or B16.strides[0] != steps * 1024
+            or G1.shape[0] < m * n or G1.strides[0] != 4 or A16.strides[1] != 2):
+        raise ValueError("amx_products_tiled: shapes do not fit")
+
+
+@jit
 def amx_products(A16, B16, G):
     """``G[:] = A @ B.T`` for the rows ``A16`` (``bf16_rows``, at least G's rows)
     and the column tiles ``B16`` (``amx_layout``, at least G's columns / 16), in
@@ -374,10 +398,7 @@ def amx_products(A16, B16, G):
     here, as the kernel indexes raw memory."""
     m, n = G.shape
     steps = A16.shape[1] // AMX_STEP
-    if (m % 32 or n % 32 or A16.shape[0] < m or B16.shape[0] * AMX_TILE < n
-            or B16.shape[1] != steps or B16.strides[0] != steps * 1024
-            or G.strides[1] != 4 or A16.strides[1] != 2):
-        raise ValueError("amx_products: shapes do not fit")
+    check_amx_products(A16, B16, G)
     ldg = G.strides[0]
     _amx_products(A16, A16.strides[0], B16, G, AMX_TILE * ldg, 64, ldg, m // 32, n // 32,
                   steps)
@@ -390,10 +411,7 @@ def amx_products_tiled(A16, B16, G1, m, n):
     tiles' stores were ~40% of a 480 x 480 block row-major, ~30% so): read it by
     ``tiled_layout(n)``'s offsets. m, n multiples of 32."""
     steps = A16.shape[1] // AMX_STEP
-    if (m % 32 or n % 32 or m < 0 or A16.shape[0] < m or B16.shape[0] * AMX_TILE < n
-            or B16.shape[1] != steps or B16.strides[0] != steps * 1024
-            or G1.shape[0] < m * n or G1.strides[0] != 4 or A16.strides[1] != 2):
-        raise ValueError("amx_products_tiled: shapes do not fit")
+    check_amx_products_tiled(A16, B16, G1, m, n)
     _amx_products(A16, A16.strides[0], B16, G1, n * 64, 1024, 64, m // 32, n // 32, steps)
 
 
@@ -434,10 +452,7 @@ def emulated_amx_products(A16, B16, G):
     AMX branch of the symmetric search is tested everywhere."""
     m, n = G.shape
     steps = A16.shape[1] // AMX_STEP
-    if (m % 32 or n % 32 or A16.shape[0] < m or B16.shape[0] * AMX_TILE < n
-            or B16.shape[1] != steps or B16.strides[0] != steps * 1024
-            or G.strides[1] != 4 or A16.strides[1] != 2):
-        raise ValueError("amx_products: shapes do not fit")
+    check_amx_products(A16, B16, G)
     a = np.empty(steps * AMX_STEP, dtype=np.float32)
     for i in range(m):
         _emulated_row(A16, i, a)
@@ -449,10 +464,7 @@ def emulated_amx_products(A16, B16, G):
 def emulated_amx_products_tiled(A16, B16, G1, m, n):
     """``amx_products_tiled`` without AMX (see ``emulated_amx_products``)."""
     steps = A16.shape[1] // AMX_STEP
-    if (m % 32 or n % 32 or m < 0 or A16.shape[0] < m or B16.shape[0] * AMX_TILE < n
-            or B16.shape[1] != steps or B16.strides[0] != steps * 1024
-            or G1.shape[0] < m * n or G1.strides[0] != 4 or A16.strides[1] != 2):
-        raise ValueError("amx_products_tiled: shapes do not fit")
+    check_amx_products_tiled(A16, B16, G1, m, n)
     a = np.empty(steps * AMX_STEP, dtype=np.float32)
     tiles = n // AMX_TILE
     for i in range(m):
