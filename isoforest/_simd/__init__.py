@@ -24,9 +24,9 @@ Bounds checking cannot reach into IR: each kernel's caller checks first what the
 relies on (``forest._kernels.check_complete_walk``, ``forest._eif_kernels.
 check_simd_table`` and ``check_simd_walk``, ``gemm.check_block_products``,
 ``gemm.check_amx_products`` and ``check_amx_products_tiled``). The settings ``simd``
-and ``amx`` (``isoforest.config_context``) turn the kernels off; ``isoforest.show_config()`` says which run here. The tests
-compile every module for explicit AVX-512 and AMX targets on any host
-(``tests/test_ir_targets.py``).
+and ``amx`` (``isoforest.config_context``) turn the kernels off;
+``isoforest.show_config()`` says which run here. The tests compile every module for
+explicit AVX-512 and AMX targets on any host (``tests/test_ir_targets.py``).
 
 Imports NumPy, Numba and llvmlite only.
 """
