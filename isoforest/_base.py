@@ -188,6 +188,7 @@ class BaseDetector:
             return dask_hook(self, X, "decision_function")
         return self.score_samples(X) - self.offset_
 
+    # numpydoc: each public method documents its own parameters, as scikit-learn's do.
     def predict(self, X):
         """Label rows: -1 for outliers (``decision_function < 0``), +1 for inliers.
 

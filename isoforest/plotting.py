@@ -60,6 +60,8 @@ def _score_rows(model, X):
 
 
 # ------------------------------------------------------------------ plot_tree
+# numpydoc: each public function documents its own parameters and has its own
+# doctest example, so lines shared with the other tree views repeat.
 def plot_tree(model, tree=0, X=None, ax=None, max_depth=None, feature_names=None,
               decimals=2, label_limit=48):
     """Draw one isolation tree, with the paths of the rows ``X`` highlighted.
@@ -233,6 +235,8 @@ def _explanation_row(explanation, row):
     return values[row], base, data, [str(v) for v in names]
 
 
+# numpydoc: each public function documents its own parameters and has its own
+# doctest example, so lines shared with the other plots repeat.
 def plot_contributions(explanation, row=0, max_display=10, kind="waterfall", ax=None):
     """One row's feature contributions, from the base value to its output.
 
@@ -415,6 +419,8 @@ def plot_importances(importances, feature_names=None, ax=None, max_display=20):
 
 
 # -------------------------------------------------------------- plot_score_map
+# numpydoc: each public function documents its own parameters and has its own
+# doctest example, so lines shared with the other plots repeat.
 def plot_score_map(model, X, explanation=None, ax=None, resolution=200, max_annotate=5,
                    colorbar=True, row_labels=None):
     """``score_samples`` over the plane of a 2-feature model, with the rows on it.

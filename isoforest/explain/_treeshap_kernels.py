@@ -136,6 +136,8 @@ def leaf_phi(k, z, s0, mask, value, tq, wq, g, pre, suf, out):
         out[s] = value * (o - z[s0 + s]) * total
 
 
+# Written out beside path_slots: the same depth-first walk, with other per-node work
+# (zero fractions, leaf records) interleaved with the walk's stack; trees in parallel.
 def _leaf_slots_py(tree_offsets, global_feature, children_left, children_right, cover,
                    leaf_value, max_depth, leaf_of_node, leaf_slot, slot_feature, slot_z,
                    tree_base):

@@ -92,6 +92,8 @@ class EIFArrays(FlatForest):
         return self._simd_table
 
 
+# numpydoc: the docstring lists its own parameters and attributes, as each scikit-learn
+# estimator's does, so the entries it shares with IsolationForest's repeat them.
 class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
     """Extended Isolation Forest: isolation by random hyperplanes.
 
@@ -187,6 +189,8 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
                             NoneConstraint()],
     }
 
+    # Written out beside IsolationForest.__init__: scikit-learn's get_params reads each
+    # estimator's own explicit keyword signature.
     def __init__(
         self,
         *,
@@ -276,6 +280,8 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         """One tree per bagging seed; returns an EIFArrays."""
         n_samples, n_features = X.shape
         n_trees = len(seeds)
+        # The draw's arrays are set up as in IsolationForest._grow; the two builders then use
+        # the draws differently (here rows expanded by their counts, then concatenated).
         # Isolation Forest's own bagging kernel (scikit-learn's draws, parallel over
         # trees): distinct rows with their multiplicities, and the tree seed
         # RandomState(seed).randint(2**31 - 1) that the cuts are drawn from. A tree's
@@ -373,6 +379,8 @@ class ExtendedIsolationForest(BaseIsolationForest, BaseDetector):
         """
         return self._score(self._validate_for_scoring(X))
 
+    # apply and path_lengths mirror IsolationForest's: numpydoc docstrings per estimator,
+    # and apply walks hyperplanes (eif_kernels) where IsolationForest's walks axis cuts.
     def apply(self, X):
         """Leaf reached by each row in each tree.
 

@@ -309,6 +309,8 @@ def decision_path(model, X):
 
 
 # ------------------------------------------------------------------- export_text
+# numpydoc: each public function documents its own parameters and has its own
+# doctest example, so lines shared with the other tree views repeat.
 def export_text(model, tree=0, feature_names=None, decimals=3, max_depth=10,
                 spacing=3):
     """One tree of a fitted Isolation Forest as indented text.
@@ -430,6 +432,8 @@ def _dot_escape(text):
     return str(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
+# numpydoc: each public function documents its own parameters and has its own
+# doctest example, so lines shared with the other tree views repeat.
 def export_graphviz(model, tree=0, X=None, feature_names=None, decimals=3,
                     highlight_color="#d6604d", max_rows_listed=5):
     """One tree of a fitted Isolation Forest in the DOT language.

@@ -322,6 +322,8 @@ def _build_tree(X, y, w, rand_r_state, max_depth, feature, threshold, children_l
             st_impurity[top] = impurity_right
             st_n_const[top] = n_total_constants
             top += 1
+            # the left child's push, written out as the right's: the entries differ in range,
+            # side and impurity
             st_start[top] = start
             st_end[top] = best_pos
             st_depth[top] = depth + 1
@@ -833,6 +835,8 @@ def check_complete_walk(X, depth, feat, thr, leaf, n_trees, out):
         raise ValueError("a node of the vector walk tests a column X does not have")
 
 
+# score_complete's chunking, written out in this template: it calls the per-variant
+# ``_ROWS`` bound into its globals, where score_complete calls _score_rows.
 def _score_simd_parallel(X, feat, thr, nan_right, leaf, n_trees, out):
     check_complete_walk(X, _DEPTH, feat, thr, leaf, n_trees, out)
     n = X.shape[0]

@@ -332,6 +332,8 @@ def _check_tree_structure(offsets, left, right):
     return leaf, base
 
 
+# Beside _validate_forest: the checks both forests share are _flat_forest and
+# _check_tree_structure; the rest checks each forest's own arrays.
 def _validate_eif_forest(entries, n_features, max_samples):
     from ..forest._eif import EIF_NODE_FIELDS, EIFArrays
 
@@ -445,6 +447,8 @@ def load_model(path, return_extra=False, key=None):
         model._estimators_cache = None
         model._set_denominator()
     elif kind == "ExtendedIsolationForest":
+        # The IsolationForest branch's steps, for the attributes this estimator has
+        # (no per-tree seeds or depths to check).
         max_samples = _int(fitted, "_max_samples", 1)
         extension_level = _int(fitted, "extension_level_", 0, n_features)
         forest, n_trees = _validate_eif_forest(entries, n_features, max_samples)

@@ -468,6 +468,8 @@ class CsvReader:
                 seen[k] = col.null_count < chunk.n
             done[:] = True
             return done
+        # The same read with every column as text (other convert options): what float64
+        # refused is converted, or left to the NumPy path, column by column below.
         try:
             table = pacsv.read_csv(
                 pa.py_buffer(view), read_options=read_options, parse_options=parse_options,

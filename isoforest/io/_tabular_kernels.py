@@ -195,6 +195,8 @@ def scan_csv(buf, final, delim, rec_lo, rec_hi, rec_line, rec_nf, f_lo, f_hi, f_
         elif kind == COMPLEX:
             field_lo = field_start
             field_hi = n
+        # The loop's field and record commit, written out for the last record (it ends at n,
+        # not at a break byte): the scanner's counters are locals a helper could not update.
         if n_f >= cap_f or n_rec >= cap_r:
             if n_rec > 0:
                 return n_rec, committed_f, consumed, committed_nl, 3

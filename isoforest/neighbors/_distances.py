@@ -62,6 +62,8 @@ def _rdist(A, i, B, j, metric, p, w):
     return acc
 
 
+# Written out beside _rdist: the early exit sits in each metric's loop, and _rdist's
+# loops stay free of the bound test.
 @jit_inline
 def _rdist_bounded(A, i, B, j, metric, p, w, bound):
     """``_rdist``, or any value above ``bound`` as soon as the partial sum exceeds it.

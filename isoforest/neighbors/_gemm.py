@@ -34,6 +34,8 @@ _BLOCK_ELEMENTS = 1 << 20
 # from the raw rows and ranked. The constant |q_i|^2 is left out of both sides.
 
 
+# Written out beside _distances._sift_down: values only, without the (rdist, index)
+# pairs and the index tie-break that _sift_down orders by.
 @jit_inline
 def _sift_value(heap, size, value):
     """Max-heap of values only: put ``value`` at the root, restore, return the root."""

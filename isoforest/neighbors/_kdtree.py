@@ -67,6 +67,8 @@ def _select(key, idx, start, end, kth):
             while key[j] > pivot:
                 j -= 1
             if i <= j:
+                # idx and key swapped together, like the swap in the isolation tree's
+                # partition (forest/_kernels.py): only the swap is alike, not the scheme
                 tmp = idx[i]
                 idx[i] = idx[j]
                 idx[j] = tmp

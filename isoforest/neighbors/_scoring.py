@@ -42,6 +42,8 @@ def _local_reachability_density(distances, indices, k_distance, out):
             out[i] = 1.0 / (_row_mean(buf, k) + 1e-10)
 
 
+# Written out beside _local_reachability_density: the per-neighbour term differs and
+# sits in the inner loop (a Numba kernel takes no Python closure for it).
 def _negative_outlier_factor(fit_lrd, indices, lrd, out):
     """``out[i] = -mean_j (fit_lrd[indices[i, j]] / lrd[i])``: scikit-learn's
     ``-np.mean(lrd_ratios_array, axis=1)``, bit for bit (float64)."""

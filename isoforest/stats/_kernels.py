@@ -151,6 +151,8 @@ def _sums8(X, j0, w, m, out, squares):
         m5 = m[5] if w > 5 else 0.0
         m6 = m[6] if w > 6 else 0.0
         m7 = m[7] if w > 7 else 0.0
+    # Written out per column and per mode: the eight sums stay scalar accumulators
+    # (see the docstring), which a loop over an array of sums would not keep.
     for i in range(n):
         if squares:
             d = np.float64(X[i, j0]) - m0

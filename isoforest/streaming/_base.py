@@ -214,6 +214,7 @@ class OnlineDetector(BaseDetector):
             self._start(X.shape[1])
         return self._learn(X)
 
+    # numpydoc: each public method documents its own parameters, as scikit-learn's do.
     def partial_fit(self, X, y=None):
         """Learn the rows of X in order (scoring each first, for the threshold).
 
@@ -229,6 +230,7 @@ class OnlineDetector(BaseDetector):
         self.score_learn(X)
         return self
 
+    # numpydoc: each public method documents its own parameters, as scikit-learn's do.
     def fit(self, X, y=None):
         """Forget everything learned, then learn the rows of X in order.
 
@@ -249,6 +251,7 @@ class OnlineDetector(BaseDetector):
             if hasattr(self, name):
                 delattr(self, name)
 
+    # numpydoc: each public method documents its own parameters, as scikit-learn's do.
     def score_samples(self, X):
         """Scores of rows without learning them; lower is more abnormal
         (scikit-learn's sign: the negated anomaly score).

@@ -16,6 +16,8 @@ __all__ = ["RandomCutForest"]
 _CHUNK = 4096  # points per kernel call: bounds the (n_estimators, points) buffers
 
 
+# numpydoc: the docstring lists its own parameters and attributes, as each scikit-learn
+# estimator's does, so the entries it shares with HalfSpaceTrees' repeat them.
 class RandomCutForest(OnlineDetector):
     """Robust Random Cut Forest: each tree holds a sliding sample of the stream
     and a record's score is how much it displaces the others when it is cut out.
@@ -99,6 +101,8 @@ class RandomCutForest(OnlineDetector):
         "n_jobs": [InstanceOf(numbers.Integral, names=("int",)), NoneConstraint()],
     }
 
+    # Written out beside HalfSpaceTrees.__init__: scikit-learn's get_params reads each
+    # estimator's own explicit keyword signature.
     def __init__(self, n_estimators=100, tree_size=256, shingle_size=1, contamination=0.01,
                  random_state=None, n_jobs=None):
         self.n_estimators = n_estimators
