@@ -38,7 +38,7 @@ What river adds to the paper, reproduced here exactly:
 The trees are stored as complete binary trees in flat lists, heap-ordered: node
 ``i`` has children ``2 i + 1`` and ``2 i + 2``; the ``2**h - 1`` first nodes are
 splits and the ``2**h`` last ones leaves. Deliberately slow and short; the tests
-(``tests/test_streaming_twins.py``) compare it with live river.
+(``tests/streaming/test_streaming_twins.py``) compare it with live river.
 """
 
 import random

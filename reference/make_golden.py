@@ -1,4 +1,4 @@
-"""Golden IsolationForest outputs from live scikit-learn, for ``tests/test_golden.py``.
+"""Golden IsolationForest outputs from live scikit-learn, for ``tests/forest/test_golden.py``.
 
 Regenerate with ``python reference/make_golden.py`` (needs scikit-learn 1.9.1); it
 rewrites ``reference/data/iforest_golden.npz`` and ``reference/data/MANIFEST.json``.

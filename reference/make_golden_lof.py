@@ -1,4 +1,4 @@
-"""Golden LocalOutlierFactor outputs from live scikit-learn, for ``tests/test_lof.py``.
+"""Golden LocalOutlierFactor outputs from live scikit-learn, for ``tests/neighbors/test_lof.py``.
 
 Regenerate with ``python reference/make_golden_lof.py`` (needs scikit-learn 1.9.x);
 it rewrites ``reference/data/lof_golden.npz``. ``--check`` regenerates in memory and
@@ -238,7 +238,7 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true",
                         help="regenerate in memory and compare with the stored archive, "
                         "byte for byte (on another CPU the brute-force cases' floats "
-                        "may differ by BLAS round-off: tests/test_lof.py "
+                        "may differ by BLAS round-off: tests/neighbors/test_lof.py "
                         "test_golden_is_current allows exactly that)")
     args = parser.parse_args(argv)
     data = generate()

@@ -1,8 +1,8 @@
-"""Golden ``scipy.stats.zscore`` outputs, for ``tests/test_zscore.py``.
+"""Golden ``scipy.stats.zscore`` outputs, for ``tests/stats/test_zscore.py``.
 
 Regenerate with ``python reference/make_golden_zscore.py`` (needs SciPy; made with
 SciPy 1.17): it rewrites ``reference/data/zscore_golden.npz`` and prints the archive's
-sha256, which ``tests/test_zscore.py`` pins in ``GOLDEN_SHA256`` (update it there).
+sha256, which ``tests/stats/test_zscore.py`` pins in ``GOLDEN_SHA256`` (update it there).
 ``--check`` regenerates in memory and fails if the stored archive differs.
 
 Each named case stores its input ``"<case>/a"`` (with its dtype), its keyword
@@ -299,7 +299,7 @@ def main(argv=None):
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     print(f"wrote {path} ({len(data)} bytes, {len(manifest['cases'])} cases)\n"
-          f"sha256 {digest}  <- GOLDEN_SHA256 in tests/test_zscore.py")
+          f"sha256 {digest}  <- GOLDEN_SHA256 in tests/stats/test_zscore.py")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Run by tests/test_csv_limits.py: the command line's ``main``, then the process's
+"""Run by tests/io/test_csv_limits.py: the command line's ``main``, then the process's
 peak resident memory on standard error (``peak_kib=N``).
 
 Usage: python tests/_peak_memory.py ARGS...

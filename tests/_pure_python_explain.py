@@ -1,4 +1,4 @@
-"""Run by tests/test_explain.py under NUMBA_DISABLE_JIT=1: TreeSHAP's kernels as
+"""Run by tests/explain/test_explain.py under NUMBA_DISABLE_JIT=1: TreeSHAP's kernels as
 plain Python.
 
 Usage: python tests/_pure_python_explain.py DATA.npz OUT.npz

@@ -1,4 +1,4 @@
-"""Run by tests/test_lof_fused.py under NUMBA_DISABLE_JIT=1: the symmetric search
+"""Run by tests/neighbors/test_lof_fused.py under NUMBA_DISABLE_JIT=1: the symmetric search
 (several blocks of 32 rows, seeded) and the one-row novelty path as plain Python.
 
 Usage: python tests/_pure_python_lof.py DATA.npz OUT.npz

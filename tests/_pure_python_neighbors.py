@@ -1,4 +1,4 @@
-"""Run by tests/test_lof.py under NUMBA_DISABLE_JIT=1: LOF's neighbour and score
+"""Run by tests/neighbors/test_lof.py under NUMBA_DISABLE_JIT=1: LOF's neighbour and score
 kernels as plain Python, for each parameter set of the JSON list in ARGV[3].
 
 Usage: python tests/_pure_python_neighbors.py DATA.npz OUT.npz PARAMS_JSON

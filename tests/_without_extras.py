@@ -1,4 +1,4 @@
-"""Run by tests/test_broker.py: the command line with pika and prometheus_client
+"""Run by tests/jobs/test_broker.py: the command line with pika and prometheus_client
 unimportable, as on an install without the ``amqp`` and ``metrics`` extras.
 
 Usage: python tests/_without_extras.py ARGS...

@@ -26,7 +26,7 @@ check_simd_table`` and ``check_simd_walk``, ``gemm.check_block_products``,
 ``gemm.check_amx_products`` and ``check_amx_products_tiled``). The settings ``simd``
 and ``amx`` (``isoforest.config_context``) turn the kernels off;
 ``isoforest.show_config()`` says which run here. The tests compile every module for
-explicit AVX-512 and AMX targets on any host (``tests/test_ir_targets.py``).
+explicit AVX-512 and AMX targets on any host (``tests/_simd/test_ir_targets.py``).
 
 Imports NumPy, Numba and llvmlite only.
 """

@@ -30,7 +30,7 @@ from reference import diffi_naive as naive
 # NUMBA_BOUNDSCHECK=1
 pytestmark = pytest.mark.kernels
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def assert_bitwise_equal(got, want, what):

@@ -37,7 +37,7 @@ from reference.treeshap_naive import shapley_values, trees_from_forest
 # NUMBA_BOUNDSCHECK=1
 pytestmark = pytest.mark.kernels
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ATOL = 1e-9
 HYPOTHESIS = settings(max_examples=examples(20),
                       suppress_health_check=[HealthCheck.too_slow])
@@ -293,7 +293,7 @@ def test_cache_follows_the_forest():
 # ----------------------------------------------------------- planted feature
 def _dataset_dir():
     env = os.environ.get("ISOFOREST_DATASETS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 
 #: Data sets of 6 to 9 features, where the forest itself singles out the planted

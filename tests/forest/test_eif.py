@@ -24,7 +24,7 @@ from reference import eif_naive
 # NUMBA_BOUNDSCHECK=1
 pytestmark = pytest.mark.kernels
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bits(a):

@@ -30,7 +30,7 @@ from reference._golden_io import npz_arrays, simd_key
 # NUMBA_BOUNDSCHECK=1
 pytestmark = pytest.mark.kernels
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "reference" / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "reference" / "data"
 MANIFEST = json.loads((DATA_DIR / "MANIFEST.json").read_text())
 ARCHIVE = "iforest_golden.npz"
 CASES = list(MANIFEST["cases"])

@@ -37,7 +37,7 @@ from reference.iforest_naive import (
 # NUMBA_BOUNDSCHECK=1
 pytestmark = pytest.mark.kernels
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: The arrays that define a tree, compared exactly.
 NODE_KEYS = ("feature", "threshold", "children_left", "children_right", "n_node_samples")

@@ -93,7 +93,7 @@ def test_sklearn_iforest_suite(tmp_path):
         "-k", deselect_expr,
     ]
     env = dict(os.environ)
-    repo_root = str(Path(__file__).resolve().parents[1])
+    repo_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (repo_root, env.get("PYTHONPATH")) if p
     )

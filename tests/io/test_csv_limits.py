@@ -22,6 +22,7 @@ from isoforest.io._tabular import CsvReader, DataError
 from isoforest.io._tabular_kernels import scan_csv
 
 TIMEOUT = 120
+TESTS = Path(__file__).resolve().parents[1]
 
 
 def oracle(text):
@@ -122,10 +123,10 @@ def peak_run(args, input_path):
     """The command line's ``main`` in a subprocess fed ``input_path`` on standard
     input: (exit code, standard error, the process's peak resident memory in MiB)."""
     with open(input_path, "rb") as fin:
-        res = subprocess.run([sys.executable, str(Path(__file__).with_name("_peak_memory.py")),
+        res = subprocess.run([sys.executable, str(TESTS / "_peak_memory.py"),
                               *map(str, args)], stdin=fin, capture_output=True,
                              timeout=TIMEOUT,
-                             env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent)))
+                             env=dict(os.environ, PYTHONPATH=str(TESTS.parent)))
     err = res.stderr.decode()
     return res.returncode, err, int(err.rsplit("peak_kib=", 1)[1]) / 1024
 

@@ -17,7 +17,7 @@ import pytest
 from isoforest import (ExtendedIsolationForest, HalfSpaceTrees, IsolationForest,
                        LocalOutlierFactor, RandomCutForest, ZScoreDetector, save_model)
 
-SCRIPT = Path(__file__).with_name("_model_fuzz.py")
+SCRIPT = Path(__file__).resolve().parents[1] / "_model_fuzz.py"
 RNG = np.random.RandomState(0)
 X = RNG.randn(300, 4)
 X_NAN = X.copy()

@@ -22,6 +22,7 @@ from isoforest import load_model
 from isoforest.stream import _anomaly_scores
 
 TIMEOUT = 120
+TESTS = Path(__file__).resolve().parents[1]
 COLUMNS = ["a", "b", "c"]
 
 
@@ -388,10 +389,10 @@ def test_prometheus_scrapes_the_stdin_stream(model, tmp_path):
     (["--metrics-port", "0"], "isoforest[metrics]"),
 ])
 def test_a_missing_extra_is_named(model, args, extra):
-    script = Path(__file__).with_name("_without_extras.py")
+    script = TESTS / "_without_extras.py"
     res = subprocess.run([sys.executable, str(script), "stream", "--model", str(model), *args],
                          input=b"", capture_output=True, timeout=TIMEOUT,
-                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent)))
+                         env=dict(os.environ, PYTHONPATH=str(TESTS.parent)))
     assert res.returncode == 1, res.stderr.decode()
     assert f"pip install {extra}" in res.stderr.decode()
 

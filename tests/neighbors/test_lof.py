@@ -38,7 +38,7 @@ from reference import lof_naive as naive
 # NUMBA_BOUNDSCHECK=1
 pytestmark = pytest.mark.kernels
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "reference" / "data" / "lof_golden.npz"
 RTOL = 1e-9
 HYPOTHESIS = settings(max_examples=examples(25),

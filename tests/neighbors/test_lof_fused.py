@@ -523,7 +523,7 @@ def test_pure_python_equals_compiled(tmp_path):
     rng = np.random.RandomState(4)
     X = np.r_[rng.randn(200, 8), np.repeat(rng.randn(3, 8), 4, axis=0)]
     np.savez(tmp_path / "data.npz", X=X)
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH"))
                                         if p)

@@ -1,6 +1,6 @@
 """Run scikit-learn's own LocalOutlierFactor test module against isoforest.
 
-``sklearn/neighbors/tests/test_lof.py`` ships in the scikit-learn wheel. At test time
+``sklearn/neighbors/tests/neighbors/test_lof.py`` ships in the scikit-learn wheel. At test time
 it is copied to a temporary directory and its ``from sklearn import metrics,
 neighbors`` is rewritten so that ``neighbors`` is a namespace holding only
 isoforest's ``LocalOutlierFactor`` (any other use of ``sklearn.neighbors`` would fail
@@ -95,7 +95,7 @@ def test_sklearn_lof_suite(tmp_path):
     if DESELECTED:
         cmd += ["-k", " and ".join(f"not {name}" for name in DESELECTED)]
     env = dict(os.environ)
-    repo_root = str(Path(__file__).resolve().parents[1])
+    repo_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (repo_root, env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800

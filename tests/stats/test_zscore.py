@@ -48,7 +48,7 @@ from isoforest import NotFittedError, ZScoreDetector, zscore
 from isoforest.stats import _kernels as K
 from reference import zscore_naive as N
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "reference" / "data" / "zscore_golden.npz"
 #: sha256 of the golden archive, printed by ``reference/make_golden_zscore.py``.
 GOLDEN_SHA256 = "fc19c77f0a3658c8647dcf570f9d4e00420365faef90558782eb41c8b711887d"
