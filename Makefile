@@ -9,7 +9,7 @@ PIP    := $(BIN)/python -m pip
 help:
 	@echo "make demo   - fit an Isolation Forest on generated data, print and plot it"
 	@echo "make study  - a walkthrough of how Isolation Forest scores, one figure per idea"
-	@echo "make test   - run the test suite (plus a NUMBA_BOUNDSCHECK=1 pass of the kernels)"
+	@echo "make test   - run the test suite (beside it a NUMBA_BOUNDSCHECK=1 pass of the kernels)"
 	@echo "make fuzz   - the property tests with fresh random examples, for FUZZ_SECONDS (600)"
 	@echo "make docs   - the documentation site (docs/ and the API reference) in docs/_build/html"
 	@echo "make bench  - speed benchmarks against scikit-learn and isotree"
@@ -38,9 +38,18 @@ demo: $(VENV)/.stamp-test
 study: $(VENV)/.stamp-test
 	$(BIN)/python -m reference.study --out study_output
 
+# The bounds-checked pass runs beside the main one (each keeps about one core busy),
+# its output shown when both are done; the tests that time the stream (marked
+# `timing`) then run alone, on a quiet machine.
 test: $(VENV)/.stamp-test
-	$(BIN)/python -m pytest -q --durations=30
-	$(MAKE) test-boundscheck
+	@log=$(VENV)/test-boundscheck.log; \
+	$(MAKE) --no-print-directory test-boundscheck > $$log 2>&1 & checked=$$!; \
+	trap 'kill $$checked 2>/dev/null' INT TERM; \
+	$(BIN)/python -m pytest -q --durations=30 -m "not timing"; main=$$?; \
+	wait $$checked; bounds=$$?; \
+	echo "== the kernels' tests under NUMBA_BOUNDSCHECK=1 (make test-boundscheck):"; \
+	cat $$log; test $$main -eq 0 && test $$bounds -eq 0
+	$(BIN)/python -m pytest -q -m timing
 
 # Kernels index raw memory: run their tests (marked `kernels`) once more with bounds
 # checking on (and the on-disk cache off, so nothing compiled without checks is reused).

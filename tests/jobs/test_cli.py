@@ -470,6 +470,7 @@ def _timed_stream(model, payload, cwd):
     return elapsed, res.stdout
 
 
+@pytest.mark.timing
 def test_stream_throughput(tmp_path, stream_model):
     """>= 100,000 records/s through a pipe, on the stream's own time: the wall time
     for N records minus that of a run with a single record (interpreter start,
@@ -489,6 +490,7 @@ def test_stream_throughput(tmp_path, stream_model):
     assert max(rates) >= 100_000, f"records/s: {rates} (startup {startup:.3f} s)"
 
 
+@pytest.mark.timing
 def test_stream_latency(tmp_path, stream_model):
     """Records written one at a time: median time from write to output line < 1 ms."""
     X, lines = stream_records(450, seed=6, outliers=[100, 300])

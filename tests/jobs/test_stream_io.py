@@ -111,6 +111,7 @@ def test_bytes_in_odd_pieces(tmp_path, model):
     assert out.count(b"\n") == len(good)
 
 
+@pytest.mark.timing
 def test_one_record_answered_alone(tmp_path, model):
     """A record written alone gets its line back without waiting for more."""
     p = subprocess.Popen([sys.executable, "-m", "isoforest", "stream", "--model", str(model)],
