@@ -58,8 +58,9 @@ test-boundscheck: $(VENV)/.stamp-test
 		-m kernels -k "not sklearn_compatible"
 
 # The property tests, randomized (CI runs them derandomized), FUZZ_SCALE times their
-# examples per round (a round of 3 takes about 4 minutes on 2 cores), rounds until
-# FUZZ_SECONDS have passed; the first failure stops it.
+# examples per round, and the seeded fuzzers (marked `fuzz`: the model files') with
+# FUZZ_SCALE times their cases and fresh seeds; rounds until FUZZ_SECONDS have passed,
+# the first failure stops it.
 FUZZ_SECONDS ?= 600
 FUZZ_SCALE ?= 3
 fuzz: $(VENV)/.stamp-test

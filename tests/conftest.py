@@ -11,8 +11,9 @@ service or data set is then a failure, not a silent pass.
 The property tests (hypothesis) run under the profile ``isoforest``, derandomized, so
 CI sees the same examples every run. ``make fuzz`` sets ``ISOFOREST_FUZZ=K``: the
 profile is then ``isoforest-fuzz`` (fresh random examples), each test draws K times
-its examples (``_fuzz.examples``), and only the property tests run (failures are
-kept in ``.hypothesis/`` and printed with the example that fails).
+its examples (``_fuzz.examples``), and only the property tests and the seeded
+fuzzers marked ``fuzz`` run (failures are kept in ``.hypothesis/`` and printed with
+the example that fails; a seeded fuzzer prints its seed).
 """
 
 import os
@@ -81,6 +82,7 @@ def pytest_collection_modifyitems(config, items):
         return
     keep, drop = [], []
     for item in items:
-        (keep if is_hypothesis_test(getattr(item, "obj", None)) else drop).append(item)
+        fuzzer = item.get_closest_marker("fuzz") is not None
+        (keep if fuzzer or is_hypothesis_test(getattr(item, "obj", None)) else drop).append(item)
     config.hook.pytest_deselected(items=drop)
     items[:] = keep

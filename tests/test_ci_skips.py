@@ -1,5 +1,6 @@
 """Under CI a skip is a failure unless the host lacks a CPU feature (conftest.py);
-the property tests are derandomized except under ``make fuzz``."""
+the property tests are derandomized, and the seeded fuzzers keep their seeds,
+except under ``make fuzz``."""
 
 from pathlib import Path
 
@@ -47,8 +48,9 @@ def test_a_module_skipped_at_collection_fails_under_ci(pytester, monkeypatch):
 
 
 PROPERTY = """
+import pytest
 from hypothesis import given, settings, strategies as st
-from _fuzz import examples
+from _fuzz import examples, seed
 
 @given(st.just(0))
 def test_profile(_):
@@ -63,13 +65,17 @@ def test_property(x):
 
 def test_plain():
     pass
+
+@pytest.mark.fuzz
+def test_seeded_fuzzer():
+    assert (seed(7) == 7) is {fixed}
 """
 
 
-@pytest.mark.parametrize("fuzz, derandomize, scaled, passed, deselected",
-                         [(None, True, 10, 3, 0), ("4", False, 40, 2, 1)])
+@pytest.mark.parametrize("fuzz, derandomize, scaled, fixed, passed, deselected",
+                         [(None, True, 10, True, 4, 0), ("4", False, 40, False, 3, 1)])
 def test_property_tests_derandomized_unless_fuzzing(pytester, monkeypatch, fuzz,
-                                                    derandomize, scaled, passed,
+                                                    derandomize, scaled, fixed, passed,
                                                     deselected):
     if fuzz is None:
         monkeypatch.delenv("ISOFOREST_FUZZ", raising=False)
@@ -77,7 +83,8 @@ def test_property_tests_derandomized_unless_fuzzing(pytester, monkeypatch, fuzz,
         monkeypatch.setenv("ISOFOREST_FUZZ", fuzz)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(_fuzz=FUZZ)
-    pytester.makepyfile(PROPERTY.format(derandomize=derandomize, scaled=scaled))
+    pytester.makepyfile(PROPERTY.format(derandomize=derandomize, scaled=scaled,
+                                        fixed=fixed))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    # under make fuzz only the property tests run
+    # under make fuzz only the property tests and the seeded fuzzers run
     result.assert_outcomes(passed=passed, deselected=deselected)

@@ -58,12 +58,13 @@ def leaf_values(depth, n_node_samples):
     """``depth + c(n_node_samples) - 1`` per node: what a row ending at that leaf adds
     to its total path length (``depth`` counts the root as 1).
 
-    c(n) is computed for every count once, then looked up: NumPy computes each
-    element alone, so the values are the ones ``c(n_node_samples)`` would give.
+    c(n) is computed once for each distinct count, then looked up: NumPy computes
+    each element alone, so the values are the ones ``c(n_node_samples)`` would give,
+    and memory follows the number of nodes, not the largest count (a model file may
+    hold any count).
     """
-    n_max = int(n_node_samples.max()) if n_node_samples.size else 0
-    c_of = average_path_length(np.arange(n_max + 1))
-    return (depth + c_of[n_node_samples]) - 1.0
+    counts, where = np.unique(n_node_samples, return_inverse=True)
+    return (depth + average_path_length(counts)[where.reshape(-1)]) - 1.0
 
 
 class FlatForest:

@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _fuzz import SCALE, seed
 from isoforest import (ExtendedIsolationForest, HalfSpaceTrees, IsolationForest,
-                       LocalOutlierFactor, RandomCutForest, ZScoreDetector, save_model)
+                       LocalOutlierFactor, RandomCutForest, ZScoreDetector, load_model,
+                       save_model)
 
+pytestmark = pytest.mark.fuzz  # make fuzz: SCALE times the mutants, fresh seeds
 SCRIPT = Path(__file__).resolve().parents[1] / "_model_fuzz.py"
 RNG = np.random.RandomState(0)
 X = RNG.randn(300, 4)
@@ -64,18 +67,19 @@ def run_fuzz(d, paths, env, n_each, seed):
         env=dict(os.environ, **env), cwd=d)
     last = [x for x in res.stdout.splitlines() if x.startswith("TRY")][-1:]
     assert res.returncode == 0, (
-        f"the fuzz process died (exit {res.returncode}) at {last}: {res.stderr[-3000:]}")
+        f"the fuzz process (seed {seed}) died (exit {res.returncode}) at {last}: "
+        f"{res.stderr[-3000:]}")
     line = [x for x in res.stdout.splitlines() if x.startswith("REPORT ")]
-    assert line, res.stdout[-2000:] + res.stderr[-2000:]
+    assert line, f"seed {seed}: " + res.stdout[-2000:] + res.stderr[-2000:]
     return json.loads(line[0][len("REPORT "):])
 
 
 SETUPS = {
     # bounds-checked Numba kernels (compiled fresh: the cache never holds them)
     "boundscheck": ({"NUMBA_BOUNDSCHECK": "1", "ISOFOREST_CACHE": "0",
-                     "ISOFOREST_SIMD": "0"}, 16, 1),
+                     "ISOFOREST_SIMD": "0"}, 16 * SCALE, seed(1)),
     # the vector kernels where this host has them (the EIF walk runs everywhere)
-    "simd": ({"ISOFOREST_SIMD": "1"}, 16, 2),
+    "simd": ({"ISOFOREST_SIMD": "1"}, 16 * SCALE, seed(2)),
 }
 
 
@@ -95,3 +99,28 @@ def test_every_mutant_that_loads_is_used_without_error(report, model_files):
 
 def test_loading_raises_only_model_file_error(report):
     assert report["load_errors"] == [], "\n".join(report["load_errors"])
+
+
+def test_a_huge_node_count_loads_in_bounded_memory(tmp_path):
+    """Found by ``make fuzz`` (seeded fuzz, fresh seed): a forest file whose
+    ``n_node_samples`` holds 2**40 asked for an 8 TiB table of c(n) while loading.
+    A count is any positive integer to the loader; its leaf value is c(count)."""
+    from isoforest.io._model_files import _digest
+
+    model = IsolationForest(n_estimators=3, max_samples=32, random_state=0).fit(X)
+    save_model(model, tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as data:
+        entries = {k: data[k].copy() for k in data.files}
+    meta = json.loads(entries.pop("metadata").tobytes().decode())
+    leaf = int(np.flatnonzero(entries["children_left"] == -1)[0])
+    entries["n_node_samples"][leaf] = 2**40
+    meta["sha256"] = {k: _digest(v) for k, v in entries.items()}
+    entries["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(tmp_path / "huge.npz", "wb") as fh:
+        np.savez(fh, **entries)
+    loaded = load_model(tmp_path / "huge.npz")
+    scores, before = loaded.score_samples(X), model.score_samples(X)
+    changed = scores != before
+    # the rows ending at that leaf go deeper (c of 2**40), the others are unchanged
+    assert np.all(np.isfinite(scores)) and 0 < changed.sum() < len(X)
+    assert np.all(scores[changed] > before[changed])
