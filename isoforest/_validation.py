@@ -18,6 +18,8 @@ __all__ = [
     "validate_data",
     "check_random_state",
     "check_sample_weight",
+    "default_feature_names",
+    "feature_names_of",
 ]
 
 
@@ -418,3 +420,17 @@ def is_dask_collection(X):
 
     dask = sys.modules.get("dask")
     return dask is not None and dask.is_dask_collection(X)
+
+
+def default_feature_names(n_features):
+    """``["x0", "x1", ...]``: the names of columns that have none, wherever isoforest
+    names them (explanations, tree exports, plots, alerts, the command line)."""
+    return [f"x{j}" for j in range(n_features)]
+
+
+def feature_names_of(model, n_features):
+    """A fitted model's ``feature_names_in_`` as strings, else the default names."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        return [str(name) for name in names]
+    return default_feature_names(n_features)

@@ -12,6 +12,8 @@ like it (a ``shap.Explanation`` works too).
 
 import numpy as np
 
+from ._validation import default_feature_names
+
 __all__ = ["plot_tree", "plot_contributions", "plot_importances", "plot_score_map"]
 
 #: more anomalous (shorter path) / more normal (longer path)
@@ -231,7 +233,7 @@ def _explanation_row(explanation, row):
     data = None if data is None else np.asarray(data, dtype=np.float64).reshape(n, -1)[row]
     names = getattr(explanation, "feature_names", None)
     if names is None:
-        names = [f"x{j}" for j in range(values.shape[1])]
+        names = default_feature_names(values.shape[1])
     return values[row], base, data, [str(v) for v in names]
 
 
@@ -397,7 +399,7 @@ def plot_importances(importances, feature_names=None, ax=None, max_display=20):
     else:
         values = np.asarray(importances, dtype=np.float64).reshape(-1)
     if feature_names is None:
-        feature_names = [f"x{j}" for j in range(values.shape[0])]
+        feature_names = default_feature_names(values.shape[0])
     feature_names = [str(v) for v in feature_names]
     if len(feature_names) != values.shape[0]:
         raise ValueError("feature_names must contain %d elements, got %d"

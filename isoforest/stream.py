@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 from ._config import setting
+from ._validation import feature_names_of
 from .io._tabular import EXIT_OK, float_lines
 
 __all__ = ["StreamDetector", "AlertEvent", "logging_handler", "run_stdio_stream"]
@@ -244,9 +245,7 @@ class StreamDetector:
             flagged = [k for k, r in enumerate(results) if r is not None and r[1] < 0]
             tops = {}
             if flagged and self.handlers:
-                names = getattr(self.model, "feature_names_in_", None)
-                names = ([f"x{j}" for j in range(X.shape[1])] if names is None
-                         else [str(v) for v in names])
+                names = feature_names_of(self.model, X.shape[1])
                 found = _top_features(self.model, X[flagged], names)
                 if found is not None:
                     tops = dict(zip(flagged, found))
@@ -604,7 +603,7 @@ def run_stdio_stream(model, extra, alert_log=None, max_batch=8192, max_wait=0.0,
         X = None if too_long else _parse_fast(batch, n_cols, allow_missing, arrow)
         if X is not None:
             linenos = np.arange(lineno + 1, lineno + 1 + n)
-        else:  # a bad line somewhere: line by line, as before
+        else:  # a bad line somewhere: this batch is parsed line by line
             values, good = [], []
             for k in range(n):
                 line = data[batch.lo[k]: batch.hi[k]]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._validation import check_array
+from .._validation import check_array, feature_names_of
 
 __all__ = ["Explanation", "explain", "feature_importances"]
 
@@ -104,13 +104,6 @@ class Explanation:
                                 base_values=self.base_values.copy(),
                                 data=self.data.copy(),
                                 feature_names=list(self.feature_names))
-
-
-def _feature_names(model, n_features):
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        return [str(name) for name in names]
-    return [f"x{j}" for j in range(n_features)]
 
 
 def _family(model):
@@ -253,7 +246,7 @@ def explain(model, X, *, method="tree_shap", n_jobs=None):
         data = model._rows(X, reset=False)
         values = -model._explain_rows(data)
         return Explanation(values, np.zeros(values.shape[0]), data,
-                           _feature_names(model, data.shape[1]), "score_shares")
+                           feature_names_of(model, data.shape[1]), "score_shares")
     if family == "zscore":
         if method not in ("tree_shap", "zscore"):
             if method in _ALL_METHODS:
@@ -266,7 +259,7 @@ def explain(model, X, *, method="tree_shap", n_jobs=None):
         data = check_array(X, estimator_name=type(model).__name__, accept_sparse=False,
                            dtype="float64")
         return Explanation(values, np.zeros(values.shape[0]), data,
-                           _feature_names(model, values.shape[1]), "zscore")
+                           feature_names_of(model, values.shape[1]), "zscore")
 
     if method not in _FOREST_METHODS:
         if method in _ALL_METHODS:
@@ -284,14 +277,14 @@ def explain(model, X, *, method="tree_shap", n_jobs=None):
         data = _forest_rows(model, X)
         values = np.asarray(diffi_local(model, X, n_jobs=n_jobs), dtype=np.float64)
         return Explanation(values, np.zeros(values.shape[0]), data,
-                           _feature_names(model, data.shape[1]), "diffi")
+                           feature_names_of(model, data.shape[1]), "diffi")
 
     from ._treeshap import tree_shap_values
 
     data = _forest_rows(model, X)
     values, base = tree_shap_values(model, data, n_jobs)
     return Explanation(values, np.full(data.shape[0], base), data,
-                       _feature_names(model, data.shape[1]), "tree_shap")
+                       feature_names_of(model, data.shape[1]), "tree_shap")
 
 
 def feature_importances(model, X, method="diffi"):

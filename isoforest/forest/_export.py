@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._validation import feature_names_of
 from ._arrays import average_path_length
 from ._kernels import TREE_LEAF
 
@@ -50,9 +51,7 @@ def resolve_feature_names(model, feature_names=None):
                 "feature_names must contain %d elements, got %d" % (n, len(names))
             )
         return names
-    if getattr(model, "feature_names_in_", None) is not None:
-        return [str(v) for v in model.feature_names_in_]
-    return [f"x{j}" for j in range(n)]
+    return feature_names_of(model, n)
 
 
 class TreeStructure(NamedTuple):

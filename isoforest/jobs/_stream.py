@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+from .._validation import default_feature_names
 from ..io._model_files import ModelFileError
 from ..io._tabular import EXIT_OK, DataError
 from ._tables import load_cli_model
@@ -283,6 +284,6 @@ def _columns_of(line):
     fields = [f.strip() for f in line.split(b",")]
     try:
         [float(f) for f in fields]
-        return [f"x{j}" for j in range(len(fields))]
+        return default_feature_names(len(fields))
     except ValueError:
         return [f.decode("utf-8", "replace") for f in fields]
