@@ -1,6 +1,7 @@
 """docs/workflows.md runs as it reads: its Python blocks, in order, in a fresh
 interpreter (a real subprocess, matplotlib without a window), and each workflow prints
-what the page says it shows."""
+what the page says it shows. So does the README's "Ten lines" block, whose comments
+say what each line gives."""
 
 import os
 import re
@@ -41,3 +42,36 @@ def test_every_block_runs_in_order(tmp_path):
     assert "columns: ['temp', 'pressure', 'flow']" in out
     assert re.search(r"precision \d\.\d\d, recall \d\.\d\d, F1 \d\.\d\d", out)
     assert "boundary drawn: True" in out
+
+
+def test_readme_ten_lines_give_what_their_comments_say(tmp_path):
+    """The README's first example, run as it reads, then checked: the shapes its
+    comments give, scikit-learn's labels, and scikit-learn's trees and scores bit
+    for bit for the same random_state."""
+    pytest.importorskip("sklearn")
+    block = re.search(r"## Ten lines\n\n```python\n(.*?)```",
+                      (ROOT / "README.md").read_text(), re.S)
+    assert block, "the README has no Ten lines block"
+    checks = """
+from sklearn.ensemble import IsolationForest as SkIsolationForest
+assert scores.shape == (1050,) and labels.shape == (1050,)
+assert set(labels.tolist()) == {-1, 1}
+assert depths.shape == (5, 100), depths.shape
+n = clf.max_samples_  # the score is 2 ** -(mean depth / c(n)), as in the paper
+c = 2.0 * (np.log(n - 1.0) + np.euler_gamma) - 2.0 * (n - 1.0) / n
+np.testing.assert_allclose(-(2.0 ** (-depths.mean(1) / c)), scores[:5], rtol=1e-12)
+sk = SkIsolationForest(n_estimators=100, random_state=0).fit(X)
+assert np.array_equal(scores, sk.score_samples(X))
+assert np.array_equal(labels, sk.predict(X))
+for name in ("feature", "threshold", "children_left", "children_right"):
+    assert np.array_equal(getattr(tree, name), getattr(sk.estimators_[0].tree_, name))
+print("ten lines: as the README says")
+"""
+    script = tmp_path / "ten_lines.py"
+    script.write_text(block.group(1) + checks)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ten lines: as the README says" in result.stdout

@@ -1,4 +1,11 @@
-"""IsolationForest: scikit-learn's estimator, rebuilt on Numba kernels."""
+"""IsolationForest: scikit-learn's estimator, rebuilt on Numba kernels.
+
+Why one module of ~900 lines: it is one class, scikit-learn's public API method by
+method (as its ``sklearn/ensemble/_iforest.py`` is), with the paths each method
+chooses between (the few-row short path, the vector walk, fitting from a row source,
+sparse input) next to the method that chooses; the machinery both forests share is
+in ``_common.py``, ``_arrays.py`` and ``_sampling.py``, the kernels in ``_kernels.py``.
+"""
 
 import numbers
 import sys

@@ -22,6 +22,11 @@ surrounding blanks ignored), read as NaN.
 The chunk sizes and whether pyarrow parses CSV are the ``csv_block``,
 ``arrow_block``, ``arrow_threads``, ``batch_rows`` and ``arrow`` settings of
 ``isoforest.get_config()``, read when a file is opened.
+
+Why one module of ~900 lines: the readers and writers share one chunk protocol
+(``Chunk``, ``open_table``, ``open_writer``, ``TableSource``) that the jobs and the
+stream program against, and each format's reader and writer are written against it
+side by side; the byte scanner is the kernel module ``_tabular_kernels``.
 """
 
 import csv

@@ -1,4 +1,10 @@
-"""LocalOutlierFactor: scikit-learn's estimator on isoforest's exact Numba neighbours."""
+"""LocalOutlierFactor: scikit-learn's estimator on isoforest's exact Numba neighbours.
+
+Why one module of ~800 lines: it is one class, scikit-learn's public API (outlier
+and novelty modes, ``kneighbors``, every metric and algorithm parameter, with its
+wording) method by method, as ``sklearn/neighbors/_lof.py`` is; the searches and the
+scoring arithmetic are the job modules of this package (``_kernels`` lists them).
+"""
 
 import contextlib
 import numbers

@@ -153,8 +153,9 @@ def test_unclosed_quote_on_stdin_is_refused_in_bounded_memory(tmp_path):
     assert "--max-record-bytes" in err
     assert not out.exists()
     # measured: 68 MiB above the small input's peak at the 16 MiB limit (the
-    # buffers and the scanner's arrays, sized from the block, not from the input)
-    assert peak - base < 200, (base, peak)
+    # buffers and the scanner's arrays, sized from the block, not from the input);
+    # holding the input once would be 160 MiB
+    assert peak - base < 120, (base, peak)
     code, err, _ = peak_run(["detect", "-", "--out", out, "--max-record-bytes", 4 << 20],
                             big)
     assert code == 1 and "longer than 4194304 bytes" in err, err
