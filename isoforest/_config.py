@@ -42,6 +42,11 @@ flag is off for ``0``, ``false``, ``no``, ``off`` and on for ``1``, ``true``,
     (``detect``, ``fit``, ``score``: exit 1) or the line skipped with a reason
     (``stream``), so a quote that never closes cannot make memory grow with the
     input. The command line's ``--max-record-bytes``.
+``gemm_block`` (``ISOFOREST_GEMM_BLOCK``, 1048576)
+    Elements of one block of products in LOF's brute-force search (query rows times
+    training rows), held by each thread at once: 4 MiB in float32 by default, so two
+    threads' blocks stay in cache between the product and the scan; never an n x n
+    matrix. Smaller blocks give the threads more blocks; the neighbours are the same.
 
 Numba's own ``NUMBA_DISABLE_JIT`` and ``NUMBA_BOUNDSCHECK`` apply as usual (the test
 suite runs under each); ``OMP_WAIT_POLICY`` is read, never left changed (see
@@ -108,6 +113,7 @@ _SETTINGS = {
     "batch_rows": ("ISOFOREST_BATCH_ROWS", _size, 1 << 18),
     "hold_bytes": ("ISOFOREST_HOLD_BYTES", _bytes, 256 << 20),
     "max_record_bytes": ("ISOFOREST_MAX_RECORD_BYTES", _size, 16 << 20),
+    "gemm_block": ("ISOFOREST_GEMM_BLOCK", _size, 1 << 20),
 }
 _READ_ONLY = ("cache",)
 

@@ -77,6 +77,18 @@ def pytest_make_collect_report(collector):
         report.longrepr = f"module skipped under CI: {_reason(report)}"
 
 
+@pytest.fixture
+def configured():
+    """``configured(name=value, ...)`` enters ``isoforest.config_context`` for the rest
+    of the test (on its thread), so tests set switches instead of patching globals."""
+    import contextlib
+
+    from isoforest import config_context
+
+    with contextlib.ExitStack() as stack:
+        yield lambda **values: stack.enter_context(config_context(**values))
+
+
 def pytest_collection_modifyitems(config, items):
     if not FUZZING:
         return

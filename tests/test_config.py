@@ -14,7 +14,8 @@ import isoforest
 from isoforest import config_context, get_config, set_config, show_config
 
 SETTINGS = {"cache", "simd", "amx", "lof_symmetric", "lof_tiles", "arrow", "arrow_threads",
-            "csv_block", "arrow_block", "batch_rows", "hold_bytes", "max_record_bytes"}
+            "csv_block", "arrow_block", "batch_rows", "hold_bytes", "max_record_bytes",
+            "gemm_block"}
 
 
 def in_fresh_process(code, **env):
@@ -28,7 +29,7 @@ def test_defaults_and_keys():
     assert set(config) == SETTINGS
     assert config["simd"] is True and config["arrow_threads"] is False
     assert config["csv_block"] == 4 << 20 and config["hold_bytes"] == 256 << 20
-    assert config["max_record_bytes"] == 16 << 20
+    assert config["max_record_bytes"] == 16 << 20 and config["gemm_block"] == 1 << 20
 
 
 @pytest.mark.parametrize("text, value", [("0", False), ("false", False), ("No", False),

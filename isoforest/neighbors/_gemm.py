@@ -12,15 +12,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from .._config import jit, jit_inline, jit_parallel
+from .._config import jit, jit_inline, jit_parallel, setting
 from ._distances import (EUCLIDEAN, _KernelPair, _MAX_TASKS, _heap_arrays, _heap_offer,
                          _heap_reset, _heap_sort, _rdist, _write_row)
 
-
-#: Elements of a block of products held at once by one thread of the GEMM brute
-#: force (4 MiB in float32, so that two threads' blocks stay in the cache between
-#: the product and the scan): never an n x n matrix.
-_BLOCK_ELEMENTS = 1 << 20
 
 # ---------------------------------------------------------------------------
 # brute force, GEMM candidates (euclidean)
@@ -353,7 +348,8 @@ class _GemmSearch:
         # need float64's tighter bound (then every later block uses float64); float64
         # from the start for queries far outside the training rows' range
         self.dtype = np.float32 if q_max_abs <= _FLOAT32_MAX_SCALED else np.float64
-        self.block = max(1, min(Q.shape[0], _BLOCK_ELEMENTS // max(n_train, 1)))
+        # the gemm_block setting: elements of products one thread holds at once
+        self.block = max(1, min(Q.shape[0], setting("gemm_block") // max(n_train, 1)))
         self._buffers = threading.local()  # one block of products per thread
 
     def _products(self, rows, dtype):

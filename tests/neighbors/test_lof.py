@@ -190,9 +190,9 @@ def test_kd_tree_and_brute_force_identical(name):
 
 
 @pytest.mark.parametrize("algorithm", ["kd_tree", "brute"])
-def test_n_jobs_does_not_change_results(algorithm, monkeypatch):
+def test_n_jobs_does_not_change_results(algorithm, configured):
     # small blocks: the brute force then runs its threads (one product each)
-    monkeypatch.setattr(_gemm, "_BLOCK_ELEMENTS", 400 * 16)
+    configured(gemm_block=400 * 16)
     X, Q = tie_free(8, 400, 4), tie_free(9, 100, 4)
     X[::10] = X[1::10]  # some duplicates
     runs = []
@@ -293,11 +293,11 @@ def test_estimator_scores_with_numpys_arithmetic(parallel):
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_gemm_switches_to_float64_when_float32_is_too_coarse(monkeypatch, n_threads):
+def test_gemm_switches_to_float64_when_float32_is_too_coarse(configured, n_threads):
     """Two tight clusters far apart: float32 products cannot tell the points of a
     cluster apart, so every one is a candidate; the search notices and finishes in
     float64. Either way the neighbours are exact."""
-    monkeypatch.setattr(_gemm, "_BLOCK_ELEMENTS", 300 * 10)
+    configured(gemm_block=300 * 10)
     rng = np.random.RandomState(12)
     X = np.r_[1000 + 1e-4 * rng.randn(150, 30), -1000 + 1e-4 * rng.randn(150, 30)]
     index = NK.build_brute_index(X)
