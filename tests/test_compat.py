@@ -9,7 +9,6 @@ import os
 import pickle
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import isoforest  # noqa: E402
 from isoforest import IsolationForest, NotFittedError  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TESTS = REPO_ROOT / "tests"
 
 N_TREES = 10
 
@@ -267,19 +267,9 @@ def test_pickle_load_in_fresh_process(tmp_path, data):
     with open(model_path, "wb") as f:
         pickle.dump(est, f)
     np.save(tmp_path / "X_test.npy", X_test)
-    script = textwrap.dedent(
-        f"""
-        import pickle, sys
-        import numpy as np
-        with open({str(model_path)!r}, "rb") as f:
-            est = pickle.load(f)
-        X = np.load({str(tmp_path / "X_test.npy")!r})
-        np.save({str(tmp_path / "scores.npy")!r}, est.score_samples(X))
-        np.save({str(tmp_path / "pred.npy")!r}, est.predict(X))
-        assert "sklearn" not in sys.modules, "unpickling imported scikit-learn"
-        """
-    )
-    subprocess.run([sys.executable, "-c", script], check=True, env=_subprocess_env(),
+    subprocess.run([sys.executable, str(TESTS / "_unpickle_and_score.py"), str(model_path),
+                    str(tmp_path / "X_test.npy"), str(tmp_path / "scores.npy"),
+                    str(tmp_path / "pred.npy")], check=True, env=_subprocess_env(),
                    timeout=600)
     np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), est.score_samples(X_test))
     np.testing.assert_array_equal(np.load(tmp_path / "pred.npy"), est.predict(X_test))
@@ -465,31 +455,10 @@ def test_dataframe_dtypes_like_sklearn(kind):
 # ------------------------------------------------------------ import weight
 _HEAVY = ("sklearn", "scipy", "pandas", "pika", "prometheus_client")
 
-_USE_ISOFOREST = """
-import numpy as np
-import isoforest
-from isoforest import IsolationForest
-rng = np.random.RandomState(0)
-X = rng.randn(300, 3)
-for n_jobs in (None, 2):
-    est = IsolationForest(n_estimators=5, random_state=0, contamination=0.1,
-                          n_jobs=n_jobs).fit(X)
-    est.score_samples(X); est.predict(X[:3]); est.decision_function(X[:1])
-    est.fit_predict(X); est.apply(X[:2]); est.estimators_; est.estimators_samples_
-try:
-    IsolationForest().predict(X)
-except isoforest.NotFittedError:
-    pass
-try:
-    IsolationForest(n_estimators=0).fit(X)
-except isoforest.InvalidParameterError:
-    pass
-"""
-
-
-def _run_script(script):
-    proc = subprocess.run([sys.executable, "-c", script], env=_subprocess_env(),
-                          capture_output=True, text=True, timeout=600)
+def _run_script(mode):
+    proc = subprocess.run([sys.executable, str(TESTS / "_import_weight.py"), mode, *_HEAVY],
+                          env=_subprocess_env(), capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -502,74 +471,14 @@ def test_import_adds_no_sklearn_scipy_pandas():
     baseline is taken after importing Numba and compiling one function: isoforest
     must add nothing to it, and scikit-learn and pandas must never be there.
     """
-    script = textwrap.dedent(
-        f"""
-        import sys
-        HEAVY = {_HEAVY!r}
-
-        def heavy():
-            return {{m for m in sys.modules if m.split(".")[0] in HEAVY}}
-
-        import numba
-        import numpy as np
-
-        @numba.njit(cache=False)
-        def _warm(x):
-            return x.sum()
-
-        _warm(np.ones(3))
-        baseline = heavy()
-        """
-    ) + _USE_ISOFOREST + textwrap.dedent(
-        """
-        added = sorted(heavy() - baseline)
-        assert not added, added
-        assert not any(m.split(".")[0] in ("sklearn", "pandas") for m in sys.modules)
-        print("ok")
-        """
-    )
-    assert _run_script(script).strip().endswith("ok")
+    assert _run_script("added").strip().endswith("ok")
 
 
 def test_works_with_sklearn_scipy_pandas_unimportable():
     """With scikit-learn, SciPy and pandas made unimportable, isoforest imports, fits
     and scores, and never even tries to import them (attempts made by Numba, which
     probes for SciPy, are allowed)."""
-    script = textwrap.dedent(
-        f"""
-        import os, sys
-        HEAVY = {_HEAVY!r}
-        attempts = []
-
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] not in HEAVY:
-                    return None
-                frame = sys._getframe(1)
-                while frame is not None and (
-                    "importlib" in frame.f_code.co_filename
-                    or frame.f_code.co_filename.startswith("<frozen")
-                ):
-                    frame = frame.f_back
-                caller = frame.f_code.co_filename if frame is not None else "?"
-                attempts.append((name, caller))
-                raise ImportError(f"{{name}} blocked by test")
-
-        for name in list(sys.modules):
-            if name.split(".")[0] in HEAVY:
-                del sys.modules[name]
-        sys.meta_path.insert(0, Block())
-        """
-    ) + _USE_ISOFOREST + textwrap.dedent(
-        """
-        pkg = os.path.dirname(isoforest.__file__)
-        ours = [(n, c) for n, c in attempts if c.startswith(pkg)]
-        assert not ours, ours
-        assert not any(m.split(".")[0] in HEAVY for m in sys.modules)
-        print("ok")
-        """
-    )
-    assert _run_script(script).strip().endswith("ok")
+    assert _run_script("blocked").strip().endswith("ok")
 
 
 # ----------------------------------------------------- bad input: same errors

@@ -11,7 +11,6 @@ import os
 import pickle
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -238,26 +237,7 @@ def test_rejects_sklearn_forest():
 
 
 # ------------------------------------------------------- pure-Python kernel path
-_SUBPROCESS = textwrap.dedent(
-    """
-    import pickle
-    import sys
-    import numba
-    import numpy as np
-    from numba.core.dispatcher import Dispatcher
-    from isoforest.explain import _diffi_kernels as K
-    from isoforest.explain._diffi import diffi_global, diffi_local
-
-    with open(sys.argv[1], "rb") as fh:
-        model, X = pickle.load(fh)
-    np.savez(sys.argv[2],
-             jit_disabled=np.array(bool(numba.config.DISABLE_JIT)),
-             no_dispatcher=np.array(
-                 not any(isinstance(v, Dispatcher) for v in vars(K).values())),
-             local=diffi_local(model, X, n_jobs=2),
-             glob=diffi_global(model, X, n_jobs=2))
-    """
-)
+_SUBPROCESS = Path(__file__).resolve().parents[1] / "_pure_python_diffi.py"
 
 
 def test_jit_disabled_matches_compiled(tmp_path):
@@ -267,8 +247,7 @@ def test_jit_disabled_matches_compiled(tmp_path):
                             random_state=2).fit(X)
     with open(tmp_path / "in.pkl", "wb") as fh:
         pickle.dump((model, X), fh)
-    script = tmp_path / "run.py"
-    script.write_text(_SUBPROCESS)
+    script = _SUBPROCESS
     env = dict(os.environ)
     env["NUMBA_DISABLE_JIT"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -353,38 +352,7 @@ def test_nasty_arrays_match_twin(problem):
 
 
 # ------------------------------------------------------- pure-Python kernel path
-_SUBPROCESS_FIT = textwrap.dedent(
-    """
-    import json
-    import sys
-    import numba
-    import numpy as np
-    from numba.core.dispatcher import Dispatcher
-    from isoforest import IsolationForest
-    from isoforest.forest import _kernels as K
-
-    data = np.load(sys.argv[1])
-    out = {
-        "jit_disabled": np.array(bool(numba.config.DISABLE_JIT)),
-        # No compiled kernel at all: every kernel is the plain Python function.
-        "no_dispatcher": np.array(
-            not any(isinstance(v, Dispatcher) for v in vars(K).values())),
-    }
-    for c, params in enumerate(json.loads(sys.argv[3])):
-        model = IsolationForest(**params).fit(data["X"])
-        for t, (est, feats) in enumerate(zip(model.estimators_,
-                                             model.estimators_features_)):
-            tree = est.tree_
-            out[f"{c}/{t}/features"] = feats
-            for key in ("feature", "threshold", "children_left", "children_right",
-                        "n_node_samples", "weighted_n_node_samples", "impurity",
-                        "missing_go_to_left"):
-                out[f"{c}/{t}/{key}"] = np.asarray(getattr(tree, key))
-        out[f"{c}/scores"] = model.score_samples(data["X_score"])
-        out[f"{c}/max_samples_"] = np.array(model.max_samples_)
-    np.savez(sys.argv[2], **out)
-    """
-)
+_SUBPROCESS_FIT = Path(__file__).resolve().parents[1] / "_pure_python_iforest.py"
 
 
 JIT_DISABLED_CONFIGS = [
@@ -403,8 +371,7 @@ def test_pure_python_kernels_match_twin(tmp_path):
     X[5] = X[6]
     X_score = score_rows(X)
     np.savez(tmp_path / "data.npz", X=X, X_score=X_score)
-    script = tmp_path / "fit.py"
-    script.write_text(_SUBPROCESS_FIT)
+    script = _SUBPROCESS_FIT
     env = dict(os.environ)
     env["NUMBA_DISABLE_JIT"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(

@@ -33,7 +33,6 @@ import pickle
 import re
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -1070,42 +1069,7 @@ if parametrize_with_checks is not None:
 
 
 # =============================================== (e) pure-Python kernels
-_SUBPROCESS = textwrap.dedent(
-    """
-    import sys
-    import numba
-    import numpy as np
-    from numba.core.dispatcher import Dispatcher
-    from isoforest import ZScoreDetector, zscore
-    from isoforest.stats import _kernels as K
-
-    X = np.load(sys.argv[1])
-    out = {
-        "jit_disabled": np.array(bool(numba.config.DISABLE_JIT)),
-        "no_dispatcher": np.array(
-            not any(isinstance(v, Dispatcher) for v in vars(K).values())),
-    }
-    for omit in (False, True):
-        for name, res in (("col", K.col_stats(X, 1.0, omit, 2)),
-                          ("col_serial", K.col_stats_serial(X, 1.0, omit, 1)),
-                          ("col1", K.col_stats(np.ascontiguousarray(X[:, :1]), 0.0, omit, 1)),
-                          ("row", K.row_stats(X, 0.0, omit))):
-            for k, v in zip(("mean", "std", "count"), res):
-                out[f"{name}/{omit}/{k}"] = v
-    out["pairwise"] = np.array([K.pairwise_sum(np.nan_to_num(X[:, 0]), 0, len(X)),
-                                K.pairwise_sum(np.arange(300.0) / 7, 5, 290)])
-    out["zscore0"] = zscore(X, axis=0, nan_policy="omit")
-    out["zscore1"] = zscore(X, axis=1)
-    Xf = np.nan_to_num(X)
-    det = ZScoreDetector().fit(Xf)
-    out["scores"] = det.score_samples(Xf)
-    out["robust"] = ZScoreDetector(method="robust").fit(Xf).score_samples(Xf)
-    n, mean, m2 = K.chan_merge(2.0, np.array([1.0, 2.0]), np.array([0.5, 0.0]),
-                               3.0, np.array([4.0, 2.0]), np.array([1.5, 0.0]))
-    out["chan"] = np.r_[n, mean, m2]
-    np.savez(sys.argv[2], **out)
-    """
-)
+_SUBPROCESS = Path(__file__).resolve().parents[1] / "_pure_python_zscore.py"
 
 
 def test_pure_python_kernels(tmp_path):
@@ -1116,8 +1080,7 @@ def test_pure_python_kernels(tmp_path):
     X[rng.rand(150, 3) < 0.05] = np.nan
     X[:, 2] = np.where(np.isnan(X[:, 2]), np.nan, 0.25)  # a constant column
     np.save(tmp_path / "X.npy", X)
-    script = tmp_path / "run.py"
-    script.write_text(_SUBPROCESS)
+    script = _SUBPROCESS
     env = dict(os.environ)
     env["NUMBA_DISABLE_JIT"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
