@@ -7,10 +7,7 @@ scikit-learn IsolationForest grown with the same seed, so the kernels are checke
 against scikit-learn's own trees, not only against isoforest's.
 """
 
-import os
 import pickle
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from _fuzz import examples
+from _scripts import run_pure_python
 
 from isoforest import IsolationForest, NotFittedError
 from isoforest.explain import _diffi_kernels as K
@@ -237,8 +235,6 @@ def test_rejects_sklearn_forest():
 
 
 # ------------------------------------------------------- pure-Python kernel path
-_SUBPROCESS = Path(__file__).resolve().parents[1] / "_pure_python_diffi.py"
-
 
 def test_jit_disabled_matches_compiled(tmp_path):
     """With NUMBA_DISABLE_JIT=1 the kernels run as plain Python: the same bits."""
@@ -247,15 +243,8 @@ def test_jit_disabled_matches_compiled(tmp_path):
                             random_state=2).fit(X)
     with open(tmp_path / "in.pkl", "wb") as fh:
         pickle.dump((model, X), fh)
-    script = _SUBPROCESS
-    env = dict(os.environ)
-    env["NUMBA_DISABLE_JIT"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "in.pkl"), str(tmp_path / "out.npz")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_pure_python("_pure_python_diffi.py", tmp_path / "in.pkl", tmp_path / "out.npz",
+                    timeout=300)
     got = np.load(tmp_path / "out.npz")
     assert got["jit_disabled"] and got["no_dispatcher"]
     assert_bitwise_equal(got["local"], diffi_local(model, X), "local")

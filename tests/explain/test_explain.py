@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from _fuzz import examples
+from _scripts import run_pure_python
 from numpy.testing import assert_allclose, assert_array_equal
 
 import isoforest
@@ -506,13 +507,7 @@ def test_pure_python_kernels_equal_compiled(tmp_path):
     X[::9, 2] = np.nan
     rows = np.r_[X[:40], 4.0 * rng.randn(10, 5)]
     np.savez(tmp_path / "data.npz", X=X, rows=rows)
-    script = ROOT / "tests" / "_pure_python_explain.py"
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "data.npz"),
-                             str(tmp_path / "out.npz")],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_pure_python("_pure_python_explain.py", tmp_path / "data.npz", tmp_path / "out.npz")
     got = np.load(tmp_path / "out.npz")
     assert got["jit_disabled"]
     model = IsolationForest(random_state=0, n_estimators=4, max_samples=64).fit(X)

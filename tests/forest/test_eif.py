@@ -3,11 +3,9 @@ the estimator contract, bad input, model files, and the paper's point (no four-f
 artefact on a round blob)."""
 
 import json
-import os
 import pickle
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from _fuzz import examples
+from _scripts import run_pure_python
 
 from isoforest import ExtendedIsolationForest, IsolationForest, NotFittedError
 from isoforest._validation import InvalidParameterError
@@ -137,38 +136,14 @@ def test_twin_nasty_data(n, d, seed, scale, levels):
     assert_same_as_twin(model, trees)
 
 
-_SUBPROCESS = textwrap.dedent(
-    """
-    import json, sys
-    import numba, numpy as np
-    from isoforest import ExtendedIsolationForest
-    data = np.load(sys.argv[1])
-    out = {"jit_disabled": np.array(bool(numba.config.DISABLE_JIT))}
-    for c, params in enumerate(json.loads(sys.argv[3])):
-        m = ExtendedIsolationForest(**params).fit(data["X"])
-        for k, v in m.forest_.node_arrays().items():
-            out[f"{c}/{k}"] = v
-        out[f"{c}/tree_offsets"] = m.forest_.tree_offsets
-        out[f"{c}/scores"] = m.score_samples(data["X"])
-    np.savez(sys.argv[2], **out)
-    """
-)
-
-
 def test_pure_python_kernels_match(tmp_path):
     """NUMBA_DISABLE_JIT=1: the kernels as plain Python give the same arrays, bit for bit."""
     X = small_data(3, n=40)
     configs = [dict(n_estimators=2, random_state=4),
                dict(n_estimators=2, random_state=5, extension_level=0, bootstrap=True)]
     np.savez(tmp_path / "data.npz", X=X)
-    script = tmp_path / "fit.py"
-    script.write_text(_SUBPROCESS)
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    r = subprocess.run([sys.executable, str(script), str(tmp_path / "data.npz"),
-                        str(tmp_path / "out.npz"), json.dumps(configs)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-4000:]
+    run_pure_python("_pure_python_eif.py", tmp_path / "data.npz", tmp_path / "out.npz",
+                    json.dumps(configs))
     got = np.load(tmp_path / "out.npz")
     assert got["jit_disabled"]
     for c, params in enumerate(configs):

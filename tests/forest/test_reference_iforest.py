@@ -9,9 +9,6 @@ The twin is slow, so data sets stay small (at most 300 rows) and forests have fe
 """
 
 import json
-import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from _fuzz import examples
+from _scripts import run_pure_python
 
 from isoforest import IsolationForest
 from isoforest.forest._sampling import sample_without_replacement as kernel_swr
@@ -352,8 +350,6 @@ def test_nasty_arrays_match_twin(problem):
 
 
 # ------------------------------------------------------- pure-Python kernel path
-_SUBPROCESS_FIT = Path(__file__).resolve().parents[1] / "_pure_python_iforest.py"
-
 
 JIT_DISABLED_CONFIGS = [
     {"n_estimators": 3, "random_state": 5},
@@ -371,17 +367,8 @@ def test_pure_python_kernels_match_twin(tmp_path):
     X[5] = X[6]
     X_score = score_rows(X)
     np.savez(tmp_path / "data.npz", X=X, X_score=X_score)
-    script = _SUBPROCESS_FIT
-    env = dict(os.environ)
-    env["NUMBA_DISABLE_JIT"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "data.npz"), str(tmp_path / "out.npz"),
-         json.dumps(JIT_DISABLED_CONFIGS)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_pure_python("_pure_python_iforest.py", tmp_path / "data.npz", tmp_path / "out.npz",
+                    json.dumps(JIT_DISABLED_CONFIGS))
     got = np.load(tmp_path / "out.npz")
     assert got["jit_disabled"] and got["no_dispatcher"]
 

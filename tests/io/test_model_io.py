@@ -281,6 +281,24 @@ def tampered(saved, tmp_path, kind, mutate, sync_arrays=False):
     return write_parts(tmp_path / "tampered.npz", entries, meta, sync_arrays)
 
 
+def test_a_huge_node_count_loads_in_bounded_memory(tmp_path):
+    """Found by ``make fuzz`` (the model-file fuzzer with a fresh seed): a forest file
+    whose ``n_node_samples`` holds 2**40 asked for an 8 TiB table of c(n) while
+    loading. A count is any positive integer to the loader; its leaf value is c(count)."""
+    X = np.random.RandomState(0).randn(300, 4)
+    model = IsolationForest(n_estimators=3, max_samples=32, random_state=0).fit(X)
+    save_model(model, tmp_path / "m.npz")
+    entries, meta = read_parts(tmp_path / "m.npz")
+    leaf = int(np.flatnonzero(entries["children_left"] == -1)[0])
+    entries["n_node_samples"][leaf] = 2**40
+    loaded = load_model(write_parts(tmp_path / "huge.npz", entries, meta))
+    scores, before = loaded.score_samples(X), model.score_samples(X)
+    changed = scores != before
+    # the rows ending at that leaf go deeper (c of 2**40), the others are unchanged
+    assert np.all(np.isfinite(scores)) and 0 < changed.sum() < len(X)
+    assert np.all(scores[changed] > before[changed])
+
+
 def assert_refused(path, match=None):
     with pytest.raises(ModelFileError, match=match):
         load_model(path)

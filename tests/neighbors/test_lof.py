@@ -26,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from _fuzz import examples
+from _scripts import run_pure_python
 from numpy.testing import assert_allclose, assert_array_equal
 
 from isoforest.neighbors import _kernels as NK
@@ -807,9 +808,6 @@ JIT_DISABLED_LOF = [
 def test_pure_python_kernels_equal_compiled(tmp_path):
     """With NUMBA_DISABLE_JIT=1 the neighbour and score kernels run as plain Python
     (``_trailing_zeros`` included): the same neighbours and scores, bit for bit."""
-    import os
-    import subprocess
-
     rng = np.random.RandomState(21)
     arrays = {}
     for c, (_, d) in enumerate(JIT_DISABLED_LOF):
@@ -817,16 +815,9 @@ def test_pure_python_kernels_equal_compiled(tmp_path):
         X[10:12] = X[20]  # duplicates: ties broken by index
         arrays[f"X{c}"] = X
     np.savez(tmp_path / "data.npz", **arrays)
-    script = ROOT / "tests" / "_pure_python_neighbors.py"
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     params = [p for p, _ in JIT_DISABLED_LOF]
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "data.npz"),
-         str(tmp_path / "out.npz"), json.dumps(params)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_pure_python("_pure_python_neighbors.py", tmp_path / "data.npz",
+                    tmp_path / "out.npz", json.dumps(params))
     got = np.load(tmp_path / "out.npz")
     assert got["jit_disabled"]
     for c, p in enumerate(params):

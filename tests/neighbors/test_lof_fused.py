@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from _scripts import run_pure_python
 from isoforest import config_context
 from isoforest._simd import gemm as _gemm_simd
 from isoforest.neighbors import _kernels as NK
@@ -515,23 +516,10 @@ def test_one_row_path_declines_what_it_cannot_serve():
 def test_pure_python_equals_compiled(tmp_path):
     """NUMBA_DISABLE_JIT=1: the symmetric search (several blocks, seeded) and the
     one-row path run as plain Python, with the compiled kernels' results."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     rng = np.random.RandomState(4)
     X = np.r_[rng.randn(200, 8), np.repeat(rng.randn(3, 8), 4, axis=0)]
     np.savez(tmp_path / "data.npz", X=X)
-    root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH"))
-                                        if p)
-    result = subprocess.run(
-        [sys.executable, str(root / "tests" / "_pure_python_lof.py"),
-         str(tmp_path / "data.npz"), str(tmp_path / "out.npz")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_pure_python("_pure_python_lof.py", tmp_path / "data.npz", tmp_path / "out.npz")
     got = np.load(tmp_path / "out.npz")
     dist, ind = _search(X, 6, params=_small(block=32))
     assert_array_equal(got["ind"], ind)

@@ -28,11 +28,8 @@ import hashlib
 import io
 import json
 import math
-import os
 import pickle
 import re
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -42,6 +39,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from _fuzz import examples
+from _scripts import run_pure_python
 
 from isoforest import NotFittedError, ZScoreDetector, zscore
 from isoforest.stats import _kernels as K
@@ -1069,8 +1067,6 @@ if parametrize_with_checks is not None:
 
 
 # =============================================== (e) pure-Python kernels
-_SUBPROCESS = Path(__file__).resolve().parents[1] / "_pure_python_zscore.py"
-
 
 def test_pure_python_kernels(tmp_path):
     """With NUMBA_DISABLE_JIT=1 the kernels run as plain Python: same answers as the
@@ -1080,14 +1076,8 @@ def test_pure_python_kernels(tmp_path):
     X[rng.rand(150, 3) < 0.05] = np.nan
     X[:, 2] = np.where(np.isnan(X[:, 2]), np.nan, 0.25)  # a constant column
     np.save(tmp_path / "X.npy", X)
-    script = _SUBPROCESS
-    env = dict(os.environ)
-    env["NUMBA_DISABLE_JIT"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "X.npy"), str(tmp_path / "out.npz")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-4000:]
+    run_pure_python("_pure_python_zscore.py", tmp_path / "X.npy", tmp_path / "out.npz",
+                    timeout=300)
     got = np.load(tmp_path / "out.npz")
     assert got["jit_disabled"] and got["no_dispatcher"]
     for omit in (False, True):
