@@ -74,10 +74,11 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
     maximum is first reached from the leaf up (-1 for a lone root), the share of
     the score that ``explain`` credits to that dimension.
 
-    The duplicate search walks from the root to a leaf and keeps the path: the
-    insertion descends along the same cuts, so it reads its nodes from the path,
-    and the new leaf's ancestors (for the counts, the boxes and the displacement)
-    are the path's prefix; only the forget walks parent links.
+    One walk down from the root serves rrcf's duplicate search and its insertion
+    (see the loop) and keeps the path: the new leaf's ancestors (for the counts,
+    the boxes and the displacement) are the path's prefix; only the forget walks
+    parent links. Each ancestor's count is its children's sum, so the
+    displacement's walk up reads only the siblings' counts.
     """
     n_trees, cap = left.shape
     n, d = P.shape
@@ -86,21 +87,29 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
     parent_u = parent.view(np.uint64)
     cut_dim_u = cut_dim.view(np.uint64)
     P_f = P.reshape(n * d)
+    # Many points: temper each block of generator outputs at once (a vector loop)
+    # instead of word by word; a few: temper only the words drawn.
+    bulk = n >= 32
     for t in prange(n_trees):
         bl = np.empty(d)
         bh = np.empty(d)
         span = np.empty(d)
         path = np.empty(cap + 1, dtype=np.uint64)  # unsigned: no wraparound code
         saved = np.empty(MT_N + 1, dtype=np.int64)
+        tempered = np.empty(MT_N, dtype=np.int64)
+        if bulk:
+            for i in range(MT_N):
+                tempered[i] = _temper(rng[t, i])
         pos = rng[t, MT_N]
+        here = point_slot(index0, tree_size)  # the new point's slot, kept in step
         for j in range(n):
             index = index0 + j
             pos0 = pos
             have_saved = False
             # ---- forget the oldest point -------------------------------------
             if learn and index > tree_size:
-                gone = index - tree_size
-                leaf = slot[t, point_slot(gone, tree_size)]
+                # point index - tree_size: the ring slot the new point takes
+                leaf = slot[t, here]
                 if count[t, leaf] > 1:
                     a_u = np.uint64(leaf)
                     while a_u != NONE:
@@ -123,25 +132,28 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             left[t, g] = sib
                         else:
                             right[t, g] = sib
+                        # one walk up: every ancestor loses a point; the boxes
+                        # shrink from the grandparent up while the point was on
+                        # their side
                         a_u = np.uint64(g)
+                        fixing = True
                         while a_u != NONE:
                             count[t, a_u] -= 1
-                            a_u = parent_u[t, a_u]
-                        a_u = np.uint64(g)
-                        while a_u != NONE:
-                            touches = False
-                            for k in range(d):
-                                v = lo[t, leaf, k]
-                                if lo[t, a_u, k] == v or hi[t, a_u, k] == v:
-                                    touches = True
-                                    break
-                            if not touches:
-                                break
-                            cl = left_u[t, a_u]
-                            cr = right_u[t, a_u]
-                            for k in range(d):
-                                lo[t, a_u, k] = min(lo[t, cl, k], lo[t, cr, k])
-                                hi[t, a_u, k] = max(hi[t, cl, k], hi[t, cr, k])
+                            if fixing:
+                                touches = False
+                                for k in range(d):
+                                    v = lo[t, leaf, k]
+                                    if lo[t, a_u, k] == v or hi[t, a_u, k] == v:
+                                        touches = True
+                                        break
+                                if touches:
+                                    cl = left_u[t, a_u]
+                                    cr = right_u[t, a_u]
+                                    for k in range(d):
+                                        lo[t, a_u, k] = min(lo[t, cl, k], lo[t, cr, k])
+                                        hi[t, a_u, k] = max(hi[t, cl, k], hi[t, cr, k])
+                                else:
+                                    fixing = False
                             a_u = parent_u[t, a_u]
                     n_free[t] += 2
                     free[t, n_free[t] - 2] = p
@@ -168,93 +180,137 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                 parent[t, new_leaf] = -1
                 root[t] = new_leaf
             else:
-                # a duplicate: the leaf its cuts lead to holds the same point
-                # (unsigned indices: no wraparound code on this chain of loads)
+                # One walk down from the root makes rrcf's two. At each node the
+                # insertion draws its cut; while the cut leaves the point inside
+                # the node's box, the walk follows the node's own cut, as rrcf's
+                # duplicate search (made first) does. A point equal to the leaf it
+                # reaches is a duplicate, for which rrcf draws nothing: the walk's
+                # draws are given back. A cut can separate a point that lies
+                # inside the box only at the box's edge (the draw hit a running
+                # sum exactly); the duplicate search then goes on below.
+                # (unsigned indices: no wraparound code on the chain of loads)
                 node_u = np.uint64(root[t])
                 pj_u = np.uint64(j * d)
-                length = 0
+                pi = 0
+                q = 0
+                cut = 0.0
+                new_left = True
                 while True:
-                    nxt = left_u[t, node_u]
-                    if nxt == NONE:
+                    path[pi] = node_u
+                    at_leaf = left_u[t, node_u] == NONE
+                    if at_leaf:
+                        is_dup = True
+                        for k in range(d):
+                            if lo[t, node_u, k] != P[j, k]:
+                                is_dup = False
+                                break
+                        if is_dup:
+                            break
+                    total = 0.0
+                    for k in range(d):
+                        x = P[j, k]
+                        sp = max(hi[t, node_u, k], x) - min(lo[t, node_u, k], x)
+                        span[k] = sp
+                        total += sp
+                    if d >= 8:  # np.sum's pairwise order (a plain loop below 8)
+                        total = pairwise_sum(span, 0, d)
+                    # r = uniform(0, total): legacy random_sample, 53 bits (two
+                    # 32-bit outputs; a used-up block is regenerated, first saved
+                    # so that the record can give its draws back)
+                    a32 = 0
+                    b32 = 0
+                    for w in range(2):
+                        if pos >= MT_N:
+                            if not have_saved:
+                                saved[:] = rng[t, :]
+                                saved[MT_N] = pos0
+                                have_saved = True
+                            rng[t, MT_N] = pos
+                            _mt_generate(rng[t])
+                            if bulk:
+                                for i in range(MT_N):
+                                    tempered[i] = _temper(rng[t, i])
+                            pos = 0
+                        out32 = tempered[pos] if bulk else _temper(rng[t, pos])
+                        if w == 0:
+                            a32 = out32 >> 5
+                        else:
+                            b32 = out32 >> 6
+                        pos += 1
+                    r = total * ((a32 * 67108864.0 + b32) / 9007199254740992.0)
+                    if at_leaf:
+                        # rrcf 0.4.4 at a leaf: its box is one row, so the
+                        # enlarged box's low side is overwritten by the high
+                        # side; the draw is spent, the cut is on dimension 0 at
+                        # max(leaf[0], x[0])
+                        q = 0
+                        cut = max(hi[t, node_u, 0], P[j, 0])
+                    else:
+                        # the first running sum >= r, without a branch per
+                        # dimension: the sums never decrease, so its index
+                        # is the number of sums below r
+                        acc = 0.0
+                        q = 0
+                        for k in range(d):
+                            acc = span[k] if k == 0 else acc + span[k]
+                            span[k] = acc
+                            q += acc < r
+                        if q == d:  # only a NaN gets here: the caller refuses them
+                            q = d - 1
+                        cut = min(lo[t, node_u, q], P[j, q]) + span[q] - r
+                    separated = True
+                    if cut <= lo[t, node_u, q]:
+                        new_left = True
+                    elif cut >= hi[t, node_u, q] or at_leaf:
+                        new_left = False
+                    else:
+                        separated = False
+                    if separated:
+                        if not at_leaf:
+                            inside = True
+                            for k in range(d):
+                                if not lo[t, node_u, k] <= P[j, k] <= hi[t, node_u, k]:
+                                    inside = False
+                                    break
+                            if inside:
+                                below = node_u
+                                length = pi
+                                while left_u[t, below] != NONE:
+                                    path[length] = below
+                                    length += 1
+                                    if P_f[pj_u + cut_dim_u[t, below]] > cut_val[t, below]:
+                                        below = right_u[t, below]
+                                    else:
+                                        below = left_u[t, below]
+                                is_dup = True
+                                for k in range(d):
+                                    if lo[t, below, k] != P[j, k]:
+                                        is_dup = False
+                                        break
+                                if is_dup:
+                                    path[length] = below
+                                    pi = length
+                                else:
+                                    path[pi] = node_u
                         break
-                    path[length] = node_u
-                    length += 1
                     if P_f[pj_u + cut_dim_u[t, node_u]] > cut_val[t, node_u]:
-                        nxt = right_u[t, node_u]
-                    node_u = nxt
-                node = np.int64(node_u)
-                path[length] = node
-                is_dup = True
-                for k in range(d):
-                    if lo[t, node, k] != P[j, k]:
-                        is_dup = False
-                        break
+                        node_u = right_u[t, node_u]
+                    else:
+                        node_u = left_u[t, node_u]
+                    pi += 1
                 if is_dup:
-                    new_leaf = node
-                    depth = length
-                    for m in range(length + 1):
+                    if have_saved:
+                        rng[t, :] = saved
+                        if bulk:
+                            for i in range(MT_N):
+                                tempered[i] = _temper(rng[t, i])
+                        have_saved = False
+                    pos = pos0
+                    new_leaf = np.int64(path[pi])
+                    depth = pi
+                    for m in range(pi + 1):
                         count[t, path[m]] += 1
                 else:
-                    pi = 0
-                    q = 0
-                    cut = 0.0
-                    new_left = True
-                    while True:
-                        node_u = path[pi]
-                        total = 0.0
-                        for k in range(d):
-                            x = P[j, k]
-                            sp = max(hi[t, node_u, k], x) - min(lo[t, node_u, k], x)
-                            span[k] = sp
-                            total += sp
-                        if d >= 8:  # np.sum's pairwise order (a plain loop below 8)
-                            total = pairwise_sum(span, 0, d)
-                        # r = uniform(0, total): legacy random_sample, 53 bits
-                        # (two 32-bit outputs; a used-up block is regenerated,
-                        # first saved when scoring without learning, so the
-                        # record can give its draws back)
-                        a32 = 0
-                        b32 = 0
-                        for w in range(2):
-                            if pos >= MT_N:
-                                if not learn and not have_saved:
-                                    saved[:] = rng[t, :]
-                                    saved[MT_N] = pos0
-                                    have_saved = True
-                                rng[t, MT_N] = pos
-                                _mt_generate(rng[t])
-                                pos = 0
-                            if w == 0:
-                                a32 = _temper(rng[t, pos]) >> 5
-                            else:
-                                b32 = _temper(rng[t, pos]) >> 6
-                            pos += 1
-                        r = total * ((a32 * 67108864.0 + b32) / 9007199254740992.0)
-                        if pi == length:
-                            # rrcf 0.4.4 at a leaf: its box is one row, so the
-                            # enlarged box's low side is overwritten by the high
-                            # side; the draw is spent, the cut is on dimension 0 at
-                            # max(leaf[0], x[0])
-                            q = 0
-                            cut = max(hi[t, node_u, 0], P[j, 0])
-                        else:
-                            acc = 0.0
-                            q = -1
-                            for k in range(d):
-                                acc = span[k] if k == 0 else acc + span[k]
-                                if acc >= r:
-                                    q = k
-                                    break
-                            if q < 0:  # only a NaN gets here: the caller refuses them
-                                q = d - 1
-                            cut = min(lo[t, node_u, q], P[j, q]) + acc - r
-                        if cut <= lo[t, node_u, q]:
-                            new_left = True
-                            break
-                        if cut >= hi[t, node_u, q] or pi == length:
-                            new_left = False
-                            break
-                        pi += 1
                     node = np.int64(node_u)
                     above = np.int64(path[pi - 1]) if pi > 0 else -1
                     for k in range(d):  # the branch's box: the node's, with the point
@@ -298,12 +354,11 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             a = path[m]
                             changed = False
                             for k in range(d):
-                                if bl[k] < lo[t, a, k]:
-                                    lo[t, a, k] = bl[k]
-                                    changed = True
-                                if bh[k] > hi[t, a, k]:
-                                    hi[t, a, k] = bh[k]
-                                    changed = True
+                                la = lo[t, a, k]
+                                ha = hi[t, a, k]
+                                changed |= (bl[k] < la) | (bh[k] > ha)
+                                lo[t, a, k] = bl[k] if bl[k] < la else la
+                                hi[t, a, k] = bh[k] if bh[k] > ha else ha
                             if not changed:
                                 break
             # ---- collusive displacement ---------------------------------------
@@ -316,24 +371,25 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
             if new_leaf != root[t]:
                 best_s = -1
                 best_n = 1
+                best_m = -1
                 node_u = np.uint64(new_leaf)
+                cn = count[t, new_leaf]
                 for m in range(depth - 1, -1, -1):
                     p_u = path[m]
-                    sib_u = left_u[t, p_u]
-                    if sib_u == node_u:
-                        sib_u = right_u[t, p_u]
+                    sib_u = left_u[t, p_u] ^ right_u[t, p_u] ^ node_u
                     cs = count[t, sib_u]
-                    cn = count[t, node_u]
-                    if cs * best_n > best_s * cn:
-                        best_s = cs
-                        best_n = cn
-                        best_dim = cut_dim[t, p_u]
+                    better = -np.int64(cs * best_n > best_s * cn)  # all ones or 0
+                    best_s ^= (best_s ^ cs) & better
+                    best_n ^= (best_n ^ cn) & better
+                    best_m ^= (best_m ^ m) & better
+                    cn += cs
                     node_u = p_u
                 codisp = best_s / best_n
+                best_dim = cut_dim[t, path[best_m]]
             parts[t, j] = codisp
             where[t, j] = best_dim
             if learn:
-                slot[t, point_slot(index, tree_size)] = new_leaf
+                slot[t, here] = new_leaf
             else:
                 # take the point out again: the reverse of the insert above. It
                 # splices a leaf out as the forget at the top does, but walks the
@@ -384,9 +440,13 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                     parent[t, new_leaf] = -1
                 if have_saved:
                     rng[t, :] = saved
+                    if bulk:
+                        for i in range(MT_N):
+                            tempered[i] = _temper(rng[t, i])
                     pos = saved[MT_N]
                 else:
                     pos = pos0
+            here = 1 if index == 0 or here == tree_size else here + 1
         rng[t, MT_N] = pos
 
 

@@ -766,6 +766,78 @@ def test_rcf_score_samples_generator_wraps():
     assert_array_equal(a.score_learn(X[200:]), b.score_learn(X[200:]))
 
 
+def _untemper(y):
+    """The MT19937 state word whose tempered output is ``y`` (tempering undone)."""
+    y ^= y >> 18
+    y ^= (y << 15) & 0xEFC60000
+    x = y
+    for _ in range(4):
+        x = y ^ ((x << 7) & 0x9D2C5680)
+    z = x
+    for _ in range(2):
+        z = x ^ (z >> 11)
+    return z & 0xFFFFFFFF
+
+
+@needs_rrcf
+def test_rcf_duplicate_found_when_the_cut_falls_on_the_box_edge():
+    """rrcf looks for a duplicate before it draws; the kernel draws as it walks down
+    and gives the draws back when the leaf it reaches is the point. A draw that lands
+    exactly on a running sum of the spans puts the cut on the box's edge, which
+    separates even a point inside the box: that point must still be found as the
+    duplicate it is (rrcf's answer), and no draw spent on it. Here the root's box
+    is [0, 1]^2 (spans 1 and 1) and the next draw is made exactly 0.5, so r = 1 is
+    the first running sum and the cut falls on the low edge."""
+    A, B = [1.0, 1.0], [0.0, 0.0]  # B left of the cut at 1 (rrcf 0.4.4's leaf cut)
+    model = RandomCutForest(n_estimators=1, tree_size=8, random_state=0)
+    model.score_learn(np.array([A, B]))
+    tree = rrcf.RCTree(random_state=0)
+    tree.insert_point(np.array(A), index=0)
+    tree.insert_point(np.array(B), index=1)
+    words = model._rng[0, :624].copy()
+    words[622], words[623] = _untemper(2**31), _untemper(0)  # next double: 0.5
+    state = ("MT19937", words.astype(np.uint32), 622, 0, 0.0)
+    probe = np.random.RandomState()
+    probe.set_state(state)
+    assert probe.random_sample() == 0.5
+    model._rng[0, :624] = words
+    model._rng[0, 624] = 622
+    tree.rng.set_state(state)
+    X = np.array([B, [0.25, 0.75], [3.0, -1.0], B])
+    theirs = []
+    for index, point in enumerate(X, start=2):
+        tree.insert_point(point, index=index)
+        theirs.append(tree.codisp(index))
+    assert_allclose(model.score_learn(X), theirs, rtol=0, atol=ATOL)
+    assert model._count[0, model._root[0]] == 6
+
+
+@needs_rrcf
+@pytest.mark.parametrize("values", [4, 7])
+@pytest.mark.parametrize("learn", [True, False])
+def test_rcf_duplicates_across_generator_refills(learn, values):
+    """A duplicate's walk down draws cuts that it then gives back; when those draws
+    ran past the end of the 624-word block the generator was refilled, and giving
+    them back restores the block. Four values in two features make nearly every
+    record a duplicate, seven about half; 3,000 records cross the block's end many
+    times, both when learning and when only scoring."""
+    X = np.random.RandomState(0).randint(0, values, size=(3000, 2)).astype(float)
+    model = rcf(random_state=3, n_estimators=2, tree_size=16)
+    if learn:
+        assert_allclose(model.score_learn(X), rrcf_stream(X, 2, 16, 3), rtol=0, atol=ATOL)
+    else:
+        # one call (its outputs tempered a block at a time) against a row a call
+        other = rcf(random_state=3, n_estimators=2, tree_size=16)
+        model.score_learn(X[:40])
+        other.score_learn(X[:40])
+        for m in (model, other):  # scoring gives its draws back: start near the end
+            m._rng[:, 624] = 620
+        one_call = model.score_samples(X[40:1040])
+        by_row = [other.score_samples(row[None, :])[0] for row in X[40:1040]]
+        assert_array_equal(one_call, by_row)
+        assert_same_state(model, other)
+
+
 # ===================================================== tampered model files
 def read_parts(path):
     with np.load(path, allow_pickle=False) as data:
