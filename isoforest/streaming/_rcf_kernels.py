@@ -308,8 +308,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                     pos = pos0
                     new_leaf = np.int64(path[pi])
                     depth = pi
-                    for m in range(pi + 1):
-                        count[t, path[m]] += 1
+                    count[t, path[pi]] += 1  # its ancestors: in the walk up below
                 else:
                     node = np.int64(node_u)
                     above = np.int64(path[pi - 1]) if pi > 0 else -1
@@ -335,7 +334,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                     else:
                         left[t, branch] = node
                         right[t, branch] = new_leaf
-                    count[t, branch] = 1 + count[t, node]
+                    count[t, branch] = count[t, node]  # + 1 in the walk up below
                     parent[t, new_leaf] = branch
                     parent[t, node] = branch
                     parent[t, branch] = above
@@ -348,8 +347,6 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             left[t, above] = branch
                         else:
                             right[t, above] = branch
-                        for m in range(pi):
-                            count[t, path[m]] += 1
                         for m in range(pi - 1, -1, -1):
                             a = path[m]
                             changed = False
@@ -364,6 +361,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
             # ---- collusive displacement ---------------------------------------
             # The pairs (node, parent) from the leaf up are (new_leaf, path[depth-1])
             # and (path[m], path[m-1]): known in advance, so their loads overlap.
+            # The same walk counts the new point in each ancestor.
             # The largest ratio is found by exact integer cross-products and
             # divided once: the same double as rrcf's.
             codisp = 0.0
@@ -378,6 +376,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                     p_u = path[m]
                     sib_u = left_u[t, p_u] ^ right_u[t, p_u] ^ node_u
                     cs = count[t, sib_u]
+                    count[t, p_u] += 1
                     better = -np.int64(cs * best_n > best_s * cn)  # all ones or 0
                     best_s ^= (best_s ^ cs) & better
                     best_n ^= (best_n ^ cn) & better
