@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from _fuzz import examples
+from _model_parts import read_parts, write_parts
 from _scripts import run_pure_python
 
 from isoforest import ExtendedIsolationForest, IsolationForest, NotFittedError
@@ -251,27 +252,12 @@ def test_model_file_round_trip(tmp_path):
 
 
 def _eif_file_parts(tmp_path):
-    import json
     from isoforest import save_model
     X = np.random.RandomState(3).normal(size=(200, 3))
     m = ExtendedIsolationForest(n_estimators=4, max_samples=64, random_state=1).fit(X)
     save_model(m, tmp_path / "eif.npz")
-    with np.load(tmp_path / "eif.npz", allow_pickle=False) as data:
-        entries = {k: data[k].copy() for k in data.files}
-    meta = json.loads(bytes(entries.pop("metadata")).decode("utf-8"))
+    entries, meta = read_parts(tmp_path / "eif.npz")
     return m, entries, meta
-
-
-def _write(path, entries, meta):
-    import json
-    from isoforest.io._model_files import _digest
-    meta = dict(meta, arrays=sorted(entries),
-                sha256={k: _digest(v) for k, v in entries.items()})  # a forger re-signs
-    payload = dict(entries)
-    payload["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with open(path, "wb") as fh:
-        np.savez(fh, **payload)
-    return path
 
 
 def _inner(e):
@@ -301,11 +287,11 @@ TAMPER = {
 def test_tampered_model_file_refused(tmp_path, case):
     from isoforest import ModelFileError, load_model
     _, entries, meta = _eif_file_parts(tmp_path)
-    path = _write(tmp_path / "ok.npz", entries, meta)
+    path = write_parts(tmp_path / "ok.npz", entries, meta, sync_arrays=True)
     load_model(path)  # the re-signed, untouched copy loads
     TAMPER[case](entries, meta)
     with pytest.raises(ModelFileError):
-        load_model(_write(tmp_path / "bad.npz", entries, meta))
+        load_model(write_parts(tmp_path / "bad.npz", entries, meta, sync_arrays=True))
 
 
 # ------------------------------------------------------------- the paper's point

@@ -20,7 +20,7 @@ import pytest
 
 import isoforest
 from isoforest import IsolationForest, ModelFileError, ZScoreDetector, load_model, save_model
-from isoforest.io._model_files import _digest
+from _model_parts import read_parts, write_parts
 
 # kernels index raw memory: `make test-boundscheck` runs these tests again with
 # NUMBA_BOUNDSCHECK=1
@@ -220,9 +220,7 @@ def test_file_is_arrays_and_json_without_pickle(tmp_path, kind):
             assert raw.startswith(b"\x93NUMPY")
             arr = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
             assert arr.dtype != object
-    with np.load(path, allow_pickle=False) as data:
-        entries = {k: data[k] for k in data.files}
-    meta = json.loads(bytes(entries.pop("metadata")).decode("utf-8"))
+    entries, meta = read_parts(path)
     assert meta["format"] == "isoforest-model"
     assert meta["estimator"] == type(model).__name__
     assert sorted(meta["arrays"]) == sorted(entries)
@@ -252,27 +250,6 @@ def saved(tmp_path_factory):
         paths[kind] = d / f"{kind}.npz"
         save_model(model, paths[kind], extra={"columns": ["c"] * model.n_features_in_})
     return paths
-
-
-def read_parts(path):
-    with np.load(path, allow_pickle=False) as data:
-        entries = {k: data[k].copy() for k in data.files}
-    meta = json.loads(bytes(entries.pop("metadata")).decode("utf-8"))
-    return entries, meta
-
-
-def write_parts(path, entries, meta, sync_arrays=False, resign=True):
-    """Write a model file; ``resign`` recomputes the array checksums, as a forger
-    would, so the structural validation behind them is what the test exercises."""
-    entries = dict(entries)
-    if sync_arrays:
-        meta = dict(meta, arrays=sorted(entries))
-    if resign and isinstance(meta, dict) and "sha256" in meta:
-        meta = dict(meta, sha256={k: _digest(v) for k, v in entries.items()})
-    entries["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    with open(path, "wb") as fh:
-        np.savez(fh, **entries)
-    return path
 
 
 def tampered(saved, tmp_path, kind, mutate, sync_arrays=False):

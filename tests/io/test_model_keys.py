@@ -4,7 +4,6 @@ or changed is refused, even when the forger recomputed every array's sha256 (whi
 anyone can); without a key the checksums only catch damage, and any file that loads
 is still safe to score."""
 
-import json
 import subprocess
 import sys
 
@@ -12,7 +11,8 @@ import numpy as np
 import pytest
 
 from isoforest import IsolationForest, ZScoreDetector, load_model, save_model
-from isoforest.io._model_files import SIGNATURE, ModelFileError, _digest
+from isoforest.io._model_files import SIGNATURE, ModelFileError
+from _model_parts import read_parts, write_parts
 
 KEY = b"a secret \x00 of any bytes"
 
@@ -23,23 +23,12 @@ def fitted():
     return IsolationForest(n_estimators=20, random_state=0).fit(X), X
 
 
-def parts(path):
-    with np.load(path, allow_pickle=False) as data:
-        entries = {k: data[k].copy() for k in data.files}
-    return entries, json.loads(entries.pop("metadata").tobytes().decode())
-
-
 def forge(path, out, edit):
     """What someone without the key can do: edit the arrays, recompute their
     sha256 in the metadata, keep (or drop) the signature."""
-    entries, meta = parts(path)
+    entries, meta = read_parts(path)
     edit(entries)
-    arrays = {k: v for k, v in entries.items() if k != SIGNATURE}
-    meta["sha256"] = {k: _digest(v) for k, v in arrays.items()}
-    entries["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    with open(out, "wb") as fh:
-        np.savez(fh, **entries)
-    return out
+    return write_parts(out, entries, meta, unsigned=(SIGNATURE,))
 
 
 def test_signed_file_loads_with_its_key_only(tmp_path, fitted):

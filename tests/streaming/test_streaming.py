@@ -18,7 +18,6 @@ Small trees and short streams keep the module at a few seconds; everything is
 seeded (hypothesis derandomized), so it also runs under ``NUMBA_BOUNDSCHECK=1``.
 """
 
-import json
 import pickle
 
 import numpy as np
@@ -31,8 +30,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from isoforest import (HalfSpaceTrees, ModelFileError, RandomCutForest, explain, load_model,
                        save_model)
 from isoforest._validation import InvalidParameterError, NotFittedError
-from isoforest.io._model_files import _digest
 from isoforest.streaming._base import HISTORY
+from _model_parts import read_parts, write_parts
 from _streaming_peers import prequential, river_hst, rrcf_stream
 
 # kernels index raw memory: `make test-boundscheck` runs these tests again with
@@ -839,24 +838,6 @@ def test_rcf_duplicates_across_generator_refills(learn, values):
 
 
 # ===================================================== tampered model files
-def read_parts(path):
-    with np.load(path, allow_pickle=False) as data:
-        entries = {k: data[k].copy() for k in data.files}
-    meta = json.loads(bytes(entries.pop("metadata")).decode("utf-8"))
-    return entries, meta
-
-
-def write_parts(path, entries, meta):
-    """Re-sign (the array checksums recomputed, as a forger would) and write."""
-    meta = dict(meta, arrays=sorted(entries),
-                sha256={k: _digest(np.ascontiguousarray(v)) for k, v in entries.items()})
-    payload = {k: np.ascontiguousarray(v) for k, v in entries.items()}
-    payload["metadata"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    with open(path, "wb") as fh:
-        np.savez(fh, **payload)
-    return path
-
-
 @pytest.fixture(scope="module")
 def saved_streams(tmp_path_factory):
     d = tmp_path_factory.mktemp("streams")
@@ -876,7 +857,7 @@ def saved_streams(tmp_path_factory):
 def tampered(saved_streams, tmp_path, kind, mutate):
     entries, meta = read_parts(saved_streams[kind])
     mutate(entries, meta)
-    return write_parts(tmp_path / "tampered.npz", entries, meta)
+    return write_parts(tmp_path / "tampered.npz", entries, meta, sync_arrays=True)
 
 
 @pytest.mark.parametrize("kind", ["hst", "rcf"])
