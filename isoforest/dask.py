@@ -329,29 +329,33 @@ def lazy_method(est, X, method):
 
 
 # ----------------------------------------------------------- exact percentile
+def _virtual_index(n, q):
+    """Where ``np.percentile`` (method "linear") reads percentile ``q`` of ``n``
+    sorted values: ``(n - 1) * (q / 100)``, as NumPy computes it."""
+    return (n - 1) * float(np.true_divide(q, 100))
+
+
 def _np_percentile_from(n, q, below, above):
     """``np.percentile(a, q)`` of ``n`` values from its two order statistics
-    ``a[k]`` and ``a[k + 1]`` (``k`` from ``_percentile_ranks``), with NumPy's own
-    index, weight and interpolation code, so the result is its bits."""
-    from numpy.lib import _function_base_impl as fb
-
-    quantiles = np.true_divide(q, 100)
-    vi = np.asanyarray(fb._QuantileMethods["linear"]["get_virtual_index"](n, quantiles))
-    prev = np.floor(vi).astype(np.intp)
-    gamma = fb._get_gamma(vi, prev, fb._QuantileMethods["linear"])
-    gamma = float(gamma)
-    a = np.asarray(below, dtype=np.float64)
-    b = np.asarray(above, dtype=np.float64)
-    return np.float64(fb._lerp(a, b, gamma))
+    ``a[k]`` and ``a[k + 1]`` (``k`` from ``_percentile_ranks``): NumPy's linear
+    interpolation written out in its own order of operations (``a + (b - a) * g``,
+    or ``b - (b - a) * (1 - g)`` from ``g = 0.5`` on), so the result is its bits.
+    Written here rather than borrowed from NumPy's private quantile helpers, which
+    move between NumPy releases."""
+    vi = _virtual_index(n, q)
+    gamma = vi - math.floor(vi)
+    a = float(below)
+    b = float(above)
+    diff = b - a
+    if gamma >= 0.5:
+        return np.float64(b - diff * (1.0 - gamma))
+    return np.float64(a + diff * gamma)
 
 
 def _percentile_ranks(n, q):
     """The 0-based ranks ``k``, ``k + 1`` (clipped) NumPy reads for percentile q."""
-    from numpy.lib import _function_base_impl as fb
-
-    quantiles = np.true_divide(q, 100)
-    vi = np.asanyarray(fb._QuantileMethods["linear"]["get_virtual_index"](n, quantiles))
-    prev = int(np.clip(np.floor(vi), 0, n - 1))
+    vi = _virtual_index(n, q)
+    prev = int(np.clip(math.floor(vi), 0, n - 1))
     nxt = int(np.clip(prev + 1, 0, n - 1))
     return prev, nxt
 

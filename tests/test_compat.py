@@ -481,6 +481,28 @@ def test_works_with_sklearn_scipy_pandas_unimportable():
     assert _run_script("blocked").strip().endswith("ok")
 
 
+def test_no_private_numpy_module_is_imported():
+    """isoforest reads NumPy through its public names only: private modules
+    (``numpy.lib._function_base_impl`` and the like) are renamed between the NumPy
+    releases that pyproject.toml allows (1.24 on), so importing one breaks the
+    package on some of them."""
+    import ast
+
+    found = []
+    for path in sorted((REPO_ROOT / "isoforest").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "numpy" and any(p.startswith("_") for p in parts[1:]):
+                    found.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {name}")
+    assert not found, found
+
+
 # ----------------------------------------------------- bad input: same errors
 #: Malformed X. Most are refused; a few (numeric strings, bytes, object arrays
 #: holding None, datetimes) are converted by scikit-learn's ``check_array`` and must

@@ -230,6 +230,30 @@ def test_exact_percentile_every_pass(client, monkeypatch):
             assert (got == want) or (np.isnan(got) and np.isnan(want)), (q, got, want)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy too, on inf - inf
+def test_percentile_from_two_order_statistics():
+    """The interpolation that turns two order statistics into ``np.percentile``'s
+    value is NumPy's linear rule written out (NumPy's own helpers are private and
+    moved in NumPy 2.0): the same double for sizes 1 to 4,096, ties, infinities and
+    percentiles on and between ranks. Zeros compare equal whatever their sign (the
+    order of -0.0 and 0.0 among ties is the sort's)."""
+    rng = np.random.RandomState(0)
+    for trial in range(3000):
+        n = int(rng.choice([1, 2, 3, 10, 17, 1001, 4096]))
+        v = rng.randn(n) * 10.0 ** rng.randint(-5, 6)
+        if trial % 3 == 1:
+            v = np.round(v, 1)
+        elif trial % 3 == 2 and n > 2:
+            v[rng.randint(n)], v[rng.randint(n)] = -np.inf, np.inf
+        q = float(rng.choice([0.0, 100.0, 50.0, 5.0, 99.9, rng.uniform(0, 100)]))
+        s = np.sort(v)
+        k0, k1 = _dask._percentile_ranks(n, q)
+        got = _dask._np_percentile_from(n, q, s[k0], s[k1])
+        want = np.percentile(v, q)
+        assert type(got) is np.float64
+        assert got == want or (np.isnan(got) and np.isnan(want)), (n, q, got, want)
+
+
 # -------------------------------------------------------------- z-scores
 def test_zscore_moments_and_scores(client):
     X = data(3000, 4) * [1.0, 1e3, 1e-3, 5.0] + [0.0, 1e6, -3.0, 10.0]
