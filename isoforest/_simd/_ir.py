@@ -19,7 +19,7 @@ from numba.core import cgutils, types
 from .._config import setting
 
 __all__ = ["Emitter", "host_has_avx512", "host_has_amx_bf16", "request_amx",
-           "simd_allowed", "parse_module", "ir_codegen"]
+           "simd_allowed", "ir_parses", "parse_module", "ir_codegen"]
 
 
 class Emitter:
@@ -95,6 +95,20 @@ def simd_allowed():
     return not numba.config.DISABLE_JIT and setting("simd")
 
 
+@functools.lru_cache(maxsize=None)
+def ir_parses(text):
+    """Whether this process's llvmlite reads and verifies IR ``text``. The kernels
+    are written in the IR of the LLVM that recent Numba releases bundle (opaque
+    ``ptr``, ``align`` on gathers' pointer vectors, ``splat``); older releases'
+    LLVM refuses that text, and there each kernel's ``available()`` is False and
+    its plain twin runs."""
+    try:
+        ll.parse_assembly(text).verify()
+    except RuntimeError:
+        return False
+    return True
+
+
 def parse_module(text, data_layout):
     """The LLVM module of IR ``text``, for this process's target, verified."""
     module = ll.parse_assembly(text)
@@ -111,12 +125,25 @@ def ir_codegen(name, make_module):
     def codegen(context, builder, signature, args):
         # weak_odr: linked eagerly (a linkonce body would be dropped before its
         # caller is linked in) and merged where several kernels carry it
-        module = make_module(str(context.codegen().target_data))
-        context.active_code_library.add_llvm_module(module)
         ptr, i64 = ir.IntType(8).as_pointer(), ir.IntType(64)
         arg_types = [ptr if isinstance(ty, types.Array) else i64 for ty in signature.args]
+        try:
+            module = make_module(str(context.codegen().target_data))
+        except RuntimeError:
+            module = None  # an LLVM that cannot read the kernel's IR (see ir_parses)
+        if module is not None:
+            context.active_code_library.add_llvm_module(module)
         fn = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), arg_types), name)
+        if module is None and fn.is_declaration:
+            # Functions that hold a call to the kernel still compile; the call is
+            # never made, as the kernel's available() is False here, and would
+            # stop the process rather than run without the kernel.
+            body = ir.IRBuilder(fn.append_basic_block("entry"))
+            trap = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.trap")
+            body.call(trap, [])
+            body.unreachable()
         values = []
         for ty, value in zip(signature.args, args):
             if isinstance(ty, types.Array):

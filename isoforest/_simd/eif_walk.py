@@ -28,10 +28,12 @@ nothing itself: ``_eif_kernels.check_simd_table`` checks every offset of a table
 when it is made, and ``check_simd_walk`` the shapes on every call.
 """
 
+import functools
+
 from numba.core import types
 from numba.extending import intrinsic
 
-from ._ir import Emitter, ir_codegen, parse_module, simd_allowed
+from ._ir import Emitter, ir_codegen, ir_parses, parse_module, simd_allowed
 
 __all__ = ["available", "GROUPS", "LANES", "MAX_FEATURES", "ROWS", "width", "ir_text",
            "walk_intrinsic"]
@@ -52,8 +54,13 @@ _D = f"<{LANES} x double>"
 
 def available():
     """Whether scoring uses the vector walk now (Numba compiling, the ``simd``
-    setting on)."""
-    return simd_allowed()
+    setting on, an LLVM that reads the walk's IR: ``_ir.ir_parses``)."""
+    return simd_allowed() and _reads_ir()
+
+
+@functools.lru_cache(maxsize=None)
+def _reads_ir():
+    return ir_parses(ir_text(3))  # every width is written with the same constructs
 
 
 def width(n_features):

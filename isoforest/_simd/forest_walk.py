@@ -29,10 +29,13 @@ memory and checks nothing itself: the scoring kernels that call it first run
 below the data's feature count), since bounds checking cannot reach into IR.
 """
 
+import functools
+
 from numba.core import types
 from numba.extending import intrinsic
 
-from ._ir import Emitter, host_has_avx512, ir_codegen, parse_module, simd_allowed
+from ._ir import (Emitter, host_has_avx512, ir_codegen, ir_parses, parse_module,
+                  simd_allowed)
 
 __all__ = ["available", "LANES", "MAX_DEPTH", "MAX_SELECT_FEATURES", "PAD", "walk_intrinsic"]
 
@@ -56,8 +59,15 @@ _TREES_AT_ONCE = 3
 
 def available():
     """Whether scoring uses the vector kernel now (AVX-512F, Numba compiling, the
-    ``simd`` setting on)."""
-    return simd_allowed() and host_has_avx512()
+    ``simd`` setting on, an LLVM that reads the kernel's IR: ``_ir.ir_parses``)."""
+    return simd_allowed() and host_has_avx512() and _reads_ir()
+
+
+@functools.lru_cache(maxsize=None)
+def _reads_ir():
+    # depth 8 holds both ways of reading a level (permutes, then gathers); n_select
+    # 0 gathers the features and 3 holds them in registers
+    return ir_parses(ir_text(8, 0)) and ir_parses(ir_text(8, 3))
 
 
 _V = f"<{LANES} x i32>"

@@ -29,26 +29,42 @@ stored as whole tiles (``amx_products_tiled``).
 products in either layout (``row_major_layout``, ``tiled_layout``).
 """
 
+import functools
+
 import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
 from .._config import jit, jit_inline, setting
-from ._ir import (Emitter, host_has_amx_bf16, host_has_avx512, ir_codegen,
+from ._ir import (Emitter, host_has_amx_bf16, host_has_avx512, ir_codegen, ir_parses,
                   parse_module, request_amx, simd_allowed)
 
 __all__ = ["available", "ROWS", "vectors_for", "block_products", "check_block_products",
            "amx_available", "AMX_STEP", "AMX_TILE", "bf16_rows", "amx_layout", "bf16_tiles",
            "amx_products", "amx_products_tiled", "check_amx_products",
            "check_amx_products_tiled", "emulated_amx_products",
-           "emulated_amx_products_tiled", "tiled_layout", "row_major_layout", "sym_marks"]
+           "emulated_amx_products_tiled", "tiled_layout", "row_major_layout", "sym_marks",
+           "marks_available"]
 
 #: Rows per tile.
 ROWS = 8
 def available():
     """Whether the symmetric search computes its block products here now (AVX-512F,
-    Numba compiling, the ``simd`` setting on)."""
-    return simd_allowed() and host_has_avx512()
+    Numba compiling, the ``simd`` setting on, an LLVM that reads the products' and
+    the marks' IR: ``_ir.ir_parses``)."""
+    return simd_allowed() and host_has_avx512() and _reads_ir()
+
+
+@functools.lru_cache(maxsize=None)
+def _reads_ir():
+    return all(ir_parses(ir_text(v)) for v in (1, 2, 3)) and ir_parses(marks_ir_text())
+
+
+@functools.lru_cache(maxsize=None)
+def marks_available():
+    """Whether this LLVM reads the first pass's IR (``sym_marks``), which the AVX-512
+    and AMX tiles and their emulation use."""
+    return ir_parses(marks_ir_text())
 
 _F = "<16 x float>"
 
@@ -221,7 +237,8 @@ def amx_available():
         return False
     global _AMX
     if _AMX is None:
-        _AMX = host_has_amx_bf16() and request_amx()
+        _AMX = (host_has_amx_bf16() and ir_parses(amx_ir_text()) and marks_available()
+                and request_amx())
     return _AMX
 
 

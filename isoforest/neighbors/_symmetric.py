@@ -536,6 +536,9 @@ class SymmetricSearch:
         block = self.block = params.block_tiles if tiles else params.block
         if emulated and block % 32:
             raise ValueError(f"amx_emulation needs block_tiles a multiple of 32, got {block}")
+        if emulated and not _gemm_simd.marks_available():
+            raise ValueError("amx_emulation needs the marks' IR kernel, which this "
+                             "Numba's LLVM cannot read; upgrade Numba")
         amx = self.amx = emulated or (tiles and block % 32 == 0
                                       and _gemm_simd.amx_available())
         self.amx_products = (_gemm_simd.emulated_amx_products if emulated

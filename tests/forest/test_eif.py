@@ -99,7 +99,8 @@ def test_vector_walk_same_bits(d, extension_level, n):
     from isoforest._simd import eif_walk as _eif_simd
 
     if not _eif_simd.available():
-        pytest.skip("vector walk off (NUMBA_DISABLE_JIT or the simd setting)")
+        pytest.skip("vector walk off (NUMBA_DISABLE_JIT, the simd setting, or an LLVM "
+                    "that cannot read its IR)")
     rng = np.random.RandomState(d)
     X = rng.normal(size=(n, d)) * rng.choice([1e-3, 1.0, 1e3], size=d)
     X[::7] = np.round(X[::7])  # ties and repeated rows
