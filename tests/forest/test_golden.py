@@ -206,11 +206,40 @@ def test_cpu_variants_hold_only_cpu_dependent_outputs():
         assert keys == {f"{case}/{out}" for case in CASES for out in CPU_DEPENDENT}
 
 
+def _near_golden(out, g):
+    """``g`` with the NumPy-dependent outputs (``CPU_DEPENDENT``) taken from ``out``
+    once they are within 1e-12 of the stored ones (scores lie in [-1, 0]; a wrong
+    tree moves them by ~1e-3), labels equal wherever the stored decision is not
+    within 1e-9 of the threshold."""
+    from reference.make_golden import CPU_DEPENDENT
+
+    g = dict(g)
+    for key in CPU_DEPENDENT:
+        got, want = np.asarray(out[key]), np.asarray(g[key])
+        if key.startswith("predict"):
+            split = key.rsplit("_", 1)[1]
+            clear = np.abs(np.asarray(g[f"decision_function_{split}"])) > 1e-9
+            np.testing.assert_array_equal(got[clear], want[clear], err_msg=key)
+        else:
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=key)
+        g[key] = out[key]
+    return g
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case):
-    """isoforest reproduces scikit-learn exactly: scores, labels, offset, trees."""
+    """isoforest reproduces scikit-learn exactly: scores, labels, offset, trees.
+
+    The scores' last bits follow NumPy's ``log`` and ``power``, which change between
+    NumPy releases (scikit-learn's with them): on a NumPy other than the manifest's,
+    the scores, labels and offset are held to a few ulps of the stored ones and the
+    trees still exactly; equality with live scikit-learn on any NumPy is
+    ``test_parity``'s."""
     g = golden(case)
-    problems = _differences(_outputs(_fit(IsolationForest, g), g), g)
+    out = _outputs(_fit(IsolationForest, g), g)
+    if np.__version__ != MANIFEST["versions"]["numpy"]:
+        g = _near_golden(out, g)
+    problems = _differences(out, g)
     assert not problems, _report(case, problems)
 
 
@@ -225,5 +254,8 @@ def test_golden_is_current(case):
     if sklearn.__version__ != version:
         pytest.skip(f"golden files are from scikit-learn {version}")
     g = golden(case)
-    problems = _differences(_outputs(_fit(SkIsolationForest, g), g), g)
+    out = _outputs(_fit(SkIsolationForest, g), g)
+    if np.__version__ != MANIFEST["versions"]["numpy"]:
+        g = _near_golden(out, g)  # scikit-learn's scores follow NumPy's log and power
+    problems = _differences(out, g)
     assert not problems, _report(case, problems)

@@ -572,10 +572,17 @@ PAIRWISE_LENGTHS = (list(range(0, 300)) + [383, 384, 385, 511, 512, 513, 1000, 1
 
 
 def test_pairwise_sum_is_numpys_sum():
+    """NumPy 2.3 on sums a contiguous vector in one pairwise tree, the order the
+    kernel reproduces; before, NumPy summed it 8,192 values at a time, so on those
+    releases a longer vector's sum agrees to round-off only (tested as such)."""
     rng = _rng(36)
+    whole = np.lib.NumpyVersion(np.__version__) >= "2.3.0"
     for n in PAIRWISE_LENGTHS:
         a = rng.randn(n) * 10.0 ** rng.uniform(-8, 8, n)  # order matters for these
-        assert 0.0 + K.pairwise_sum(a, 0, n) == np.sum(a), n
+        if whole or n <= 8192:
+            assert 0.0 + K.pairwise_sum(a, 0, n) == np.sum(a), n
+        else:
+            assert np.isclose(K.pairwise_sum(a, 0, n), np.sum(a), rtol=1e-12, atol=0), n
     a = rng.randn(5000) * 1e6
     for lo, n in [(0, 0), (1, 7), (3, 128), (7, 129), (100, 1000), (999, 4001)]:
         assert 0.0 + K.pairwise_sum(a, lo, n) == np.sum(a[lo:lo + n]), (lo, n)
