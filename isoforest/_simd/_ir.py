@@ -95,9 +95,9 @@ def simd_allowed():
     return not numba.config.DISABLE_JIT and setting("simd")
 
 
-@functools.lru_cache(maxsize=None)
 def ir_parses(text):
-    """Whether this process's llvmlite reads and verifies IR ``text``. The kernels
+    """Whether this process's llvmlite reads and verifies IR ``text`` (each kernel
+    module asks once and keeps the answer). The kernels
     are written in the IR of the LLVM that recent Numba releases bundle (opaque
     ``ptr``, ``align`` on gathers' pointer vectors, ``splat``); older releases'
     LLVM refuses that text, and there each kernel's ``available()`` is False and

@@ -57,7 +57,7 @@ def available():
 
 @functools.lru_cache(maxsize=None)
 def _reads_ir():
-    return all(ir_parses(ir_text(v)) for v in (1, 2, 3)) and ir_parses(marks_ir_text())
+    return all(ir_parses(ir_text(v)) for v in (1, 2, 3)) and marks_available()
 
 
 @functools.lru_cache(maxsize=None)

@@ -49,6 +49,14 @@ def point_slot(index, tree_size):
     return 0 if index == 0 else 1 + (index - 1) % tree_size
 
 
+@jit_inline
+def _temper_block(state, out):
+    """``out[i]``: word ``i`` of the generator block ``state`` tempered (a vector
+    loop; run once a block, so a call taking arrays costs nothing here)."""
+    for i in range(MT_N):
+        out[i] = _temper(state[i])
+
+
 @jit
 def init_trees(left, right, parent, count, free, n_free, root):
     n_trees, cap = left.shape
@@ -96,10 +104,9 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
         span = np.empty(d)
         path = np.empty(cap + 1, dtype=np.uint64)  # unsigned: no wraparound code
         saved = np.empty(MT_N + 1, dtype=np.int64)
-        tempered = np.empty(MT_N, dtype=np.int64)
+        tempered = np.empty(MT_N if bulk else 0, dtype=np.int64)
         if bulk:
-            for i in range(MT_N):
-                tempered[i] = _temper(rng[t, i])
+            _temper_block(rng[t], tempered)
         pos = rng[t, MT_N]
         here = point_slot(index0, tree_size)  # the new point's slot, kept in step
         for j in range(n):
@@ -228,8 +235,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                             rng[t, MT_N] = pos
                             _mt_generate(rng[t])
                             if bulk:
-                                for i in range(MT_N):
-                                    tempered[i] = _temper(rng[t, i])
+                                _temper_block(rng[t], tempered)
                             pos = 0
                         out32 = tempered[pos] if bulk else _temper(rng[t, pos])
                         if w == 0:
@@ -282,6 +288,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                                         below = right_u[t, below]
                                     else:
                                         below = left_u[t, below]
+                                # the leaf test above, for the leaf below
                                 is_dup = True
                                 for k in range(d):
                                     if lo[t, below, k] != P[j, k]:
@@ -290,8 +297,6 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                                 if is_dup:
                                     path[length] = below
                                     pi = length
-                                else:
-                                    path[pi] = node_u
                         break
                     if P_f[pj_u + cut_dim_u[t, node_u]] > cut_val[t, node_u]:
                         node_u = right_u[t, node_u]
@@ -302,8 +307,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                     if have_saved:
                         rng[t, :] = saved
                         if bulk:
-                            for i in range(MT_N):
-                                tempered[i] = _temper(rng[t, i])
+                            _temper_block(rng[t], tempered)
                         have_saved = False
                     pos = pos0
                     new_leaf = np.int64(path[pi])
@@ -440,8 +444,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
                 if have_saved:
                     rng[t, :] = saved
                     if bulk:
-                        for i in range(MT_N):
-                            tempered[i] = _temper(rng[t, i])
+                        _temper_block(rng[t], tempered)
                     pos = saved[MT_N]
                 else:
                     pos = pos0
