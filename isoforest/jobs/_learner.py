@@ -74,14 +74,14 @@ class StreamLearner:
                                  "columns")
             self.model = HalfSpaceTrees(n_estimators=self.trees, height=self.height,
                                         window_size=self.window, limits=self.limits,
-                                        random_state=self.random_state)
+                                        random_state=self.random_state, n_jobs=-1)
             self.scaler = OnlineMinMax(d) if self.limits is None else None
         else:
             if self.limits is not None:
                 raise ValueError("--limits applies to hst only")
             self.model = RandomCutForest(n_estimators=self.trees, tree_size=self.window,
                                          shingle_size=self.shingle,
-                                         random_state=self.random_state)
+                                         random_state=self.random_state, n_jobs=-1)
             self.scaler = None
         self.likelihood = AnomalyLikelihood()
         self.guard = RangeGuard(d)

@@ -6,7 +6,6 @@ import numbers
 import numpy as np
 
 from .._base import Interval, NoneConstraint, InstanceOf, random_state_constraints
-from .._config import effective_n_jobs, num_threads
 from ..forest._mt19937 import STATE_SIZE, mt_seed_by_array, python_seed_key
 from . import _hst_kernels as kernels
 from ._base import OnlineDetector
@@ -179,14 +178,12 @@ class HalfSpaceTrees(OnlineDetector):
         scores = np.zeros(n)
         if n == 0:
             return scores
-        threads = effective_n_jobs(self.n_jobs)
-        kernel = kernels.score_learn_parallel if threads > 1 else kernels.score_learn
-        mass = np.empty(min(n, _CHUNK), dtype=np.int64)
+        kernel, threads = self._kernel(kernels, n)
         w = self.window_size
         # river stops below 0.1 * window_size; masses are integers
         size_limit = math.ceil(0.1 * w)
-        missing = bool(np.isnan(X).any())
-        with num_threads(threads):
+        missing = _has_nan(X)
+        with threads:
             for lo in range(0, n, _CHUNK):
                 Xc = X[lo: lo + _CHUNK]
                 m = Xc.shape[0]
@@ -194,13 +191,8 @@ class HalfSpaceTrees(OnlineDetector):
                 kernel(self._feature, self._threshold, self._r_mass, self._l_leaf,
                        self._table, Xc, self._counter, self._first_window, learn,
                        self.height, w, size_limit, missing, self._use_table, parts)
-                kernels.sum_parts(parts, mass[:m])
-                # record j is scored after j others of the chunk were learned
-                seen = self._counter + (np.arange(m) if learn else np.zeros(m, np.int64))
-                first = self._first_window & (seen < w)
-                out = 1.0 - mass[:m] / float(self._max_mass)
-                out[first] = 0.0
-                scores[lo: lo + m] = out
+                kernels.scores_from_parts(parts, self._counter, self._first_window, learn,
+                                          w, float(self._max_mass), scores[lo: lo + m])
                 if learn:
                     if self._first_window and self._counter + m >= w:
                         self._first_window = False
@@ -247,3 +239,9 @@ def _pair(v, key):
     return lo, hi
 
 
+def _has_nan(X):
+    """Whether X holds a NaN (a record's missing feature); a few values are read
+    one by one, as NumPy's reduction costs more than one record's trees."""
+    if X.size <= 64:
+        return not all(v == v for v in X.ravel().tolist())
+    return bool(np.isnan(X).any())

@@ -24,8 +24,8 @@ from numba import prange
 from .._config import jit, jit_inline, jit_parallel
 from ..forest._mt19937 import mt_double
 
-__all__ = ["build_trees", "score_learn", "score_learn_parallel", "sum_parts", "pivot_all",
-           "explain_parts"]
+__all__ = ["build_trees", "score_learn", "score_learn_parallel", "scores_from_parts",
+           "pivot_all", "explain_parts"]
 
 PADDING = 0.15
 
@@ -291,14 +291,17 @@ score_learn_parallel = jit_parallel(_score_learn)
 
 
 @jit
-def sum_parts(parts, out):
-    """Each record's mass score: its trees' parts added (integers: exact)."""
+def scores_from_parts(parts, counter, first, learn, window, max_mass, out):
+    """Each record's score, ``1 - mass / max_mass`` with its trees' parts added
+    (integers: exact), or 0 for a record scored in the first window (record ``j``
+    is scored after ``j`` others of the call were learned when ``learn``)."""
     n_trees, n = parts.shape
     for j in range(n):
         total = 0
         for t in range(n_trees):
             total += parts[t, j]
-        out[j] = total
+        seen = counter + j if learn else counter
+        out[j] = 0.0 if first and seen < window else 1.0 - total / max_mass
 
 
 @jit

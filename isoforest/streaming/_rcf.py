@@ -6,7 +6,6 @@ import numbers
 import numpy as np
 
 from .._base import InstanceOf, Interval, NoneConstraint, random_state_constraints
-from .._config import effective_n_jobs, num_threads
 from ..forest._mt19937 import STATE_SIZE
 from . import _rcf_kernels as kernels
 from ._base import OnlineDetector
@@ -177,11 +176,10 @@ class RandomCutForest(OnlineDetector):
         if not learn and self.shingle_size > 1:
             # a row scored alone is the shingle it would complete
             P = P[-(n - lead):] if n > lead else P[:0]
-        threads = effective_n_jobs(self.n_jobs)
-        kernel = kernels.score_learn_parallel if threads > 1 else kernels.score_learn
+        kernel, threads = self._kernel(kernels, P.shape[0])
         T = self.n_estimators
         out = np.empty(P.shape[0])
-        with num_threads(threads):
+        with threads:
             for lo in range(0, P.shape[0], _CHUNK):
                 Pc = P[lo: lo + _CHUNK]
                 m = Pc.shape[0]
@@ -192,7 +190,7 @@ class RandomCutForest(OnlineDetector):
                        self._root, self._slot, self._rng, Pc,
                        self._n_points if learn else 0, self.tree_size, learn,
                        parts, where)
-                out[lo: lo + m] = _mean_over_trees(parts)
+                kernels.mean_over_trees(parts, out[lo: lo + m])
                 if learn:
                     self._n_points += m
         scores[lead:] = out
@@ -215,20 +213,19 @@ class RandomCutForest(OnlineDetector):
         T = self.n_estimators
         out = np.zeros((P.shape[0], d))
         P = np.ascontiguousarray(P, dtype=np.float64)
-        with num_threads(1):
-            for lo in range(0, P.shape[0], _CHUNK):
-                Pc = P[lo: lo + _CHUNK]
-                m = Pc.shape[0]
-                parts = np.empty((T, m))
-                where = np.empty((T, m), dtype=np.int64)
-                kernels.score_learn(self._left, self._right, self._parent, self._count,
-                                    self._cut_dim, self._cut_val, self._lo, self._hi,
-                                    self._free, self._n_free, self._root, self._slot,
-                                    self._rng, Pc, 0, self.tree_size, False, parts, where)
-                rows = lo + np.arange(m)
-                for t in range(T):
-                    ok = where[t] >= 0
-                    np.add.at(out, (rows[ok], where[t, ok] % d), parts[t, ok] / T)
+        for lo in range(0, P.shape[0], _CHUNK):
+            Pc = P[lo: lo + _CHUNK]
+            m = Pc.shape[0]
+            parts = np.empty((T, m))
+            where = np.empty((T, m), dtype=np.int64)
+            kernels.score_learn(self._left, self._right, self._parent, self._count,
+                                self._cut_dim, self._cut_val, self._lo, self._hi,
+                                self._free, self._n_free, self._root, self._slot,
+                                self._rng, Pc, 0, self.tree_size, False, parts, where)
+            rows = lo + np.arange(m)
+            for t in range(T):
+                ok = where[t] >= 0
+                np.add.at(out, (rows[ok], where[t, ok] % d), parts[t, ok] / T)
         return out
 
     def _state_arrays(self):
@@ -247,11 +244,3 @@ class RandomCutForest(OnlineDetector):
     def _fitted_scalars(self):
         return {"_n_points": int(self._n_points)}
 
-
-def _mean_over_trees(parts):
-    """rrcf's loop's average: ``sum(codisp_t / n_trees)``, added tree by tree."""
-    T = parts.shape[0]
-    acc = np.zeros(parts.shape[1])
-    for t in range(T):
-        acc += parts[t] / T
-    return acc

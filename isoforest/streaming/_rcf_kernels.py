@@ -39,7 +39,7 @@ from ..stats._kernels import pairwise_sum
 NONE = np.uint64(0xFFFFFFFFFFFFFFFF)  # -1 (no node) read through an unsigned view
 
 __all__ = ["init_trees", "score_learn", "score_learn_parallel", "point_slot",
-           "check_trees"]
+           "mean_over_trees", "check_trees"]
 
 
 @jit_inline
@@ -98,13 +98,19 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
     # Many points: temper each block of generator outputs at once (a vector loop)
     # instead of word by word; a few: temper only the words drawn.
     bulk = n >= 32
+    # each tree's scratch, allocated once a call (a few records' call would
+    # otherwise spend more on allocating than on the trees)
+    boxes = np.empty((n_trees, 3, d))
+    paths = np.empty((n_trees, cap + 1), dtype=np.uint64)  # unsigned: no wraparound
+    saves = np.empty((n_trees, MT_N + 1), dtype=np.int64)
+    tempers = np.empty((n_trees, MT_N if bulk else 0), dtype=np.int64)
     for t in prange(n_trees):
-        bl = np.empty(d)
-        bh = np.empty(d)
-        span = np.empty(d)
-        path = np.empty(cap + 1, dtype=np.uint64)  # unsigned: no wraparound code
-        saved = np.empty(MT_N + 1, dtype=np.int64)
-        tempered = np.empty(MT_N if bulk else 0, dtype=np.int64)
+        bl = boxes[t, 0]
+        bh = boxes[t, 1]
+        span = boxes[t, 2]
+        path = paths[t]
+        saved = saves[t]
+        tempered = tempers[t]
         if bulk:
             _temper_block(rng[t], tempered)
         pos = rng[t, MT_N]
@@ -454,6 +460,17 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
 
 score_learn = jit(_score_learn)
 score_learn_parallel = jit_parallel(_score_learn)
+
+
+@jit
+def mean_over_trees(parts, out):
+    """rrcf's loop's average: ``sum(codisp_t / n_trees)``, added tree by tree."""
+    n_trees, n = parts.shape
+    for j in range(n):
+        acc = 0.0
+        for t in range(n_trees):
+            acc += parts[t, j] / n_trees
+        out[j] = acc
 
 
 @jit

@@ -30,7 +30,10 @@ from numpy.testing import assert_allclose, assert_array_equal
 from isoforest import (HalfSpaceTrees, ModelFileError, RandomCutForest, explain, load_model,
                        save_model)
 from isoforest._validation import InvalidParameterError, NotFittedError
+from isoforest._config import effective_n_jobs
+from isoforest.streaming import _hst_kernels, _rcf_kernels
 from isoforest.streaming._base import HISTORY
+from isoforest.streaming._hst import _has_nan
 from _model_parts import read_parts, write_parts
 from _streaming_peers import prequential, river_hst, rrcf_stream
 
@@ -586,6 +589,42 @@ def test_rcf_and_hst_missing_keys(make):
     else:
         model.learn_one({"a": 0.3})
         assert model.n_samples_seen_ == 2
+
+
+@pytest.mark.parametrize("make", BOTH)
+def test_a_lone_record_runs_the_serial_kernel(make):
+    """Waking the threads costs more than one record's trees: a call on one record
+    runs the serial kernel whatever ``n_jobs`` asks; a call on several runs the
+    parallel kernel where more than one thread is asked for and available."""
+    kernels = _hst_kernels if make is hst else _rcf_kernels
+    for n_jobs in (None, 1, 2, -1):
+        model = make(n_jobs=n_jobs)
+        assert model._kernel(kernels, 1)[0] is kernels.score_learn
+        threaded = effective_n_jobs(n_jobs) > 1
+        assert model._kernel(kernels, 5)[0] is (
+            kernels.score_learn_parallel if threaded else kernels.score_learn)
+
+
+@pytest.mark.parametrize("make", BOTH)
+def test_a_record_of_any_numbers_reads_as_floats(make):
+    """A dict of Python floats takes a shorter way than one of ints, NumPy scalars
+    or a mix; both give the same row."""
+    model = make(random_state=0)
+    model.learn_one({"a": 0.25, "b": 2.0, "c": -1.5})
+    floats = model._row({"a": 0.25, "b": 2.0, "c": -1.5}, reset=False)
+    for record in ({"a": np.float64(0.25), "b": 2, "c": -1.5},
+                   {"a": np.float32(0.25), "b": np.int64(2), "c": np.float64(-1.5)}):
+        assert_array_equal(model._row(record, reset=False), floats)
+    assert floats.dtype == np.float64 and floats.shape == (1, 3)
+    assert_array_equal(model._row([0.25, 2, -1.5], reset=False), floats)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (200, 3)], ids=["a record", "a batch"])
+def test_has_nan_both_ways(shape):
+    X = np.random.RandomState(0).rand(*shape)
+    assert not _has_nan(X)
+    X[-1, 1] = np.nan
+    assert _has_nan(X)
 
 
 # =============================================================== river's Pipeline
