@@ -156,9 +156,7 @@ class OnlineDetector(BaseDetector):
         ``_n_history % HISTORY`` replaces the oldest)."""
         m = scores.shape[0]
         end = self._n_history + m
-        if m == 1:
-            self._history[self._n_history % HISTORY] = scores[0]
-        elif m >= HISTORY:
+        if m >= HISTORY:
             self._history[:] = np.roll(scores[m - HISTORY:], end % HISTORY)
         else:
             pos = self._n_history % HISTORY
@@ -172,6 +170,17 @@ class OnlineDetector(BaseDetector):
         self.n_samples_seen_ += X.shape[0]
         self._remember(scores)
         return scores
+
+    def _run_one(self, row, learn):
+        """``_run`` on one (1, d) row, as a float (a subclass may take a shorter way)."""
+        return float(self._run(row, learn)[0])
+
+    def _learn_one(self, row):
+        score = self._run_one(row, learn=True)
+        self.n_samples_seen_ += 1
+        self._history[self._n_history % HISTORY] = score
+        self._n_history += 1
+        return score
 
     # -- river's API ------------------------------------------------------------------
     def learn_one(self, x):
@@ -188,7 +197,7 @@ class OnlineDetector(BaseDetector):
         row = self._row(x, reset=start)
         if start:
             self._start(row.shape[1])
-        self._learn(row)
+        self._learn_one(row)
 
     def score_one(self, x):
         """The anomaly score of one record, without learning it (river's
@@ -204,7 +213,7 @@ class OnlineDetector(BaseDetector):
         """
         if not self._started():
             return 0.0
-        return float(self._run(self._row(x, reset=False), learn=False)[0])
+        return self._run_one(self._row(x, reset=False), learn=False)
 
     def score_learn_one(self, x):
         """Score one record, then learn it; returns the score (higher = more
@@ -213,7 +222,7 @@ class OnlineDetector(BaseDetector):
         row = self._row(x, reset=start)
         if start:
             self._start(row.shape[1])
-        return float(self._learn(row)[0])
+        return self._learn_one(row)
 
     # -- scikit-learn's API ---------------------------------------------------------
     def score_learn(self, X):

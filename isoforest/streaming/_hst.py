@@ -194,10 +194,25 @@ class HalfSpaceTrees(OnlineDetector):
                 kernels.scores_from_parts(parts, self._counter, self._first_window, learn,
                                           w, float(self._max_mass), scores[lo: lo + m])
                 if learn:
-                    if self._first_window and self._counter + m >= w:
-                        self._first_window = False
-                    self._counter = (self._counter + m) % w
+                    self._advance(m)
         return scores
+
+    def _run_one(self, row, learn):
+        w = self.window_size
+        score = kernels.score_learn_one(
+            self._feature, self._threshold, self._r_mass, self._l_leaf, self._table, row,
+            self._counter, self._first_window, learn, self.height, w, math.ceil(0.1 * w),
+            _has_nan(row), self._use_table, float(self._max_mass))
+        if learn:
+            self._advance(1)
+        return score
+
+    def _advance(self, m):
+        """Count ``m`` records learned in the current window (the kernel closed the
+        windows they filled)."""
+        if self._first_window and self._counter + m >= self.window_size:
+            self._first_window = False
+        self._counter = (self._counter + m) % self.window_size
 
     def _explain_rows(self, X):
         """Per-feature shares of the anomaly score (they add up to it, to round-off)."""

@@ -24,8 +24,8 @@ from numba import prange
 from .._config import jit, jit_inline, jit_parallel
 from ..forest._mt19937 import mt_double
 
-__all__ = ["build_trees", "score_learn", "score_learn_parallel", "scores_from_parts",
-           "pivot_all", "explain_parts"]
+__all__ = ["build_trees", "score_learn", "score_learn_parallel", "score_learn_one",
+           "scores_from_parts", "pivot_all", "explain_parts"]
 
 PADDING = 0.15
 
@@ -302,6 +302,19 @@ def scores_from_parts(parts, counter, first, learn, window, max_mass, out):
             total += parts[t, j]
         seen = counter + j if learn else counter
         out[j] = 0.0 if first and seen < window else 1.0 - total / max_mass
+
+
+@jit
+def score_learn_one(feature, threshold, r_mass, l_leaf, table, x, counter, first, learn,
+                    height, window, size_limit, missing, use_table, max_mass):
+    """``score_learn`` and ``scores_from_parts`` for the one row of ``x`` in one
+    call: its score (Python's cost per call, not the trees, sets a record's rate)."""
+    parts = np.empty((feature.shape[0], 1), dtype=np.int64)
+    score_learn(feature, threshold, r_mass, l_leaf, table, x, counter, first, learn,
+                height, window, size_limit, missing, use_table, parts)
+    out = np.empty(1)
+    scores_from_parts(parts, counter, first, learn, window, max_mass, out)
+    return out[0]
 
 
 @jit
