@@ -15,8 +15,11 @@ of a running stream: a Random Cut Forest's trees fill during the first
 ``tree_size`` records, which cost less (no point to forget, shallower trees), so
 for both sides the clock starts once the trees are full (rrcf's loop runs its
 first ``tree_size + 1`` records untimed; isoforest learns them in a first call).
-Half-Space Trees' cost is flat along the stream. Medians of ``--repeat``
-interleaved runs after a warm-up.
+Half-Space Trees' cost is flat along the stream. Also timed: isoforest one record a
+call, as the peer's loop calls it (river's ``score_one`` then ``learn_one`` on a
+dict made per record; ``score_learn_one`` on rrcf's point), where Python's cost
+per call, not the trees, sets the rate. Medians of ``--repeat`` interleaved runs
+after a warm-up.
 
 Quality: prequential ROC AUC on ODDS sets (``--data-dir``, default
 ``../shared/datasets``) streamed in file order and shuffled (seed 0), the
@@ -126,18 +129,43 @@ def speed(repeat):
             rest = model.score_learn(X[warm:n])
             return np.concatenate([first, rest]), time.perf_counter() - t0
 
+        def ours_one(n):
+            """The same, one record a call, as the peer's loop makes them: river's
+            ``score_one`` then ``learn_one`` on a dict made per record, or
+            ``score_learn_one`` on rrcf's point."""
+            model = make(None)
+            out = np.empty(n)
+            out[:warm] = model.score_learn(X[:warm]) if warm else []
+            t0 = time.perf_counter()
+            if kind == "hst":
+                for i, row in enumerate(X[warm:n], warm):
+                    x = dict(enumerate(row.tolist()))
+                    out[i] = model.score_one(x)
+                    model.learn_one(x)
+            else:
+                for i, point in enumerate(X[warm:n], warm):
+                    out[i] = model.score_learn_one(point)
+            return out, time.perf_counter() - t0
+
         ours(2000, 1)
         ours(2000, -1)
-        same = float(np.max(np.abs(ours(warm + n_peer, 1)[0] - peer(warm + n_peer)[0])))
-        t1, t2, tp = [], [], []
+        ours_one(warm + 200)
+        expected = peer(warm + n_peer)[0]
+        same = float(max(np.max(np.abs(ours(warm + n_peer, 1)[0] - expected)),
+                         np.max(np.abs(ours_one(warm + n_peer)[0] - expected))))
+        n_one = min(n_ours, 20 * n_peer)
+        t1, t2, t3, tp = [], [], [], []
         for _ in range(repeat):
             t1.append(ours(warm + n_ours, 1)[1] / n_ours)
             t2.append(ours(warm + n_ours, -1)[1] / n_ours)
+            t3.append(ours_one(warm + n_one)[1] / n_one)
             tp.append(peer(warm + n_peer)[1] / n_peer)
-        one, both, p = np.median(t1), np.median(t2), np.median(tp)
+        one, both, each, p = np.median(t1), np.median(t2), np.median(t3), np.median(tp)
         rows.append({"case": label, "peer": peer_name, "records_per_s_1_thread": 1 / one,
                      "records_per_s_all_threads": 1 / both, "peer_records_per_s": 1 / p,
                      "ratio_1_thread": p / one, "ratio_all_threads": p / both,
+                     "records_per_s_one_record_calls": 1 / each,
+                     "ratio_one_record_calls": p / each,
                      "max_abs_diff_vs_peer": same, "peer_records": n_peer,
                      "isoforest_records": n_ours, "untimed_first_records": warm})
         print(rows[-1], flush=True)
@@ -193,19 +221,28 @@ def sliding_iforest(X, every=1000, window=2000):
     return scores
 
 
+def _ratio(x):
+    return f"{x:,.1f}x" if x < 10 else f"{x:,.0f}x"
+
+
 def markdown(result):
     lines = [f"Measured on {result['machine']} (river {result['versions'].get('river')}, "
              f"rrcf {result['versions'].get('rrcf')}); `python benchmarks/bench_streaming.py`.",
              "",
-             "| prequential loop | isoforest, 1 thread | all threads | peer | vs peer, 1 thread "
-             "| all threads | max abs diff |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| prequential loop | isoforest, 1 thread | all threads | one record a call "
+             "| peer | vs peer, 1 thread | all threads | one record a call | max abs diff |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["speed"]:
         lines.append(f"| {r['case']} | {r['records_per_s_1_thread']:,.0f} rec/s "
                      f"| {r['records_per_s_all_threads']:,.0f} rec/s "
+                     f"| {r['records_per_s_one_record_calls']:,.0f} rec/s "
                      f"| {r['peer']} {r['peer_records_per_s']:,.0f} rec/s "
-                     f"| {r['ratio_1_thread']:,.0f}x | {r['ratio_all_threads']:,.0f}x "
+                     f"| {_ratio(r['ratio_1_thread'])} | {_ratio(r['ratio_all_threads'])} "
+                     f"| {_ratio(r['ratio_one_record_calls'])} "
                      f"| {r['max_abs_diff_vs_peer']:.1e} |")
+    lines += ["", "One record a call: the peer's own loop, one call per record (river's "
+              "`score_one` then `learn_one` on a dict; `score_learn_one` on rrcf's point), "
+              "on one thread."]
     warm = [r for r in result["speed"] if r.get("untimed_first_records")]
     if warm:
         lines += ["", "Rates of a running stream: " + "; ".join(
