@@ -170,6 +170,7 @@ class StreamLearner:
             expected = type(obj.model)
             if not isinstance(model, expected) or model.n_features_in_ != len(obj.columns):
                 raise ValueError("the stored model does not match its settings")
+            model.n_jobs = obj.model.n_jobs  # this command's threads, whoever saved it
             obj.model = model
             obj.likelihood = AnomalyLikelihood.from_dict(extra["likelihood"])
             obj.guard = RangeGuard.from_dict(extra["guard"], len(obj.columns))

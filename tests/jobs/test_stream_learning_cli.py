@@ -171,6 +171,27 @@ def test_state_resumes_exactly(tmp_path):
     assert first.stdout + second.stdout == whole.stdout
 
 
+@pytest.mark.parametrize("method", ["hst", "rcf"])
+def test_state_saved_on_one_thread_resumes_on_all_cores(tmp_path, method):
+    """The command runs its forest on all cores; a state whose model was saved with
+    another ``n_jobs`` (one thread, say) resumes on all cores, with the same scores."""
+    from isoforest.jobs._learner import StreamLearner
+
+    X = series(300, spike=250)[:, None]
+    state = tmp_path / "state.npz"
+    whole = StreamLearner(method, ["v"], trees=4, window=32)
+    expected = whole.score_samples(X)
+    first = StreamLearner(method, ["v"], trees=4, window=32)
+    assert first.model.n_jobs == -1
+    head = first.score_samples(X[:100])
+    first.model.n_jobs = None
+    first.save(state)
+    resumed = StreamLearner.load(state)
+    assert resumed.model.n_jobs == -1
+    np.testing.assert_array_equal(np.concatenate([head, resumed.score_samples(X[100:])]),
+                                  expected)
+
+
 def _other_thread(pid):
     """A thread of process ``pid`` other than its main one that does not block SIGTERM."""
     bit = 1 << (signal.SIGTERM - 1)
