@@ -62,7 +62,7 @@ class OnlineDetector(BaseDetector):
                     keys = (list(range(self.n_features_in_)) if names is None
                             else list(names))
             values = [x.get(k) for k in keys]
-            # every value a finite float (the usual record): no check per value
+            # every value a finite float (the usual record): no conversion per value
             if all(type(v) is float for v in values) and all(map(math.isfinite, values)):
                 return np.array([values])
             row = np.empty((1, len(keys)))
@@ -103,7 +103,7 @@ class OnlineDetector(BaseDetector):
         elif row.shape[0] != self.n_features_in_:
             raise ValueError(f"x has {row.shape[0]} features, but {type(self).__name__} "
                              f"is expecting {self.n_features_in_} features as input.")
-        return row[None, :]
+        return np.ascontiguousarray(row)[None, :]  # a strided row (a column slice's)
 
     def _rows(self, X, *, reset):
         if reset:
@@ -128,7 +128,9 @@ class OnlineDetector(BaseDetector):
         serial one, which needs no thread setting, on one thread and for a lone
         record (waking the threads costs more than one record's trees take:
         ~130 us against a few)."""
-        threads = 1 if n == 1 else effective_n_jobs(self.n_jobs)
+        threads = effective_n_jobs(self.n_jobs)  # also refuses n_jobs=0
+        if n == 1:
+            threads = 1
         if threads == 1:
             return kernels.score_learn, contextlib.nullcontext()
         return kernels.score_learn_parallel, num_threads(threads)

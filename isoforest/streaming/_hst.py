@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from .._base import Interval, NoneConstraint, InstanceOf, random_state_constraints
+from .._config import effective_n_jobs
 from ..forest._mt19937 import STATE_SIZE, mt_seed_by_array, python_seed_key
 from . import _hst_kernels as kernels
 from ._base import OnlineDetector
@@ -49,7 +50,8 @@ class HalfSpaceTrees(OnlineDetector):
         Seed of the trees' draws (Python's ``random.Random(random_state)``, as
         river). None draws a seed from NumPy's global generator.
     n_jobs : int, default=None
-        Threads for the trees (None: 1, -1: all cores).
+        Threads for the trees of a call on several records (None: 1, -1: all
+        cores); a lone record runs on one, as waking the threads costs more.
 
     Attributes
     ----------
@@ -198,6 +200,7 @@ class HalfSpaceTrees(OnlineDetector):
         return scores
 
     def _run_one(self, row, learn):
+        effective_n_jobs(self.n_jobs)  # refuses n_jobs=0, as a batch call does
         w = self.window_size
         score = kernels.score_learn_one(
             self._feature, self._threshold, self._r_mass, self._l_leaf, self._table, row,

@@ -51,7 +51,8 @@ class RandomCutForest(OnlineDetector):
         Seeds of the trees' draws (see above). None draws them from NumPy's
         global generator.
     n_jobs : int, default=None
-        Threads for the trees (None: 1, -1: all cores).
+        Threads for the trees of a call on several records (None: 1, -1: all
+        cores); a lone record runs on one, as waking the threads costs more.
 
     Attributes
     ----------

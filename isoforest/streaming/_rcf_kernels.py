@@ -101,7 +101,7 @@ def _score_learn(left, right, parent, count, cut_dim, cut_val, lo, hi, free, n_f
     # each tree's scratch, allocated once a call (a few records' call would
     # otherwise spend more on allocating than on the trees)
     boxes = np.empty((n_trees, 3, d))
-    paths = np.empty((n_trees, cap + 1), dtype=np.uint64)  # unsigned: no wraparound
+    paths = np.empty((n_trees, cap + 1), dtype=np.uint64)  # unsigned: no wraparound code
     saves = np.empty((n_trees, MT_N + 1), dtype=np.int64)
     tempers = np.empty((n_trees, MT_N if bulk else 0), dtype=np.int64)
     for t in prange(n_trees):

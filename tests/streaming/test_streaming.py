@@ -592,17 +592,44 @@ def test_rcf_and_hst_missing_keys(make):
 
 
 @pytest.mark.parametrize("make", BOTH)
-def test_a_lone_record_runs_the_serial_kernel(make):
+def test_a_lone_record_runs_the_serial_kernel(make, monkeypatch):
     """Waking the threads costs more than one record's trees: a call on one record
     runs the serial kernel whatever ``n_jobs`` asks; a call on several runs the
     parallel kernel where more than one thread is asked for and available."""
     kernels = _hst_kernels if make is hst else _rcf_kernels
+    parallel = kernels.score_learn_parallel
+
+    def refused(*args):
+        raise AssertionError("the parallel kernel ran")
+
+    X = rcf_stream(6)
     for n_jobs in (None, 1, 2, -1):
         model = make(n_jobs=n_jobs)
-        assert model._kernel(kernels, 1)[0] is kernels.score_learn
+        monkeypatch.setattr(kernels, "score_learn_parallel", refused)
+        model.learn_one(X[0])
+        model.score_one(dict(enumerate(X[1])))
+        model.score_learn_one(X[1])
+        model.score_learn(X[2:3])
+        model.score_samples(X[3:4])
+        monkeypatch.setattr(kernels, "score_learn_parallel", parallel)
         threaded = effective_n_jobs(n_jobs) > 1
-        assert model._kernel(kernels, 5)[0] is (
-            kernels.score_learn_parallel if threaded else kernels.score_learn)
+        assert model._kernel(kernels, 5)[0] is (parallel if threaded else kernels.score_learn)
+    model = make(n_jobs=0)
+    for call in (model.learn_one, model.score_learn_one):
+        with pytest.raises(ValueError, match="n_jobs == 0"):
+            call(X[0])
+
+
+@pytest.mark.parametrize("make", BOTH)
+def test_a_strided_record_reads_as_its_values(make):
+    """A record cut from a wider or Fortran-ordered array (not contiguous) is read
+    as its values."""
+    X = np.asfortranarray(rcf_stream(40, d=4))
+    a, b = make(random_state=0), make(random_state=0)
+    got = [a.score_learn_one(X[i, ::2]) for i in range(40)]
+    want = [b.score_learn_one(np.ascontiguousarray(X[i, ::2])) for i in range(40)]
+    assert_array_equal(got, want)
+    assert a.score_one(X[0, 1::2]) == b.score_one(X[0, 1::2].copy())
 
 
 @pytest.mark.parametrize("make", BOTH)
