@@ -172,6 +172,11 @@ class HalfSpaceTrees(OnlineDetector):
         return (1 << (self.height + 1)) < self.height * self.window_size
 
     @property
+    def _size_limit(self):
+        # river stops below 0.1 * window_size; masses are integers
+        return math.ceil(0.1 * self.window_size)
+
+    @property
     def _max_mass(self):
         return self.n_estimators * self.window_size * ((1 << (self.height + 1)) - 1)
 
@@ -182,8 +187,7 @@ class HalfSpaceTrees(OnlineDetector):
             return scores
         kernel, threads = self._kernel(kernels, n)
         w = self.window_size
-        # river stops below 0.1 * window_size; masses are integers
-        size_limit = math.ceil(0.1 * w)
+        size_limit = self._size_limit
         missing = _has_nan(X)
         with threads:
             for lo in range(0, n, _CHUNK):
@@ -204,7 +208,7 @@ class HalfSpaceTrees(OnlineDetector):
         w = self.window_size
         score = kernels.score_learn_one(
             self._feature, self._threshold, self._r_mass, self._l_leaf, self._table, row,
-            self._counter, self._first_window, learn, self.height, w, math.ceil(0.1 * w),
+            self._counter, self._first_window, learn, self.height, w, self._size_limit,
             _has_nan(row), self._use_table, float(self._max_mass))
         if learn:
             self._advance(1)
@@ -240,8 +244,7 @@ class HalfSpaceTrees(OnlineDetector):
         self._first_window = fitted["_first_window"]
         self._table = np.zeros_like(self._r_mass)
         for t in range(self.n_estimators):
-            kernels.leaf_scores(self._r_mass, self._table, t, self.height,
-                                math.ceil(0.1 * self.window_size))
+            kernels.leaf_scores(self._r_mass, self._table, t, self.height, self._size_limit)
 
     def _fitted_scalars(self):
         return {"_counter": int(self._counter), "_first_window": bool(self._first_window)}
