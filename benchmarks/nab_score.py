@@ -41,7 +41,8 @@ Usage::
 
 ``--nab-data`` is a folder with ``data/<category>/<file>.csv`` and
 ``combined_windows.json`` (default: ``../shared/nab`` from the repository
-root). Without ``--results`` the work happens in a temporary directory that is
+root), or a checkout of numenta/NAB, whose ``labels/combined_windows.json`` is
+read: ``--nab-data /work/nab-code`` scores the whole corpus (58 series). Without ``--results`` the work happens in a temporary directory that is
 removed afterwards; with it, the ``<detector>`` and ``null`` folders there are
 replaced and the files (NAB adds ``S(t)_<profile>`` columns and
 ``<detector>_<profile>_scores.csv`` per-file tables) are kept.
@@ -299,8 +300,9 @@ def main(argv=None):
                         help="shell command: 'value' CSV on stdin -> "
                              "'anomaly_score,is_anomaly' lines on stdout")
     parser.add_argument("--nab-data", default=os.path.join(REPO, "..", "shared", "nab"),
-                        help="folder with data/ and combined_windows.json "
-                             "(default: ../shared/nab from the repository root)")
+                        help="folder with data/ and combined_windows.json, or a "
+                             "NAB checkout (default: ../shared/nab from the "
+                             "repository root)")
     parser.add_argument("--nab-code", default="/work/nab-code",
                         help="checkout of numenta/NAB (default /work/nab-code)")
     parser.add_argument("--nab-python", default="/work/nab-venv/bin/python",
@@ -322,6 +324,8 @@ def main(argv=None):
     args.nab_code = os.path.abspath(args.nab_code)
     args.data_dir = os.path.join(args.nab_data, "data")
     args.windows_file = os.path.join(args.nab_data, "combined_windows.json")
+    if not os.path.exists(args.windows_file):  # a NAB checkout keeps it in labels/
+        args.windows_file = os.path.join(args.nab_data, "labels", "combined_windows.json")
 
     tmp = None
     if args.results is None:
