@@ -99,7 +99,9 @@ class StreamLearner:
             before = before.copy()
         else:
             before = np.zeros((0, X.shape[1]))
-        raw = self.model.score_learn(Z)
+        # a lone record takes the model's one-record path (no batch validation)
+        raw = (np.array([self.model.score_learn_one(Z[0])]) if Z.shape[0] == 1
+               else self.model.score_learn(Z))
         self._last = (Z, before)
         # Half-Space Trees' score is already in [0, 1] (a share of the mass it
         # could have); a displacement's scale depends on the series, and its

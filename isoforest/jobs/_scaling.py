@@ -42,6 +42,17 @@ class RangeGuard:
         self.warmup = int(warmup)
 
     def update(self, X):
+        if X.shape[0] == 1:  # a lone record: the range before it is the state's
+            x = X[0]
+            width = self.hi - self.lo
+            with np.errstate(invalid="ignore"):
+                out = (x > self.hi + self.tolerance * width) | (
+                    x < self.lo - self.tolerance * width)
+            flags = np.array([bool(out.any()) and self.n >= self.warmup])
+            self.lo = np.minimum(self.lo, x)
+            self.hi = np.maximum(self.hi, x)
+            self.n += 1
+            return flags
         lo = np.minimum.accumulate(np.vstack([self.lo[None, :], X]), axis=0)
         hi = np.maximum.accumulate(np.vstack([self.hi[None, :], X]), axis=0)
         before_lo, before_hi = lo[:-1], hi[:-1]  # the range before each record
@@ -80,7 +91,10 @@ class AnomalyLikelihood:
     ``history`` raw scores before ``i`` (``sd`` at least ``min_sd``), ``Q`` the
     normal upper tail. The sums are prefix sums carried from record to record, so a
     stream cut into batches anywhere scores exactly as the whole stream; the state
-    is the last ``history + 1`` prefix sums of the raw scores and of their squares.
+    is the last ``history + 1`` prefix sums of the raw scores and of their squares,
+    kept in a ring so that a batch costs its own length, not the history's (prefix
+    sum ``j`` at ``j % (history + 1)``; the ring grows to that size as the stream
+    does, so a state's memory follows what it holds, not its settings).
     """
 
     def __init__(self, history=8640, short=10, probation=300, min_sd=1e-3):
@@ -89,44 +103,101 @@ class AnomalyLikelihood:
         self.probation = int(probation)
         self.min_sd = float(min_sd)
         self.n = 0
-        self.sums = np.zeros(1)     # prefix sums c[n - len + 1 .. n], c[0] = 0
-        self.squares = np.zeros(1)  # the same for the squared raw scores
+        self._sums = np.zeros(1)     # prefix sums c[j], c[0] = 0
+        self._squares = np.zeros(1)  # the same for the squared raw scores
+
+    def _reserve(self, last):
+        """Room in the ring for prefix sums up to ``c[last]``."""
+        need = min(last + 1, self.history + 1)
+        size = self._sums.shape[0]
+        if size < need:  # not wrapped yet: c[j] is at j
+            size = min(self.history + 1, max(need, 2 * size))
+            for name in ("_sums", "_squares"):
+                grown = np.zeros(size)
+                old = getattr(self, name)
+                grown[:old.shape[0]] = old
+                setattr(self, name, grown)
 
     def update(self, raw):
         raw = np.asarray(raw, dtype=np.float64)
         m = raw.shape[0]
         if m == 0:
             return np.zeros(0)
+        if m == 1:
+            return self._update_one(float(raw[0]))
+        n, keep = self.n, self.history + 1
+        self._reserve(n + m)
         # c[n .. n + m], each the previous plus one raw score, in stream order
-        c = np.cumsum(np.concatenate([self.sums[-1:], raw]))
-        c2 = np.cumsum(np.concatenate([self.squares[-1:], raw * raw]))
-        full = np.concatenate([self.sums[:-1], c])    # c[first .. n + m]
-        full2 = np.concatenate([self.squares[:-1], c2])
-        first = self.n + 1 - self.sums.shape[0]
-        i = self.n + np.arange(m)                      # the records' positions
+        c = np.cumsum(np.concatenate([self._sums[n % keep: n % keep + 1], raw]))
+        c2 = np.cumsum(np.concatenate([self._squares[n % keep: n % keep + 1], raw * raw]))
+        i = n + np.arange(m)                           # the records' positions
         a = np.maximum(i - self.history, 0)
         b = np.maximum(i - self.short + 1, 0)
         k = np.maximum(i - a, 1)
+        # prefix sum j: from this batch when j >= n, else from the ring (every j
+        # asked for is at least n - history, so the ring still holds it)
+        j = np.concatenate([i, a, b])
+        new = j >= n
+        got = np.where(new, c[np.where(new, j - n, 0)], self._sums[j % keep])
+        got2 = np.where(new, c2[np.where(new, j - n, 0)], self._squares[j % keep])
+        ci, ca, cb = got[:m], got[m:2 * m], got[2 * m:]
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = (full[i - first] - full[a - first]) / k
-            var = (full2[i - first] - full2[a - first]) / k - mean * mean
+            mean = (ci - ca) / k
+            var = (got2[:m] - got2[m:2 * m]) / k - mean * mean
             sd = np.maximum(np.sqrt(np.maximum(var, 0.0)), self.min_sd)
-            recent = (full[i + 1 - first] - full[b - first]) / (i + 1 - b)
+            recent = (c[1:] - cb) / (i + 1 - b)
             z = (recent - mean) / sd
         tail = 0.5 * _erfc(z / np.sqrt(2.0))
         out = np.log(tail + 1e-10) / -23.02585092994046
         out = np.clip(out, 0.0, 1.0)
         out[(i < self.probation) | ~np.isfinite(out)] = 0.0
-        keep = self.history + 1
-        self.sums = full[-keep:].copy()
-        self.squares = full2[-keep:].copy()
-        self.n += m
+        # c[n + 1 .. n + m] into the ring (the last ``keep`` of them)
+        first = max(1, m + 1 - keep)
+        where = np.arange(n + first, n + m + 1) % keep
+        self._sums[where] = c[first:]
+        self._squares[where] = c2[first:]
+        self.n = n + m
         return out
 
+    def _update_one(self, r):
+        """``update`` on one raw score: the same operations on floats, without the
+        ~40 array calls a batch makes (a lone record's cost is those calls). The
+        logarithm and the clip still run on an array, as in a batch: NumPy's
+        ``log`` need not round as ``math.log`` does."""
+        n, keep = self.n, self.history + 1
+        self._reserve(n + 1)
+        sums, squares = self._sums, self._squares
+        c0 = float(sums[n % keep])
+        q0 = float(squares[n % keep])
+        c1 = c0 + r
+        q1 = q0 + r * r
+        a = max(n - self.history, 0)
+        b = max(n - self.short + 1, 0)
+        k = max(n - a, 1)
+        mean = (c0 - float(sums[a % keep])) / k
+        var = (q0 - float(squares[a % keep])) / k - mean * mean
+        # max(v, floor) keeps a NaN v, as np.maximum does
+        sd = max(math.sqrt(max(var, 0.0)), self.min_sd)
+        recent = (c1 - float(sums[b % keep])) / (n + 1 - b)
+        z = (recent - mean) / sd
+        tail = 0.5 * math.erfc(z / _SQRT2)
+        out = np.clip(np.log(np.array([tail + 1e-10])) / -23.02585092994046, 0.0, 1.0)
+        if n < self.probation or not math.isfinite(out[0]):
+            out[0] = 0.0
+        sums[(n + 1) % keep] = c1
+        squares[(n + 1) % keep] = q1
+        self.n = n + 1
+        return out
+
+    def _held(self):
+        """The ring's positions of the prefix sums held, oldest first."""
+        return np.arange(max(0, self.n - self.history), self.n + 1) % (self.history + 1)
+
     def to_dict(self):
+        held = self._held()
         return {"history": self.history, "short": self.short, "probation": self.probation,
-                "min_sd": self.min_sd, "n": self.n, "sums": self.sums.tolist(),
-                "squares": self.squares.tolist()}
+                "min_sd": self.min_sd, "n": self.n, "sums": self._sums[held].tolist(),
+                "squares": self._squares[held].tolist()}
 
     @classmethod
     def from_dict(cls, d):
@@ -140,8 +211,15 @@ class AnomalyLikelihood:
                 or sums.shape[0] != min(n, obj.history) + 1
                 or not np.isfinite(sums).all() or not np.isfinite(squares).all()):
             raise ValueError("score likelihood state does not fit its settings")
-        obj.n, obj.sums, obj.squares = n, sums, squares
+        obj.n = n
+        obj._reserve(n)
+        held = obj._held()
+        obj._sums[held] = sums
+        obj._squares[held] = squares
         return obj
+
+
+_SQRT2 = float(np.sqrt(2.0))
 
 
 def _erfc(x):
@@ -159,9 +237,14 @@ class OnlineMinMax:
         self.hi = np.full(d, -np.inf)
 
     def update_transform(self, X):
-        lo = np.minimum.accumulate(np.vstack([self.lo[None, :], X]), axis=0)[1:]
-        hi = np.maximum.accumulate(np.vstack([self.hi[None, :], X]), axis=0)[1:]
-        self.lo, self.hi = lo[-1].copy(), hi[-1].copy()
+        if X.shape[0] == 1:  # a lone record: the state's range, with it
+            lo = np.minimum(self.lo, X[0])
+            hi = np.maximum(self.hi, X[0])
+            self.lo, self.hi = lo, hi
+        else:
+            lo = np.minimum.accumulate(np.vstack([self.lo[None, :], X]), axis=0)[1:]
+            hi = np.maximum.accumulate(np.vstack([self.hi[None, :], X]), axis=0)[1:]
+            self.lo, self.hi = lo[-1].copy(), hi[-1].copy()
         width = hi - lo
         with np.errstate(invalid="ignore", divide="ignore"):
             Z = np.where(width > 0, (X - lo) / np.where(width > 0, width, 1.0), 0.0)

@@ -155,6 +155,12 @@ class RandomCutForest(OnlineDetector):
         k = self.shingle_size
         if k == 1:
             return X, 0
+        if X.shape[0] == 1 and self._recent.shape[0] == k - 1:
+            # a lone record completes one shingle: the recent records, then it
+            P = np.concatenate([self._recent.reshape(-1), X[0]])[None, :]
+            if learn:
+                self._recent = P[0, X.shape[1]:].reshape(k - 1, X.shape[1])
+            return P, 0
         rows = np.concatenate([self._recent, X]) if self._recent.shape[0] else X
         n_old = self._recent.shape[0]
         lead = (k - 1) - n_old  # records of X that complete no shingle (stream start)

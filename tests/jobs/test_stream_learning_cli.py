@@ -46,6 +46,11 @@ def as_csv(values, header="value"):
     return (header + "\n" if header else "") + body
 
 
+def assert_bits_equal(a, b):
+    assert [v.hex() for v in np.asarray(a, dtype=float).ravel()] == [
+        v.hex() for v in np.asarray(b, dtype=float).ravel()]
+
+
 def likelihood(raw, history=8640, short=10, probation=300, min_sd=1e-3):
     """Numenta's anomaly likelihood, written record by record: the mean of the last
     ``short`` raw scores as a z-score against the ``history`` raw scores before the
@@ -104,6 +109,80 @@ def test_likelihood_is_the_same_however_the_stream_is_cut():
     bad["sums"] = bad["sums"][:-1]
     with pytest.raises(ValueError, match="does not fit"):
         AnomalyLikelihood.from_dict(bad)
+
+
+@pytest.mark.parametrize("history, short", [(8640, 10), (40, 10), (7, 8), (0, 1)])
+def test_likelihood_of_lone_records_is_the_batch_likelihood(history, short):
+    """One score a call (the stream's lone records take a path of their own), past
+    the point where the ring of prefix sums wraps, gives the batch's numbers bit for
+    bit; a flat run keeps the deviation at its floor."""
+    from isoforest.jobs._scaling import AnomalyLikelihood
+
+    raw = np.random.RandomState(1).exponential(size=1500)
+    raw[900:910] += 30.0
+    raw[1100:1300] = 0.5
+    settings = dict(history=history, short=short, probation=20)
+    whole = AnomalyLikelihood(**settings).update(raw)
+    one = AnomalyLikelihood(**settings)
+    got = np.concatenate([one.update(raw[i:i + 1]) for i in range(len(raw))])
+    assert_bits_equal(got, whole)
+    assert whole[900:910].max() > 0.25  # the burst is seen
+    mixed = AnomalyLikelihood(**settings)
+    cuts = [0, 1, 2, 5, 6, 700, 701, 702, 1500]
+    got = np.concatenate([mixed.update(raw[a:b]) for a, b in zip(cuts, cuts[1:])])
+    assert_bits_equal(got, whole)
+
+
+def test_likelihood_state_holds_what_it_has_seen_not_its_settings():
+    """A state's memory follows the records it holds: one whose history could hold
+    10**12 scores, three records into a stream, loads at once and goes on as a
+    fresh one with those settings."""
+    from isoforest.jobs._scaling import AnomalyLikelihood
+
+    raw = np.random.RandomState(2).rand(50)
+    settings = dict(history=10**12, short=3, probation=5)
+    fresh = AnomalyLikelihood(**settings)
+    expected = fresh.update(raw)
+    start = AnomalyLikelihood(**settings)
+    start.update(raw[:3])
+    loaded = AnomalyLikelihood.from_dict(json.loads(json.dumps(start.to_dict())))
+    assert loaded._sums.nbytes < 1024
+    assert_bits_equal(np.concatenate([expected[:3], loaded.update(raw[3:])]), expected)
+
+
+def test_range_rule_and_scaling_of_lone_records_are_the_batch_ones():
+    from isoforest.jobs._scaling import OnlineMinMax, RangeGuard
+
+    X = np.random.RandomState(3).randn(400, 3)
+    X[:150, 2] = 1.0  # a constant column, then a level it never held
+    X[99, 0], X[100, 0] = 20.0, 40.0  # the rule starts at record 100
+    X[250] = [60.0, 0.0, 0.0]
+    X[300, 1] = -9.0
+    whole = RangeGuard(3).update(X)
+    guard = RangeGuard(3)
+    np.testing.assert_array_equal(
+        np.concatenate([guard.update(X[i:i + 1]) for i in range(400)]), whole)
+    assert whole[[100, 250, 300]].all() and not whole[:100].any()
+    scaled = OnlineMinMax(3).update_transform(X)
+    scaler = OnlineMinMax(3)
+    assert_bits_equal(np.concatenate([scaler.update_transform(X[i:i + 1])
+                                      for i in range(400)]), scaled)
+
+
+@pytest.mark.parametrize("method", ["rcf", "hst"])
+def test_learner_scores_lone_records_as_a_batch(method):
+    """The command's learner on one record a call (a live stream's usual batch)
+    and on the whole stream at once: the same scores, bit for bit."""
+    from isoforest.jobs._learner import StreamLearner
+
+    X = series(700)[:, None]
+    small = dict(trees=4, window=32, shingle=4) if method == "rcf" else dict(
+        trees=4, window=40, height=5)
+    whole = StreamLearner(method, ["value"], **small).score_samples(X)
+    lone = StreamLearner(method, ["value"], **small)
+    got = np.concatenate([lone.score_samples(X[i:i + 1]) for i in range(len(X))])
+    assert_bits_equal(got, whole)
+    assert (-whole).max() > 0.9
 
 
 def test_rcf_learns_from_the_stream_and_flags_the_spike():
