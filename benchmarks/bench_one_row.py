@@ -10,7 +10,11 @@ normal rows; each method then scores one C-contiguous float64 row of shape (1, 1
 it takes milliseconds a call), and the median per call is reported. Different rows
 are scored in turn (2,000 distinct rows), so no result is cached anywhere. The same
 is measured for the other detectors' one-row paths (``LocalOutlierFactor`` with
-``novelty=True`` and ``ZScoreDetector``), to see that they do not regress. Results
+``novelty=True`` and ``ZScoreDetector``), to see that they do not regress, and for
+the learning stream's record (``isoforest stream --method rcf|hst`` at its
+defaults, after 2,000 records of a series: scaling, the forest's score and
+learning, the likelihood and the range rule, for one record a batch, as a live
+stream gives them). Results
 go to ``benchmarks/results/one_row.{json,md}``; ``--readme`` also writes the table
 into docs/speed.md between the ``bench:one_row`` markers.
 """
@@ -83,6 +87,15 @@ def main(argv=None):
                                                                args.calls)
     t["isoforest.ZScoreDetector.score_samples"] = per_call(det.score_samples, rows,
                                                            args.calls)
+    from isoforest.jobs._learner import StreamLearner
+
+    series = np.sin(np.arange(4000) / 30.0) + 0.1 * rng.standard_normal(4000)
+    for method in ("rcf", "hst"):
+        learner = StreamLearner(method, ["value"])
+        learner.score_samples(series[:2000, None])
+        records = [series[i: i + 1, None] for i in range(2000, 4000)]
+        t[f"isoforest.stream_{method}.record"] = per_call(learner.score_samples, records,
+                                                           min(args.calls, 1980))
 
     lines = [
         f"One row of 10 float64 features, IsolationForest of 100 trees trained on "
@@ -104,6 +117,10 @@ def main(argv=None):
         f"{t['isoforest.LocalOutlierFactor.score_samples'] * 1e6:.2f} us, "
         f"`ZScoreDetector.score_samples` "
         f"{t['isoforest.ZScoreDetector.score_samples'] * 1e6:.2f} us.",
+        f"- The learning stream's record, one a batch (`stream --method rcf`, 40 trees "
+        f"of 256 points, shingles of 32): {t['isoforest.stream_rcf.record'] * 1e6:.1f} us; "
+        f"(`--method hst`, 25 trees of height 10): "
+        f"{t['isoforest.stream_hst.record'] * 1e6:.1f} us.",
     ]
     table = "\n".join(lines)
     os.makedirs(RESULTS, exist_ok=True)
