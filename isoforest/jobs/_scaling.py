@@ -18,7 +18,8 @@
   NAB) over a Random Cut Forest's displacement, whose scale differs from series
   to series: the likelihood is comparable across them, so one threshold serves
   many metrics. On NAB's series here it beat the displacement over its running
-  maximum on every profile (see docs/streams-that-learn.md).
+  maximum on the standard and low-false-positive profiles, not on the
+  low-false-negative one (see docs/streams-that-learn.md).
 
 The state of each is a small array, so it checkpoints with the model.
 """
@@ -205,7 +206,8 @@ class AnomalyLikelihood:
         n = d["n"]
         sums = np.asarray(d["sums"], dtype=np.float64)
         squares = np.asarray(d["squares"], dtype=np.float64)
-        if (not isinstance(n, int) or isinstance(n, bool) or n < 0
+        if (not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < 2**62
+                or not 0 <= obj.history < 2**62
                 or not 1 <= obj.short <= obj.history + 1 or not obj.min_sd > 0
                 or sums.ndim != 1 or sums.shape != squares.shape
                 or sums.shape[0] != min(n, obj.history) + 1

@@ -109,13 +109,16 @@ def test_likelihood_is_the_same_however_the_stream_is_cut():
     bad["sums"] = bad["sums"][:-1]
     with pytest.raises(ValueError, match="does not fit"):
         AnomalyLikelihood.from_dict(bad)
+    for key, value in [("history", 2**63 - 1), ("history", 2**80), ("n", 2**63 - 1)]:
+        with pytest.raises(ValueError, match="does not fit"):
+            AnomalyLikelihood.from_dict(dict(cut.to_dict(), **{key: value}))
 
 
 @pytest.mark.parametrize("history, short", [(8640, 10), (40, 10), (7, 8), (0, 1)])
 def test_likelihood_of_lone_records_is_the_batch_likelihood(history, short):
     """One score a call (the stream's lone records take a path of their own), past
     the point where the ring of prefix sums wraps, gives the batch's numbers bit for
-    bit; a flat run keeps the deviation at its floor."""
+    bit, a flat run (the deviation at its floor) included."""
     from isoforest.jobs._scaling import AnomalyLikelihood
 
     raw = np.random.RandomState(1).exponential(size=1500)
