@@ -43,19 +43,7 @@ class RangeGuard:
         self.warmup = int(warmup)
 
     def update(self, X):
-        if X.shape[0] == 1:  # a lone record: the range before it is the state's
-            x = X[0]
-            width = self.hi - self.lo
-            with np.errstate(invalid="ignore"):
-                out = (x > self.hi + self.tolerance * width) | (
-                    x < self.lo - self.tolerance * width)
-            flags = np.array([bool(out.any()) and self.n >= self.warmup])
-            self.lo = np.minimum(self.lo, x)
-            self.hi = np.maximum(self.hi, x)
-            self.n += 1
-            return flags
-        lo = np.minimum.accumulate(np.vstack([self.lo[None, :], X]), axis=0)
-        hi = np.maximum.accumulate(np.vstack([self.hi[None, :], X]), axis=0)
+        lo, hi = _running_range(self.lo, self.hi, X)
         before_lo, before_hi = lo[:-1], hi[:-1]  # the range before each record
         width = before_hi - before_lo
         with np.errstate(invalid="ignore"):
@@ -224,6 +212,16 @@ class AnomalyLikelihood:
 _SQRT2 = float(np.sqrt(2.0))
 
 
+def _running_range(lo, hi, X):
+    """The running minimum and maximum from the range ``(lo, hi)`` through X's rows:
+    ``(m + 1, d)`` arrays whose row ``i`` covers the range and X's first ``i`` rows
+    (a lone record's without stacking: its cost is the calls)."""
+    if X.shape[0] == 1:
+        return np.array([lo, np.minimum(lo, X[0])]), np.array([hi, np.maximum(hi, X[0])])
+    return (np.minimum.accumulate(np.vstack([lo[None, :], X]), axis=0),
+            np.maximum.accumulate(np.vstack([hi[None, :], X]), axis=0))
+
+
 def _erfc(x):
     """math.erfc over an array (NumPy has none, and SciPy is not a dependency)."""
     return np.frompyfunc(math.erfc, 1, 1)(x).astype(np.float64)
@@ -239,14 +237,9 @@ class OnlineMinMax:
         self.hi = np.full(d, -np.inf)
 
     def update_transform(self, X):
-        if X.shape[0] == 1:  # a lone record: the state's range, with it
-            lo = np.minimum(self.lo, X[0])
-            hi = np.maximum(self.hi, X[0])
-            self.lo, self.hi = lo, hi
-        else:
-            lo = np.minimum.accumulate(np.vstack([self.lo[None, :], X]), axis=0)[1:]
-            hi = np.maximum.accumulate(np.vstack([self.hi[None, :], X]), axis=0)[1:]
-            self.lo, self.hi = lo[-1].copy(), hi[-1].copy()
+        lo, hi = _running_range(self.lo, self.hi, X)
+        self.lo, self.hi = lo[-1].copy(), hi[-1].copy()
+        lo, hi = lo[1:], hi[1:]  # the range with each record
         width = hi - lo
         with np.errstate(invalid="ignore", divide="ignore"):
             Z = np.where(width > 0, (X - lo) / np.where(width > 0, width, 1.0), 0.0)
